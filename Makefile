@@ -1,0 +1,40 @@
+# Every target bootstraps what it needs: a fresh machine only needs python3 (>= 3.11) and make.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: test lint typecheck run bench test-containers clean system-deps
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,ansible]'
+	touch $(STAMP)
+
+# Debian packages the suite drives for real (systemd-analyze, ip netns); installed only if missing.
+system-deps:
+	@.ci/system-deps
+
+test: $(STAMP) system-deps
+	$(BIN)/ruff check mesh agent tests
+	$(BIN)/mypy
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check mesh agent tests
+	$(BIN)/ruff format --check mesh agent tests
+	$(BIN)/mypy
+
+test-containers: $(STAMP)
+	$(BIN)/pytest -m containers tests/containers tests/contract
+
+run: $(STAMP)
+	$(BIN)/python -m examples.demo
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

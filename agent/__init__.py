@@ -1,0 +1,1 @@
+"""The host agent process (`mesh-agent`): runtime, lifecycle, systemd integration."""

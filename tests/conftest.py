@@ -1,0 +1,1 @@
+"""Suite-wide fixtures. Stand-in and process fixtures live in tests/support/."""
