@@ -1,0 +1,1 @@
+"""Reading and validating operator-written documents (agent config, KV traffic settings)."""
