@@ -1,0 +1,131 @@
+"""Authorization decisions from Consul intentions, evaluated locally (pure).
+
+Consul's rules: the matching intention with the highest precedence decides, and at equal
+precedence deny wins. An L7 intention (one with Permissions) decides per request: the
+first matching permission's action, or the configured default when none matches. On a
+destination that does not speak HTTP an L7 intention denies, as Consul's `/check` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+from mesh.intentions.model import WILDCARD, HeaderMatch, HttpMatch, Intention, Permission
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    """What L7 permissions can look at. `headers` maps lower-case names to the joined value."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    reason: str
+    intention: Intention | None = None
+    # True when the connection is admitted only so that each request can be checked.
+    per_request: bool = False
+
+
+class IntentionTable:
+    """An immutable, indexed set of intentions, built once per Consul update."""
+
+    def __init__(self, intentions: Iterable[Intention] = ()) -> None:
+        ordered = sorted(intentions, key=lambda i: (-i.precedence, i.action != "deny", i.source, i.destination))
+        self._all = tuple(ordered)
+        self._by_destination: dict[str, tuple[Intention, ...]] = {}
+        for dest in {i.destination for i in ordered}:
+            self._by_destination[dest] = tuple(i for i in ordered if i.destination == dest)
+
+    def __len__(self) -> int:
+        return len(self._all)
+
+    def __iter__(self) -> Iterator[Intention]:
+        return iter(self._all)
+
+    def matching(self, source: str, destination: str) -> tuple[Intention, ...]:
+        """Intentions that apply to this pair, in evaluation order (what `/match` would list)."""
+        candidates = self._by_destination.get(destination, ()) + self._by_destination.get(WILDCARD, ())
+        hits = [i for i in candidates if i.source in (source, WILDCARD)]
+        hits.sort(key=lambda i: (-i.precedence, i.action != "deny"))
+        return tuple(hits)
+
+    def governing(self, source: str, destination: str) -> Intention | None:
+        hits = self.matching(source, destination)
+        return hits[0] if hits else None
+
+    def decide_connection(self, source: str, destination: str, *, default_allow: bool, http: bool) -> Decision:
+        top = self.governing(source, destination)
+        if top is None:
+            return _default(default_allow, f"no intention matches {source} => {destination}")
+        if not top.is_l7:
+            return Decision(top.action == "allow", f"intention {top.label()}", top)
+        if http:
+            return Decision(True, f"intention {top.label()} is checked per request", top, per_request=True)
+        return Decision(False, f"intention {top.label()} has L7 permissions but {destination} is not http", top)
+
+    def decide_request(self, source: str, destination: str, request: RequestFacts, *, default_allow: bool) -> Decision:
+        top = self.governing(source, destination)
+        if top is None:
+            return _default(default_allow, f"no intention matches {source} => {destination}")
+        if not top.is_l7:
+            return Decision(top.action == "allow", f"intention {top.label()}", top)
+        for index, permission in enumerate(top.permissions):
+            if permission_matches(permission, request):
+                return Decision(
+                    permission.action == "allow",
+                    f"intention {top.label()} permission[{index}] {permission.action}",
+                    top,
+                )
+        return _default(
+            default_allow, f"no permission of intention {top.label()} matches {request.method} {request.path}"
+        )
+
+
+def _default(allow: bool, why: str) -> Decision:
+    return Decision(allow, f"{why}; default {'allow' if allow else 'deny'}")
+
+
+def permission_matches(permission: Permission, request: RequestFacts) -> bool:
+    if permission.unsupported:
+        # Cannot evaluate (e.g. JWT): a deny is assumed to match and an allow not to, so an
+        # unknown clause can only ever refuse more, never admit more.
+        return permission.action == "deny"
+    return permission.http is None or http_matches(permission.http, request)
+
+
+def http_matches(match: HttpMatch, request: RequestFacts) -> bool:
+    path = request.path
+    if match.path_exact is not None and path != match.path_exact:
+        return False
+    if match.path_prefix is not None and not path.startswith(match.path_prefix):
+        return False
+    if match.path_regex is not None and match.path_regex.fullmatch(path) is None:
+        return False
+    if match.methods and request.method.upper() not in match.methods:
+        return False
+    return all(header_matches(h, request.headers.get(h.name)) for h in match.headers)
+
+
+def header_matches(match: HeaderMatch, value: str | None) -> bool:
+    if value is None:
+        # An absent header matches nothing, except "not present" (Present with Invert).
+        return match.present and match.invert
+    if match.present:
+        hit = True
+    elif match.exact is not None:
+        hit = value == match.exact
+    elif match.prefix is not None:
+        hit = value.startswith(match.prefix)
+    elif match.suffix is not None:
+        hit = value.endswith(match.suffix)
+    elif match.regex is not None:
+        hit = match.regex.fullmatch(value) is not None
+    else:
+        hit = True
+    return hit != match.invert
