@@ -1,0 +1,75 @@
+"""`mesh-agent`: run the host agent, or validate its configuration file."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from mesh.config import load_config
+from mesh.errors import InvalidDocument
+from mesh.telemetry.logs import configure_logging
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mesh-agent", description="The service mesh host agent.")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the agent in the foreground (systemd Type=notify)")
+    run.add_argument("--config", required=True, help="path to agent.yaml")
+    check = sub.add_parser("check-config", help="validate a config file; print every problem")
+    check.add_argument("--config", required=True, help="path to agent.yaml")
+    check.add_argument(
+        "--skip-file-checks",
+        action="store_true",
+        help="do not check that credential files exist (e.g. when validating for another host)",
+    )
+    return p
+
+
+def check_config(path: str, *, check_files: bool) -> int:
+    try:
+        cfg = load_config(path, check_files=check_files)
+    except InvalidDocument as exc:
+        print(f"{exc.source}: invalid configuration", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    names = ", ".join(s.name for s in cfg.services) or "none"
+    print(f"{path}: ok (node {cfg.node}, services: {names})")
+    return 0
+
+
+def run(path: str) -> int:
+    try:
+        cfg = load_config(path)
+    except InvalidDocument as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    configure_logging(cfg.log_level)
+    from agent.runtime import Agent
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        return await Agent(cfg).run(stop)
+
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
+        return asyncio.run(main())
+    result: int = uvloop.run(main())
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "check-config":
+        return check_config(args.config, check_files=not args.skip_file_checks)
+    return run(args.config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,281 @@
+"""The agent's lifecycle: an explicit startup order, one task group, an explicit shutdown order.
+
+Startup: Consul client -> datacenter and trust domain -> certificates (persisted, then
+Vault) -> watches -> listeners bound -> registered in Consul -> first sync -> READY.
+Shutdown: deregister (peers stop choosing this host) -> stop accepting -> drain open
+connections within the deadline -> cancel the rest -> close clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from agent.sdnotify import Notifier
+from agent.status import not_ready_reasons, status_document
+from agent.watches import ROOTS, endpoints_fetch, intentions_fetch, roots_fetch
+from mesh.admin.app import make_admin_app
+from mesh.certs.manager import CertificateManager
+from mesh.certs.material import TlsMaterial
+from mesh.certs.store import CertStore
+from mesh.config.model import AgentConfig
+from mesh.consul.client import ConsulClient
+from mesh.consul.pacing import Backoff
+from mesh.consul.registrar import Registrar
+from mesh.consul.watch import BlockingWatch, UpdateEvent
+from mesh.errors import MeshError
+from mesh.proxy.inbound import InboundListener
+from mesh.proxy.outbound import OutboundListener
+from mesh.proxy.state import LiveState
+from mesh.proxy.tracker import ConnectionTracker
+from mesh.snapshot.builder import INTENTIONS, SnapshotBuilder
+from mesh.snapshot.model import MeshSnapshot, UpstreamKey
+from mesh.telemetry.metrics import Metrics
+from mesh.vault.auth import read_secret_file
+from mesh.vault.client import VaultClient
+
+log = structlog.get_logger("agent")
+
+DRAIN_DEADLINE = 10.0
+
+
+async def retry_until(what: str, attempt: Any, backoff: Backoff | None = None) -> Any:
+    """Call `attempt()` until it succeeds; log the first failure and each recovery."""
+    backoff = backoff or Backoff(base=0.5, cap=10.0)
+    failures = 0
+    while True:
+        try:
+            result = await attempt()
+        except MeshError as exc:
+            failures += 1
+            if failures == 1 or failures % 10 == 0:
+                log.warning(f"{what} failed; retrying", error=str(exc), failures=failures)
+            await asyncio.sleep(backoff.delay(failures))
+            continue
+        if failures:
+            log.info(f"{what} succeeded", after_failures=failures)
+        return result
+
+
+class Agent:
+    def __init__(self, config: AgentConfig, *, notifier: Notifier | None = None) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.notifier = notifier or Notifier()
+        self.tracker = ConnectionTracker()
+        token = read_secret_file(config.consul.token_file) if config.consul.token_file else None
+        self.consul = ConsulClient(config.consul, token)
+        self.vault = VaultClient(config.vault)
+        self.state: LiveState | None = None
+        self.builder: SnapshotBuilder | None = None
+        self.registrar: Registrar | None = None
+        self.certs: CertificateManager | None = None
+        self.inbound: InboundListener | None = None
+        self.outbound: list[OutboundListener] = []
+        self.required_watches: frozenset[str] = frozenset()
+        self.admin_runner: web.AppRunner | None = None
+        self._ready_sent = False
+
+    # -- status ---------------------------------------------------------------------------
+    def not_ready_reasons(self) -> list[str]:
+        if self.state is None or self.registrar is None:
+            return ["starting"]
+        return not_ready_reasons(
+            registered=self.registrar.registered,
+            tls=self.state.tls,
+            config=self.config,
+            snapshot=self.state.snapshot,
+            required=self.required_watches,
+            now=time.time(),
+        )
+
+    def status(self) -> dict[str, Any]:
+        reasons = self.not_ready_reasons()
+        if self.state is None:
+            return {"ready": False, "not_ready_reasons": reasons}
+        extra = {}
+        if self.certs is not None and self.certs.last_error:
+            extra["vault"] = self.certs.last_error
+        if self.registrar is not None and self.registrar.last_error:
+            extra["registration"] = self.registrar.last_error
+        return status_document(
+            config=self.config,
+            datacenter=self.state.datacenter,
+            trust_domain=self.state.trust_domain,
+            snapshot=self.state.snapshot,
+            tls=self.state.tls,
+            reasons=reasons,
+            extra_errors=extra,
+        )
+
+    def _maybe_ready(self) -> None:
+        if self._ready_sent or self.not_ready_reasons():
+            return
+        self._ready_sent = True
+        self.metrics.ready.set(1)
+        log.info("agent ready", services=[s.name for s in self.config.services])
+        self.notifier.ready(f"serving {len(self.config.services)} service(s)")
+
+    # -- event sinks ----------------------------------------------------------------------
+    def _on_event(self, event: UpdateEvent) -> None:
+        assert self.builder is not None
+        assert self.state is not None
+        before = self.state.snapshot
+        if event.error is not None:
+            self.metrics.watch_errors.labels(event.correlation_id).inc()
+        snap = self.builder.apply(event)
+        self.state.snapshot = snap
+        if event.correlation_id in snap.errors and event.error is None:
+            log.error(
+                "consul data refused; previous kept",
+                watch=event.correlation_id,
+                error=snap.errors[event.correlation_id],
+            )
+        for key, eps in snap.endpoints.items():
+            self.metrics.endpoints.labels(key.service, key.datacenter).set(len(eps))
+        if snap.intentions is not before.intentions:
+            self._enforce_intentions(snap)
+        self._maybe_ready()
+
+    def _enforce_intentions(self, snap: MeshSnapshot) -> None:
+        """Close open L4 connections whose source is no longer allowed (consul#5277)."""
+        inbound = self.inbound
+        if inbound is None:
+            return
+
+        def refused(source: str, service: str) -> bool:
+            local = self.config.service(service)
+            return local is None or not inbound.decide(source, local).allowed
+
+        for c in self.tracker.close_where(refused):
+            self.metrics.connections_closed_by_policy.labels(c.service, c.source).inc()
+            log.warning("open connection closed by intention change", service=c.service, source=c.source)
+
+    def _on_roots(self, event: UpdateEvent) -> None:
+        if event.error is None and self.certs is not None and event.index:
+            self.certs.request_bundle_refresh()
+
+    def _on_tls(self, material: TlsMaterial) -> None:
+        if self.state is not None:
+            self.state.tls = material
+            self._maybe_ready()
+
+    # -- startup --------------------------------------------------------------------------
+    async def _discover(self) -> tuple[str, str]:
+        async def datacenter() -> str:
+            me = await self.consul.call("agent self", self.consul.raw.agent.self())
+            return str(me["Config"]["Datacenter"])
+
+        async def trust_domain() -> str:
+            _, roots = await self.consul.get_indexed("ca roots", "/v1/connect/ca/roots", [])
+            td = (roots or {}).get("TrustDomain")
+            if not td:
+                raise MeshError("Consul has no Connect CA trust domain yet")
+            return str(td)
+
+        dc = self.config.datacenter or await retry_until("reading Consul's datacenter", datacenter)
+        td = self.config.trust_domain
+        if td == "auto":
+            td = await retry_until("reading Consul's trust domain", trust_domain)
+        return dc, td
+
+    async def run(self, stop: asyncio.Event) -> int:
+        cfg = self.config
+        self.notifier.status("discovering datacenter and trust domain")
+        dc, td = await self._discover()
+        log.info("starting", node=cfg.node, datacenter=dc, trust_domain=td, services=[s.name for s in cfg.services])
+        self.state = state = LiveState(config=cfg, datacenter=dc, trust_domain=td)
+        self.builder = SnapshotBuilder(dc)
+        self.certs = certs = CertificateManager(
+            self.vault,
+            CertStore(cfg.state_dir),
+            auth=cfg.vault.auth,
+            ttl=cfg.vault.cert_ttl,
+            publish=self._on_tls,
+            metrics=self.metrics,
+        )
+        certs.configure(trust_domain=td, datacenter=dc, services=tuple(s.name for s in cfg.services))
+        certs.load_persisted()
+
+        self.inbound = inbound = InboundListener(state, self.metrics, self.tracker)
+        inbound.bind(cfg.inbound_listen.host, cfg.inbound_listen.port)
+        self.registrar = registrar = Registrar(
+            self.consul, node=cfg.node, advertise_address=cfg.advertise_address, inbound_port=inbound.port
+        )
+        keys = {UpstreamKey(u.destination_name, u.datacenter or dc) for s in cfg.services for u in s.upstreams}
+        watches = [BlockingWatch(INTENTIONS, intentions_fetch(self.consul), self._on_event)]
+        watches += [BlockingWatch(k.watch_id, endpoints_fetch(self.consul, k, dc), self._on_event) for k in keys]
+        watches.append(BlockingWatch(ROOTS, roots_fetch(self.consul), self._on_roots))
+        self.required_watches = frozenset(w.correlation_id for w in watches if w.correlation_id != ROOTS)
+
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(certs.run(), name="certificates")
+                for w in watches:
+                    tg.create_task(w.run(), name=f"watch {w.correlation_id}")
+                tg.create_task(inbound.serve(), name="inbound listener")
+                for s in cfg.services:
+                    for u in s.upstreams:
+                        listener = OutboundListener(s, u, state, self.metrics)
+                        await listener.start()
+                        self.outbound.append(listener)
+                await self._start_admin()
+                self.notifier.status("registering in Consul")
+                await retry_until("registering in Consul", lambda: registrar.register(cfg.services))
+                tg.create_task(registrar.run(), name="registration heartbeat")
+                if self.notifier.watchdog_interval:
+                    tg.create_task(self._watchdog(self.notifier.watchdog_interval), name="watchdog")
+                self._maybe_ready()
+                await stop.wait()
+                await self._shutdown()
+                raise _Stop
+        except* _Stop:
+            pass
+        finally:
+            await self._close_clients()
+        log.info("stopped")
+        return 0
+
+    async def _start_admin(self) -> None:
+        app = make_admin_app(self, self.metrics)
+        self.admin_runner = runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        listen = self.config.admin_listen
+        await web.TCPSite(runner, listen.host, listen.port, reuse_address=True).start()
+
+    async def _watchdog(self, interval: float) -> None:
+        while True:
+            self.notifier.watchdog()
+            await asyncio.sleep(interval)
+
+    async def _shutdown(self) -> None:
+        self.notifier.stopping("draining")
+        log.info("shutting down: deregistering, then draining", deadline=DRAIN_DEADLINE)
+        if self.registrar is not None:
+            try:
+                async with asyncio.timeout(5):
+                    await self.registrar.deregister_all()
+            except (MeshError, TimeoutError) as exc:
+                log.warning("deregistration failed; TTL check will expire", error=str(exc))
+        if self.inbound is not None:
+            self.inbound.close_listener()
+        for listener in self.outbound:
+            listener.close()
+        drains = [listener.drain(DRAIN_DEADLINE) for listener in self.outbound]
+        if self.inbound is not None:
+            drains.append(self.inbound.drain(DRAIN_DEADLINE))
+        await asyncio.gather(*drains)
+
+    async def _close_clients(self) -> None:
+        if self.admin_runner is not None:
+            await self.admin_runner.cleanup()
+        await self.consul.close()
+        self.vault.close()
+
+
+class _Stop(Exception):
+    """Raised inside the task group to cancel every task once shutdown has drained."""

@@ -1,0 +1,1 @@
+"""The agent's admin API (loopback by default): metrics, health, readiness, status."""

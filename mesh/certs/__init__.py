@@ -1,0 +1,1 @@
+"""Leaf certificates and keys: generation, parsing, rotation timing, storage on disk."""

@@ -1,0 +1,1 @@
+"""Adapter for Consul: client construction, blocking watches, registration."""

@@ -1,0 +1,143 @@
+"""Keeps this host's registrations in Consul: register, heartbeat, re-register, deregister."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import structlog
+
+from mesh.config.model import LocalService
+from mesh.consul.client import ConsulClient
+from mesh.consul.pacing import Backoff
+from mesh.consul.registration import (
+    Registration,
+    liveness_check_id,
+    proxy_registration,
+    service_registration,
+)
+from mesh.errors import ConsulRefused, ConsulUnavailable, MeshError
+
+log = structlog.get_logger("mesh.consul.registrar")
+
+LIVENESS_TTL = 10.0
+
+
+class Registrar:
+    """Owns the agent's registrations for the current set of local services.
+
+    Consul loses agent registrations when its state is lost (a restarted dev agent, a
+    rebuilt node); the heartbeat notices (the TTL check is unknown, or Consul comes back
+    after being unreachable) and registers everything again.
+    """
+
+    def __init__(
+        self,
+        client: ConsulClient,
+        *,
+        node: str,
+        advertise_address: str,
+        inbound_port: int,
+        liveness_ttl: float = LIVENESS_TTL,
+        on_change: Callable[[bool], None] = lambda registered: None,
+    ) -> None:
+        self._client = client
+        self._node = node
+        self._advertise = advertise_address
+        self._inbound_port = inbound_port
+        self._ttl = liveness_ttl
+        self._services: tuple[LocalService, ...] = ()
+        self._on_change = on_change
+        self.registered = False
+        # Set while Consul is unreachable: it may come back without our registrations.
+        self._stale = True
+        self.last_error: str | None = None
+
+    def registrations(self, services: tuple[LocalService, ...]) -> list[Registration]:
+        out: list[Registration] = []
+        for s in services:
+            out.append(service_registration(s))
+            out.append(
+                proxy_registration(
+                    s,
+                    node=self._node,
+                    advertise_address=self._advertise,
+                    inbound_port=self._inbound_port,
+                    liveness_ttl=self._ttl,
+                )
+            )
+        return out
+
+    def _set_registered(self, value: bool) -> None:
+        if value != self.registered:
+            self.registered = value
+            self._on_change(value)
+
+    async def register(self, services: tuple[LocalService, ...]) -> None:
+        """Register (idempotently) exactly these services; deregister ones no longer present."""
+        gone = [s for s in self._services if s.id not in {n.id for n in services}]
+        self._services = services
+        for reg in self.registrations(services):
+            await self._client.call(f"register {reg.service_id}", self._client.raw.agent.service.register(**reg.kwargs))
+        for s in services:
+            await self._pass(s)
+        for s in gone:
+            await self._deregister_one(s)
+        self.last_error = None
+        self._stale = False
+        self._set_registered(True)
+        log.info("registered", services=[s.name for s in services], node=self._node)
+
+    async def _pass(self, service: LocalService) -> None:
+        check = self._client.raw.agent.check.ttl_pass(liveness_check_id(service), notes="mesh-agent alive")
+        await self._client.call(f"heartbeat {service.id}", check)
+
+    async def _deregister_one(self, service: LocalService) -> None:
+        for reg in reversed(self.registrations((service,))):
+            try:
+                dereg = self._client.raw.agent.service.deregister(reg.service_id)
+                await self._client.call(f"deregister {reg.service_id}", dereg)
+            except ConsulRefused as exc:
+                if exc.status != 404:
+                    raise
+
+    async def deregister_all(self) -> None:
+        """Remove every registration; the proxy goes first so peers stop choosing this host."""
+        for s in self._services:
+            await self._deregister_one(s)
+        self._set_registered(False)
+        log.info("deregistered", services=[s.name for s in self._services])
+
+    async def run(self, backoff: Backoff | None = None) -> None:
+        """Heartbeat forever; re-register when Consul forgot us or came back."""
+        backoff = backoff or Backoff(base=0.5, cap=10.0)
+        failures = 0
+        while True:
+            try:
+                if self._stale:
+                    await self.register(self._services)
+                else:
+                    for s in self._services:
+                        await self._pass(s)
+                failures = 0
+                await asyncio.sleep(self._ttl / 4)
+            except ConsulRefused as exc:
+                # An unknown check or service: Consul lost our registrations.
+                log.warning("registration lost; registering again", error=str(exc))
+                self._stale = True
+                self._set_registered(False)
+                self.last_error = str(exc)
+                failures += 1
+                await asyncio.sleep(backoff.delay(failures))
+            except ConsulUnavailable as exc:
+                if failures == 0:
+                    log.warning("consul unreachable; will register again when it returns", error=str(exc))
+                # Still registered as far as anyone can tell; fail static until Consul answers.
+                self._stale = True
+                self.last_error = str(exc)
+                failures += 1
+                await asyncio.sleep(backoff.delay(failures))
+            except MeshError as exc:  # pragma: no cover - defensive: never let the heartbeat die
+                log.error("registration failed", error=str(exc))
+                failures += 1
+                await asyncio.sleep(backoff.delay(failures))

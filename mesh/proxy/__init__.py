@@ -1,0 +1,1 @@
+"""The data plane: the inbound mTLS listener and the outbound upstream listeners."""

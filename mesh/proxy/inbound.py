@@ -1,0 +1,205 @@
+"""The host's one inbound listener: mTLS (or permissive plaintext), SNI, identity, authorization.
+
+Per connection, in this order (each step can only refuse):
+1. peek: a TLS handshake, or plaintext (accepted only in permissive mode);
+2. handshake: the client chain must verify against the trust bundle; SNI picks the service;
+3. identity: the client's leaf must carry one SPIFFE ID of a service in our trust domain;
+4. authorization: Consul intentions for source => service (L4 now; L7 per request);
+5. forward to the local app (L4 relay, or the HTTP handler for http services).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+from mesh.certs.material import service_for_context
+from mesh.config.model import LocalService
+from mesh.errors import PeerRejected
+from mesh.intentions import Decision
+from mesh.proxy.relay import relay
+from mesh.proxy.state import LiveState
+from mesh.proxy.streams import (
+    TLS_HANDSHAKE_RECORD,
+    close_quietly,
+    describe_tls_error,
+    open_accepted,
+    peek_first_byte,
+)
+from mesh.proxy.tracker import ConnectionTracker
+from mesh.telemetry.metrics import Metrics
+from mesh.tls.peer import peer_identity
+
+log = structlog.get_logger("mesh.proxy.inbound")
+
+HANDSHAKE_TIMEOUT = 10.0
+LOCAL_CONNECT_TIMEOUT = 5.0
+
+HttpHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, LocalService, str], Awaitable[None]]
+
+
+class InboundListener:
+    def __init__(self, state: LiveState, metrics: Metrics, tracker: ConnectionTracker) -> None:
+        self.state = state
+        self.metrics = metrics
+        self.tracker = tracker
+        self.http_handler: HttpHandler | None = None
+        self._server: asyncio.Task[None] | None = None
+        self._sock: socket.socket | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+
+    @property
+    def port(self) -> int:
+        assert self._sock is not None
+        port: int = self._sock.getsockname()[1]
+        return port
+
+    def bind(self, host: str, port: int) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+        sock.setblocking(False)
+        self._sock = sock
+
+    async def serve(self) -> None:
+        """Accept until cancelled. `bind` first: the caller reports "started" once bound."""
+        assert self._sock is not None
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                conn, addr = await loop.sock_accept(self._sock)
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                task = asyncio.create_task(self._handle(conn, addr), name=f"inbound {addr}")
+                self._handlers.add(task)
+                task.add_done_callback(self._handlers.discard)
+        finally:
+            self.close_listener()
+
+    def close_listener(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+
+    async def drain(self, deadline: float) -> None:
+        """Wait for open connections to finish, up to `deadline` seconds, then cancel the rest."""
+        if self._handlers:
+            _, pending = await asyncio.wait(set(self._handlers), timeout=deadline)
+            for t in pending:
+                t.cancel()
+
+    def refuse(self, service: str, source: str, reason: str, **fields: object) -> None:
+        self.metrics.inbound_connections.labels(service, source, "refused").inc()
+        log.warning("inbound refused", service=service, source=source, reason=reason, **fields)
+
+    async def _handle(self, conn: socket.socket, addr: tuple[str, int]) -> None:
+        peer = f"{addr[0]}:{addr[1]}"
+        try:
+            async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+                first = await peek_first_byte(conn)
+        except TimeoutError:
+            conn.close()
+            self.metrics.tls_refusals.labels("inbound", "handshake_timeout").inc()
+            return
+        if first is None:
+            conn.close()
+            return
+        tls = self.state.tls
+        if tls is None:
+            conn.close()
+            self.refuse("-", "-", "no certificates yet", peer=peer)
+            return
+        if first != TLS_HANDSHAKE_RECORD:
+            await self._plaintext(conn, peer)
+            return
+        try:
+            reader, writer = await open_accepted(conn, tls.listener, handshake_timeout=HANDSHAKE_TIMEOUT)
+        except (ssl.SSLError, OSError, TimeoutError) as exc:
+            reason = describe_tls_error(exc)
+            conn.close()
+            self.metrics.tls_refusals.labels("inbound", reason).inc()
+            log.warning("inbound TLS handshake refused", peer=peer, reason=reason)
+            return
+        sslobj = writer.get_extra_info("ssl_object")
+        service_name = service_for_context(sslobj.context) if sslobj is not None else None
+        service = self.state.config.service(service_name) if service_name else None
+        if service is None:
+            await close_quietly(writer)
+            self.refuse(service_name or "-", "-", "no such local service", peer=peer)
+            return
+        try:
+            identity = peer_identity(sslobj.getpeercert(binary_form=True), trust_domain=tls.trust_domain)
+        except PeerRejected as exc:
+            await close_quietly(writer)
+            self.metrics.tls_refusals.labels("inbound", exc.reason).inc()
+            self.refuse(service.name, "-", exc.reason, detail=exc.detail, peer=peer)
+            return
+        await self._authorized(reader, writer, service, identity.service, peer)
+
+    async def _plaintext(self, conn: socket.socket, peer: str) -> None:
+        services = self.state.config.services
+        if self.state.config.mtls_mode != "permissive" or len(services) != 1:
+            conn.close()
+            self.metrics.tls_refusals.labels("inbound", "plaintext").inc()
+            why = "plaintext refused in strict mode"
+            if self.state.config.mtls_mode == "permissive":
+                why = "plaintext needs exactly one local service (no SNI to choose)"
+            log.warning("inbound refused", reason=why, peer=peer)
+            return
+        reader, writer = await open_accepted(conn, None)
+        service = services[0]
+        self.metrics.plaintext_connections.labels(service.name).inc()
+        # A plaintext client has no identity: intentions for source "*" and the default decide.
+        await self._authorized(reader, writer, service, "", peer)
+
+    def decide(self, source: str, service: LocalService) -> Decision:
+        snap = self.state.snapshot
+        http = service.protocol == "http" and self.http_handler is not None
+        default_allow = self.state.config.intentions_default == "allow"
+        return snap.intentions.decide_connection(source or "*", service.name, default_allow=default_allow, http=http)
+
+    async def _authorized(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, service: LocalService, source: str, peer: str
+    ) -> None:
+        decision = self.decide(source, service)
+        if not decision.allowed:
+            await close_quietly(writer)
+            self.refuse(service.name, source or "-", decision.reason, peer=peer)
+            return
+        self.metrics.inbound_connections.labels(service.name, source or "-", "allowed").inc()
+        if decision.per_request and self.http_handler is not None:
+            await self.http_handler(reader, writer, service, source)
+            return
+        await self._relay_to_app(reader, writer, service, source, peer)
+
+    async def _relay_to_app(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, service: LocalService, source: str, peer: str
+    ) -> None:
+        try:
+            async with asyncio.timeout(LOCAL_CONNECT_TIMEOUT):
+                app_reader, app_writer = await asyncio.open_connection(service.address, service.port)
+        except (OSError, TimeoutError) as exc:
+            await close_quietly(writer)
+            log.warning("local app unreachable", service=service.name, error=type(exc).__name__, peer=peer)
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        cid = self.tracker.add(service.name, source, task)
+        gauge = self.metrics.active_connections.labels("inbound", service.name)
+        gauge.inc()
+        try:
+            await relay(reader, writer, app_reader, app_writer)
+        except asyncio.CancelledError:
+            # Closed by policy or shutdown: abort both sides, then let cancellation through.
+            for w in (writer, app_writer):
+                with contextlib.suppress(Exception):
+                    w.transport.abort()
+            raise
+        finally:
+            gauge.dec()
+            self.tracker.remove(cid)

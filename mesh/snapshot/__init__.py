@@ -1,0 +1,1 @@
+"""The agent's view of the mesh from Consul: one immutable snapshot, replaced atomically."""

@@ -1,0 +1,78 @@
+"""Merges watch events into snapshots (pure): validate, keep the last good, never fail open."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from mesh.consul.watch import UpdateEvent
+from mesh.intentions import IntentionFormatError, IntentionTable, intention_from_consul
+from mesh.snapshot.endpoints import endpoints_from_health
+from mesh.snapshot.model import MeshSnapshot, UpstreamKey
+
+INTENTIONS = "intentions"
+
+
+class SnapshotBuilder:
+    """Holds the current snapshot; `apply` returns the next one (or the same on no change).
+
+    A source whose data fails validation keeps its previous good data; the error is
+    recorded under its correlation id and the snapshot version still moves so status
+    output shows it.
+    """
+
+    def __init__(self, datacenter: str, snapshot: MeshSnapshot | None = None) -> None:
+        self.datacenter = datacenter
+        self.snapshot = snapshot or MeshSnapshot()
+        self._handlers: dict[str, Callable[[MeshSnapshot, UpdateEvent], MeshSnapshot]] = {
+            INTENTIONS: self._intentions,
+        }
+
+    def apply(self, event: UpdateEvent) -> MeshSnapshot:
+        snap = self.snapshot
+        cid = event.correlation_id
+        if event.error is not None:
+            nxt = dataclasses.replace(snap, errors={**snap.errors, cid: str(event.error)})
+        else:
+            try:
+                nxt = self._handler(cid)(snap, event)
+            except ValueError as exc:
+                nxt = dataclasses.replace(snap, errors={**snap.errors, cid: str(exc)})
+            else:
+                errors = {k: v for k, v in nxt.errors.items() if k != cid}
+                nxt = dataclasses.replace(
+                    nxt, synced=nxt.synced | {cid}, indexes={**nxt.indexes, cid: event.index}, errors=errors
+                )
+        self.snapshot = dataclasses.replace(nxt, version=snap.version + 1)
+        return self.snapshot
+
+    def _handler(self, cid: str) -> Callable[[MeshSnapshot, UpdateEvent], MeshSnapshot]:
+        if cid.startswith("endpoints/"):
+            return self._endpoints
+        handler = self._handlers.get(cid)
+        if handler is None:
+            raise ValueError(f"no handler for watch {cid!r}")
+        return handler
+
+    def register(self, cid: str, handler: Callable[[MeshSnapshot, UpdateEvent], MeshSnapshot]) -> None:
+        self._handlers[cid] = handler
+
+    @staticmethod
+    def _intentions(snap: MeshSnapshot, event: UpdateEvent) -> MeshSnapshot:
+        raw: Any = event.result or []
+        if not isinstance(raw, list):
+            raise ValueError("intentions: expected a list from Consul")
+        try:
+            parsed = [intention_from_consul(i) for i in raw]
+        except IntentionFormatError as exc:
+            raise ValueError(f"intentions refused, previous set kept: {exc}") from None
+        return dataclasses.replace(snap, intentions=IntentionTable(i for i in parsed if i is not None))
+
+    def _endpoints(self, snap: MeshSnapshot, event: UpdateEvent) -> MeshSnapshot:
+        _, service, dc = event.correlation_id.split("/", 2)
+        raw: Any = event.result or []
+        if not isinstance(raw, list):
+            raise ValueError(f"endpoints of {service}: expected a list from Consul")
+        key = UpstreamKey(service, dc)
+        return dataclasses.replace(snap, endpoints={**snap.endpoints, key: endpoints_from_health(raw, dc)})

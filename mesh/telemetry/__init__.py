@@ -1,0 +1,1 @@
+"""Logs (structlog JSON lines) and metrics (Prometheus) for the agent."""

@@ -1,0 +1,68 @@
+"""Structured logs: one JSON object per line on stdout, journald-friendly, secrets redacted."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+# Keys whose values are secrets wherever they appear in an event.
+_SECRET_KEYS = re.compile(r"(token|secret|password|private_key|key_pem|authorization)", re.IGNORECASE)
+# Secret-looking material inside free text: Vault tokens, PEM private keys.
+_SECRET_TEXT = (
+    re.compile(r"\bhv[sbr]\.[A-Za-z0-9_\-]{20,}"),
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL),
+)
+REDACTED = "<redacted>"
+
+
+def redact_text(text: str) -> str:
+    for pattern in _SECRET_TEXT:
+        text = pattern.sub(REDACTED, text)
+    return text
+
+
+def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in list(event):
+        value = event[key]
+        if _SECRET_KEYS.search(key) and key != "event":
+            event[key] = REDACTED
+        elif isinstance(value, str):
+            event[key] = redact_text(value)
+    return event
+
+
+def configure_logging(level: str = "info", stream: TextIO | None = None) -> None:
+    """Configure structlog and the stdlib root logger (libraries) to write JSON lines."""
+    numeric = logging.getLevelNamesMapping()[level.upper()]
+    out = stream or sys.stdout
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+            structlog.processors.format_exc_info,
+            _redact,
+            structlog.processors.JSONRenderer(sort_keys=False),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(out),
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(_StdlibJson())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    # Library chatter stays at warning unless the agent is asked for debug.
+    root.setLevel(numeric if numeric <= logging.DEBUG else logging.WARNING)
+
+
+class _StdlibJson(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        msg = redact_text(record.getMessage())
+        return json.dumps({"level": record.levelname.lower(), "logger": record.name, "event": msg})

@@ -1,0 +1,1 @@
+"""TLS for the mesh: SSL contexts from leaves and trust bundles, and peer identity checks."""

@@ -1,0 +1,1 @@
+"""Adapter for Vault: authentication (token, AppRole) and PKI signing through hvac."""
