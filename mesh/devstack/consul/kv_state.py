@@ -1,0 +1,112 @@
+"""The KV store with Consul's index rules and check-and-set semantics.
+
+Index of a read (agent/consul/state/kvs.go, kvs_endpoint.go):
+- one key: the key's ModifyIndex when it exists; otherwise the max of the `kvs` and
+  `tombstones` table indexes, so a watch on a deleted or absent key wakes on the
+  delete and on any later write;
+- a prefix (recurse/keys): the max ModifyIndex of the entries under it and of the
+  tombstones left by deletes under it; when there are neither, the table indexes.
+Deletes leave tombstones so the index of a prefix never slides backwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from mesh.devstack.consul.indexes import KVS, TOMBSTONES, Indexes
+from mesh.devstack.consul.model import KVEntry
+
+
+class KVState:
+    def __init__(self, indexes: Indexes) -> None:
+        self._ix = indexes
+        self._entries: dict[str, KVEntry] = {}
+        self._tombstones: dict[str, int] = {}
+
+    # -- reads --------------------------------------------------------------------
+
+    def get(self, key: str) -> tuple[int, KVEntry | None]:
+        entry = self._entries.get(key)
+        if entry is not None:
+            return entry.modify_index, entry
+        return self._ix.table(KVS, TOMBSTONES), None
+
+    def list_prefix(self, prefix: str) -> tuple[int, list[KVEntry]]:
+        entries = [e for k, e in sorted(self._entries.items()) if k.startswith(prefix)]
+        if prefix == "":
+            return self._ix.table(KVS, TOMBSTONES), entries
+        index = max((e.modify_index for e in entries), default=0)
+        index = max([index, *(i for k, i in self._tombstones.items() if k.startswith(prefix))])
+        return (index or self._ix.table(KVS, TOMBSTONES)), entries
+
+    def keys(self, prefix: str, separator: str) -> tuple[int, list[str]]:
+        index, entries = self.list_prefix(prefix)
+        keys: list[str] = []
+        seen: set[str] = set()
+        for entry in entries:
+            if not separator:
+                keys.append(entry.key)
+                continue
+            after = entry.key[len(prefix) :]
+            cut = after.find(separator)
+            key = entry.key if cut < 0 else entry.key[: len(prefix) + cut + len(separator)]
+            if key not in seen:
+                seen.add(key)
+                keys.append(key)
+        return index, keys
+
+    # -- writes -------------------------------------------------------------------
+
+    def set(self, key: str, value: bytes | None, flags: int) -> None:
+        existing = self._entries.get(key)
+        index = self._ix.next()
+        if existing is not None:
+            if existing.value == value and existing.flags == flags:
+                return  # Consul skips a write that changes nothing
+            entry = dataclasses.replace(existing, value=value, flags=flags, modify_index=index)
+        else:
+            entry = KVEntry(key=key, value=value, flags=flags, create_index=index, modify_index=index)
+        self._entries[key] = entry
+        self._ix.stamp(index, KVS)
+        self._ix.notify()
+
+    def cas(self, key: str, value: bytes | None, flags: int, cas_index: int) -> bool:
+        """Set only if the key's ModifyIndex is `cas_index`; 0 means "only if absent"."""
+        existing = self._entries.get(key)
+        if cas_index == 0 and existing is not None:
+            return False
+        if cas_index != 0 and (existing is None or existing.modify_index != cas_index):
+            return False
+        self.set(key, value, flags)
+        return True
+
+    def delete(self, key: str) -> None:
+        if key not in self._entries:
+            return
+        index = self._ix.next()
+        self._remove(key, index)
+        self._ix.stamp(index, KVS, TOMBSTONES)
+        self._ix.notify()
+
+    def delete_cas(self, key: str, cas_index: int) -> bool:
+        existing = self._entries.get(key)
+        if existing is None:
+            return True  # nothing to delete counts as done, as in Consul
+        if existing.modify_index != cas_index:
+            return False
+        self.delete(key)
+        return True
+
+    def delete_tree(self, prefix: str) -> None:
+        doomed = [k for k in self._entries if k.startswith(prefix)]
+        if not doomed:
+            return
+        index = self._ix.next()
+        for key in doomed:
+            self._remove(key, index)
+        self._ix.stamp(index, KVS, TOMBSTONES)
+        self._ix.notify()
+
+    def _remove(self, key: str, index: int) -> None:
+        del self._entries[key]
+        self._tombstones[key] = index
