@@ -78,7 +78,11 @@ class Registrar:
         gone = [s for s in self._services if s.id not in {n.id for n in services}]
         self._services = services
         for reg in self.registrations(services):
-            await self._client.call(f"register {reg.service_id}", self._client.raw.agent.service.register(**reg.kwargs))
+            ok = await self._client.call(
+                f"register {reg.service_id}", self._client.raw.agent.service.register(**reg.kwargs)
+            )
+            if not ok:
+                raise ConsulRefused(f"register {reg.service_id}: Consul did not accept the registration", 404)
         for s in services:
             await self._pass(s)
         for s in gone:
@@ -89,8 +93,12 @@ class Registrar:
         log.info("registered", services=[s.name for s in services], node=self._node)
 
     async def _pass(self, service: LocalService) -> None:
-        check = self._client.raw.agent.check.ttl_pass(liveness_check_id(service), notes="mesh-agent alive")
-        await self._client.call(f"heartbeat {service.id}", check)
+        check_id = liveness_check_id(service)
+        check = self._client.raw.agent.check.ttl_pass(check_id, notes="mesh-agent alive")
+        # py-consul answers a 404 with False rather than an error: an unknown check means
+        # Consul no longer has our registration.
+        if not await self._client.call(f"heartbeat {service.id}", check):
+            raise ConsulRefused(f"heartbeat {service.id}: Consul does not know check {check_id}", 404)
 
     async def _deregister_one(self, service: LocalService) -> None:
         for reg in reversed(self.registrations((service,))):

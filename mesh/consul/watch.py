@@ -70,6 +70,10 @@ class BlockingWatch:
             except MeshError as exc:
                 self.failures += 1
                 delivered = False  # the first answer after an outage always clears the error
+                if isinstance(exc, BackendUnavailable):
+                    # Consul may come back restarted with lower indexes; a blocking query at
+                    # our old index would then hang for the whole wait. Start from a fresh view.
+                    self.index = 0
                 if self.failures == 1:
                     level = "warning" if isinstance(exc, BackendUnavailable) else "error"
                     getattr(log, level)("watch failed", watch=self.correlation_id, error=str(exc))

@@ -121,35 +121,35 @@ class InboundListener:
             reader, writer = await open_accepted(conn, tls.listener, handshake_timeout=HANDSHAKE_TIMEOUT)
         except (ssl.SSLError, OSError, TimeoutError) as exc:
             reason = describe_tls_error(exc)
-            conn.close()
             self.metrics.tls_refusals.labels("inbound", reason).inc()
             log.warning("inbound TLS handshake refused", peer=peer, reason=reason)
+            conn.close()
             return
         sslobj = writer.get_extra_info("ssl_object")
         service_name = service_for_context(sslobj.context) if sslobj is not None else None
         service = self.state.config.service(service_name) if service_name else None
         if service is None:
-            await close_quietly(writer)
             self.refuse(service_name or "-", "-", "no such local service", peer=peer)
+            await close_quietly(writer)
             return
         try:
             identity = peer_identity(sslobj.getpeercert(binary_form=True), trust_domain=tls.trust_domain)
         except PeerRejected as exc:
-            await close_quietly(writer)
             self.metrics.tls_refusals.labels("inbound", exc.reason).inc()
             self.refuse(service.name, "-", exc.reason, detail=exc.detail, peer=peer)
+            await close_quietly(writer)
             return
         await self._authorized(reader, writer, service, identity.service, peer)
 
     async def _plaintext(self, conn: socket.socket, peer: str) -> None:
         services = self.state.config.services
         if self.state.config.mtls_mode != "permissive" or len(services) != 1:
-            conn.close()
             self.metrics.tls_refusals.labels("inbound", "plaintext").inc()
             why = "plaintext refused in strict mode"
             if self.state.config.mtls_mode == "permissive":
                 why = "plaintext needs exactly one local service (no SNI to choose)"
             log.warning("inbound refused", reason=why, peer=peer)
+            conn.close()
             return
         reader, writer = await open_accepted(conn, None)
         service = services[0]
@@ -168,8 +168,8 @@ class InboundListener:
     ) -> None:
         decision = self.decide(source, service)
         if not decision.allowed:
-            await close_quietly(writer)
             self.refuse(service.name, source or "-", decision.reason, peer=peer)
+            await close_quietly(writer)
             return
         self.metrics.inbound_connections.labels(service.name, source or "-", "allowed").inc()
         if decision.per_request and self.http_handler is not None:

@@ -53,9 +53,7 @@ def make_ca(name: str = "Test Root", issuer: Issued | None = None) -> Issued:
         .not_valid_before(_now() - dt.timedelta(hours=1))
         .not_valid_after(_now() + dt.timedelta(days=30))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
     signer = issuer.key if issuer else key
@@ -81,9 +79,7 @@ def make_leaf(
         .not_valid_before(not_before or _now() - dt.timedelta(minutes=5))
         .not_valid_after(not_after or _now() + dt.timedelta(hours=1))
         .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(True, False, True, False, True, key_cert_sign, False, False, False), critical=True
-        )
+        .add_extension(x509.KeyUsage(True, False, True, False, True, key_cert_sign, False, False, False), critical=True)
         .add_extension(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
         )

@@ -1,0 +1,105 @@
+"""End-to-end fixtures: the stand-ins in this process (for fault control), agents and apps as real processes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import consul
+import hvac
+import pytest
+
+from mesh.devstack import DevStack
+from mesh.devstack.threaded import StandInThread
+from tests.support.ports import next_host
+from tests.support.processes import Agent, Process, start_agent, start_app
+
+
+@dataclass
+class Stack:
+    devstack: DevStack
+    thread: StandInThread
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return self.devstack.info()
+
+    def consul(self, dc: str = "dc1") -> consul.Consul:
+        server = self.devstack.consuls[dc]
+        return consul.Consul(host=server.host, port=server.port)
+
+    def vault(self) -> hvac.Client:
+        return hvac.Client(url=self.devstack.vault.url, token=self.devstack.vault.root_token)
+
+    def allow(self, source: str, destination: str) -> None:
+        assert self.consul().connect.intentions.upsert(source, destination, action="allow")
+
+    def deny(self, source: str, destination: str) -> None:
+        assert self.consul().connect.intentions.upsert(source, destination, action="deny")
+
+    def restart_consul(self, *, lose_state: bool = True) -> None:
+        self.thread.run(self.devstack.consul.restart(lose_state=lose_state))
+
+    def stop_consul(self) -> None:
+        self.thread.run(self.devstack.consul.stop())
+
+    def start_consul(self, *, lose_state: bool = True) -> None:
+        if lose_state:
+            self.thread.call(self.devstack.consul.reset_state)
+        self.thread.run(self.devstack.consul.start())
+        self.thread.call(self.devstack.publish_roots)
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    devstack = DevStack()
+    thread = StandInThread(name="e2e-devstack")
+    thread.start()
+    thread.run(devstack.start())
+    try:
+        yield Stack(devstack, thread)
+    finally:
+        thread.run(devstack.stop())
+        thread.stop()
+
+
+@dataclass
+class Mesh:
+    """Starts apps and agents for one test and stops them all at the end."""
+
+    tmp: Path
+    stack: Stack
+    processes: list[Process] = field(default_factory=list)
+    agents: list[Agent] = field(default_factory=list)
+
+    def host(self) -> str:
+        return next_host()
+
+    def app(self, name: str, host: str, *, tcp: bool = False, instance: str = "") -> int:
+        proc, port = start_app(self.tmp, name, host, tcp=tcp, instance=instance)
+        self.processes.append(proc)
+        return port
+
+    def agent(self, node: str, host: str, services: list[dict[str, Any]], *, ready: bool = True, **extra: Any) -> Agent:
+        agent = start_agent(self.tmp, self.stack.info, node=node, host=host, services=services, **extra)
+        self.agents.append(agent)
+        if ready:
+            agent.wait_ready()
+        return agent
+
+    def close(self) -> None:
+        for agent in self.agents:
+            agent.process.stop()
+        for proc in self.processes:
+            proc.stop()
+
+
+@pytest.fixture
+def mesh(tmp_path: Path, stack: Stack) -> Iterator[Mesh]:
+    m = Mesh(tmp_path, stack)
+    try:
+        yield m
+    finally:
+        m.close()
