@@ -11,6 +11,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -124,7 +125,11 @@ The mesh is up (logs in {WORK}/). Consul: {info["consul"]}  Vault: {info["vault"
 Ctrl-C stops everything.""",
             flush=True,
         )
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        while not stop.wait(1):
+            pass
     finally:
         for p in reversed(procs):
             p.terminate()
@@ -137,5 +142,4 @@ Ctrl-C stops everything.""",
 
 
 if __name__ == "__main__":
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     sys.exit(main())
