@@ -131,9 +131,9 @@ Ctrl-C stops everything.""",
         while not stop.wait(1):
             pass
     finally:
+        # Agents first (they deregister from Consul), then the apps and the stand-ins.
         for p in reversed(procs):
             p.terminate()
-        for p in procs:
             try:
                 p.wait(15)
             except subprocess.TimeoutExpired:
