@@ -7,8 +7,10 @@ import asyncio
 import signal
 import sys
 
+import structlog
+
 from mesh.config import load_config
-from mesh.errors import InvalidDocument
+from mesh.errors import InvalidDocument, MeshError
 from mesh.telemetry.logs import configure_logging
 
 
@@ -54,7 +56,11 @@ def run(path: str) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        return await Agent(cfg).run(stop)
+        try:
+            return await Agent(cfg).run(stop)
+        except MeshError as exc:
+            structlog.get_logger("agent").error("cannot start", error=str(exc))
+            return 1
 
     try:
         import uvloop

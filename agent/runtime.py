@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import structlog
@@ -184,6 +186,13 @@ class Agent:
         return dc, td
 
     async def run(self, stop: asyncio.Event) -> int:
+        """Run until `stop` is set; clients are closed however this ends."""
+        try:
+            return await self._run(stop)
+        finally:
+            await self._close_clients()
+
+    async def _run(self, stop: asyncio.Event) -> int:
         cfg = self.config
         self.notifier.status("discovering datacenter and trust domain")
         dc, td = await self._discover()
@@ -202,7 +211,8 @@ class Agent:
         certs.load_persisted()
 
         self.inbound = inbound = InboundListener(state, self.metrics, self.tracker)
-        inbound.bind(cfg.inbound_listen.host, cfg.inbound_listen.port)
+        with listen_errors(f"inbound listener {cfg.inbound_listen}"):
+            inbound.bind(cfg.inbound_listen.host, cfg.inbound_listen.port)
         self.registrar = registrar = Registrar(
             self.consul, node=cfg.node, advertise_address=cfg.advertise_address, inbound_port=inbound.port
         )
@@ -221,9 +231,11 @@ class Agent:
                 for s in cfg.services:
                     for u in s.upstreams:
                         listener = OutboundListener(s, u, state, self.metrics)
-                        await listener.start()
+                        with listen_errors(f"upstream {u.destination_name} listener {u.bind}"):
+                            await listener.start()
                         self.outbound.append(listener)
-                await self._start_admin()
+                with listen_errors(f"admin listener {cfg.admin_listen}"):
+                    await self._start_admin()
                 self.notifier.status("registering in Consul")
                 await retry_until("registering in Consul", lambda: registrar.register(cfg.services))
                 tg.create_task(registrar.run(), name="registration heartbeat")
@@ -235,8 +247,8 @@ class Agent:
                 raise _Stop
         except* _Stop:
             pass
-        finally:
-            await self._close_clients()
+        except* StartupError as group:
+            raise group.exceptions[0] from None
         log.info("stopped")
         return 0
 
@@ -275,6 +287,18 @@ class Agent:
             await self.admin_runner.cleanup()
         await self.consul.close()
         self.vault.close()
+
+
+class StartupError(MeshError):
+    """The agent cannot start as configured (a port taken, an address not local)."""
+
+
+@contextmanager
+def listen_errors(what: str) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise StartupError(f"cannot bind the {what}: {exc.strerror or exc}") from None
 
 
 class _Stop(Exception):

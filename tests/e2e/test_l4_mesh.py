@@ -198,3 +198,25 @@ def test_agents_reregister_after_consul_loses_its_state(mesh: Mesh) -> None:
     wait_until(lambda: through(a, port), 10, what="traffic to resume")
     assert a.ready()
     assert b.ready()
+
+
+def test_a_taken_port_stops_the_agent_with_a_clear_error(mesh: Mesh) -> None:
+    host = mesh.host()
+    api = mesh.app("api", host)
+    with socket.socket() as squatter:
+        squatter.bind((host, 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        agent = mesh.agent(
+            "host-x",
+            host,
+            [{"name": "api", "port": api, "address": host}],
+            ready=False,
+            inbound={"listen": f"{host}:{taken}"},
+        )
+        assert agent.process.proc is not None
+        assert agent.process.proc.wait(20) == 1
+    errors = [e for e in agent.process.log_events() if e.get("event") == "cannot start"]
+    assert errors
+    assert f"cannot bind the inbound listener {host}:{taken}" in errors[0]["error"]
+    assert "Traceback" not in agent.process.logs()
