@@ -10,8 +10,10 @@ from mesh.consul.watch import UpdateEvent
 from mesh.intentions import IntentionFormatError, IntentionTable, intention_from_consul
 from mesh.snapshot.endpoints import endpoints_from_health
 from mesh.snapshot.model import MeshSnapshot, UpstreamKey
+from mesh.traffic.state import next_state
 
 INTENTIONS = "intentions"
+KV = "kv"
 
 
 class SnapshotBuilder:
@@ -22,11 +24,15 @@ class SnapshotBuilder:
     output shows it.
     """
 
-    def __init__(self, datacenter: str, snapshot: MeshSnapshot | None = None) -> None:
+    def __init__(
+        self, datacenter: str, snapshot: MeshSnapshot | None = None, *, config_prefix: str = "mesh/config"
+    ) -> None:
         self.datacenter = datacenter
+        self.config_prefix = config_prefix
         self.snapshot = snapshot or MeshSnapshot()
         self._handlers: dict[str, Callable[[MeshSnapshot, UpdateEvent], MeshSnapshot]] = {
             INTENTIONS: self._intentions,
+            KV: self._traffic,
         }
 
     def apply(self, event: UpdateEvent) -> MeshSnapshot:
@@ -68,6 +74,14 @@ class SnapshotBuilder:
         except IntentionFormatError as exc:
             raise ValueError(f"intentions refused, previous set kept: {exc}") from None
         return dataclasses.replace(snap, intentions=IntentionTable(i for i in parsed if i is not None))
+
+    def _traffic(self, snap: MeshSnapshot, event: UpdateEvent) -> MeshSnapshot:
+        """A full listing of the KV prefix. Document errors go under their KV key (not under
+        "kv", which stays for the watch itself): each key keeps its own last good version."""
+        traffic = next_state(snap.traffic, event.result, prefix=self.config_prefix)
+        errors = {k: v for k, v in snap.errors.items() if k not in snap.traffic.errors}
+        errors.update((key, error.message) for key, error in traffic.errors.items())
+        return dataclasses.replace(snap, traffic=traffic, errors=errors)
 
     def _endpoints(self, snap: MeshSnapshot, event: UpdateEvent) -> MeshSnapshot:
         _, service, dc = event.correlation_id.split("/", 2)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from mesh.intentions import IntentionTable
 from mesh.snapshot.endpoints import Endpoint
+from mesh.traffic.state import TrafficState
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,8 @@ class MeshSnapshot:
     version: int = 0
     intentions: IntentionTable = field(default_factory=IntentionTable)
     endpoints: Mapping[UpstreamKey, tuple[Endpoint, ...]] = field(default_factory=dict)
+    # Traffic documents in force from KV; their errors are also in `errors`, keyed by KV key.
+    traffic: TrafficState = field(default_factory=TrafficState)
     # Which watches have delivered at least once; "ready" needs all required ones.
     synced: frozenset[str] = frozenset()
     # The Consul index each source was last applied at (config versions in /v1/status).

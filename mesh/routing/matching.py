@@ -1,0 +1,82 @@
+"""Does a request fit a route's `Match.HTTP`? Envoy's semantics, which Consul configures.
+
+`mismatch` answers with the first condition that fails (None when all hold), so that the data
+plane and `explain` run the very same test; only `explain` turns the answer into words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from mesh.routing.request import RequestInfo
+from mesh.traffic.model import HeaderMatch, HttpMatch, QueryParamMatch
+
+Condition = Literal["path", "method", "header", "query"]
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    """The first failing condition: `index` is the position in `Header[]` or `QueryParam[]`."""
+
+    condition: Condition
+    index: int = -1
+
+
+PATH_MISMATCH = Mismatch("path")
+METHOD_MISMATCH = Mismatch("method")
+
+
+def mismatch(match: HttpMatch | None, request: RequestInfo) -> Mismatch | None:
+    """None when `request` fits `match` (a route without Match fits every request)."""
+    if match is None:
+        return None
+    path = request.path
+    if match.path_exact is not None and path != match.path_exact:
+        return PATH_MISMATCH
+    if match.path_prefix is not None and not path.startswith(match.path_prefix):
+        return PATH_MISMATCH
+    if match.path_regex is not None and match.path_regex.fullmatch(path) is None:
+        return PATH_MISMATCH
+    if match.methods and request.method not in match.methods:
+        return METHOD_MISMATCH
+    for position, header in enumerate(match.headers):
+        if not header_matches(header, request.headers.get(header.name)):
+            return Mismatch("header", position)
+    for position, param in enumerate(match.query_params):
+        if not query_matches(param, request.query_value(param.name)):
+            return Mismatch("query", position)
+    return None
+
+
+def header_matches(header: HeaderMatch, value: str | None) -> bool:
+    """Envoy's rule for an absent header: a value condition fails whatever `invert` says (an
+    inverted Exact means "present with another value"), while `Present` is inverted like any
+    other result, so `Present` + `Invert` means "absent"."""
+    if value is None:
+        return header.present and header.invert
+    if header.present:
+        result = True
+    elif header.exact is not None:
+        result = value == header.exact
+    elif header.prefix is not None:
+        result = value.startswith(header.prefix)
+    elif header.suffix is not None:
+        result = value.endswith(header.suffix)
+    elif header.regex is not None:
+        result = header.regex.fullmatch(value) is not None
+    else:
+        result = False
+    return result != header.invert
+
+
+def query_matches(param: QueryParamMatch, value: str | None) -> bool:
+    if value is None:
+        return False
+    if param.present:
+        return True
+    if param.exact is not None:
+        return value == param.exact
+    if param.regex is not None:
+        return param.regex.fullmatch(value) is not None
+    return False

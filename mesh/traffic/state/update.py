@@ -1,0 +1,179 @@
+"""The next TrafficState from the previous one and a full KV listing (pure).
+
+Rules, in the order they apply:
+1. A key under the prefix that cannot hold a document (unknown kind, bad service name, nested
+   path) is ignored and reported; folder keys and keys outside the prefix are skipped silently.
+2. A document is parsed and validated alone; if that fails, the key keeps its previous good
+   version (or stays absent) and the error lists every problem. An unchanged value is not parsed
+   again.
+3. A deleted key is removed: deleting is always applied. Consul refuses to delete a config entry
+   that another one still refers to, but KV cannot refuse a delete; keeping a deleted document in
+   force would make the KV listing lie about what routes traffic. So the delete wins, and a
+   document left with a dangling reference stays in force (what it still says is the operator's
+   latest intent, and dropping it would also drop its unrelated settings) and is reported under
+   its own key until the reference is fixed. Routing copes: a target without its subset's resolver
+   resolves to no endpoints rather than to the wrong ones.
+4. Changed documents are then checked against each other and against the rest
+   (`check_references`). A changed document with a problem of its own is rejected; when a problem
+   shows on an unchanged document, the change(s) that introduced it are rejected. Rejection
+   repeats until the changes left are consistent, so the rest of an update still applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from mesh.errors import InvalidDocument, Problem
+from mesh.traffic.filters import CONSUL_FILTERS, FilterCompiler
+from mesh.traffic.keys import DocumentId, parse_key
+from mesh.traffic.parsing import parse_document
+from mesh.traffic.references import check_references
+from mesh.traffic.state.listing import read_listing
+from mesh.traffic.state.model import DocumentError, InForce, ParsedVersion, TrafficState
+
+Issue = tuple[DocumentId, Problem]
+
+
+def next_state(
+    previous: TrafficState,
+    listing: Any,
+    *,
+    prefix: str,
+    compile_filter: FilterCompiler = CONSUL_FILTERS,
+) -> TrafficState:
+    """Apply a full recursive listing of `prefix` (Consul's JSON, or py-consul's decoded form).
+
+    Raises ValueError when `listing` is not a listing at all (the previous state then stands).
+    """
+    entries, unreadable = read_listing(listing)
+    errors: dict[str, DocumentError] = {}
+    parsed: dict[str, ParsedVersion] = {}
+    present: set[DocumentId] = set()
+    changed: dict[DocumentId, InForce] = {}
+
+    for bad in unreadable:
+        doc_id = _document_id(prefix, bad.key, bad.modify_index, errors)
+        if doc_id is not None:
+            present.add(doc_id)
+            errors[bad.key] = _rejected(bad.key, bad.modify_index, (bad.problem,), previous.documents.get(doc_id))
+    for entry in entries:
+        doc_id = _document_id(prefix, entry.key, entry.modify_index, errors)
+        if doc_id is None:
+            continue
+        present.add(doc_id)
+        cached = previous.parsed.get(entry.key)
+        version = cached
+        if version is None or version.raw != entry.value:
+            version = ParsedVersion(entry.value, _parse(doc_id, entry.key, entry.value, compile_filter))
+        parsed[entry.key] = version
+        if isinstance(version.result, InvalidDocument):
+            problems = tuple(str(p) for p in version.result.problems)
+            errors[entry.key] = _rejected(entry.key, entry.modify_index, problems, previous.documents.get(doc_id))
+            continue
+        current = previous.documents.get(doc_id)
+        if current is None or current.modify_index != entry.modify_index or current.document != version.result:
+            changed[doc_id] = InForce(entry.key, entry.modify_index, version.result)
+
+    base = {doc_id: v for doc_id, v in previous.documents.items() if doc_id in present}
+    accepted, refused, dangling = settle(base, changed)
+    for doc_id, problems in refused.items():
+        refused_version = changed[doc_id]
+        errors[refused_version.key] = _rejected(
+            refused_version.key, refused_version.modify_index, problems, base.get(doc_id)
+        )
+    documents = {**base, **accepted}
+    for doc_id, problems in dangling.items():
+        kept = documents[doc_id]
+        errors[kept.key] = DocumentError(kept.key, kept.modify_index, problems, "in_force")
+    return TrafficState(documents=dict(sorted(documents.items())), errors=errors, parsed=parsed)
+
+
+def settle(
+    base: Mapping[DocumentId, InForce], changed: Mapping[DocumentId, InForce]
+) -> tuple[dict[DocumentId, InForce], dict[DocumentId, tuple[str, ...]], dict[DocumentId, tuple[str, ...]]]:
+    """Which changes to accept on top of `base`: (accepted, refused with why, dangling).
+
+    A change whose problems show even against what is in force is wrong by itself and refused.
+    Any other problem (on a changed document, or new on an unchanged one) was introduced by a
+    change: the first one (in key order) whose withdrawal removes it is refused, and the rest is
+    checked again, so that of two changes that only clash together, one still applies.
+    `dangling` lists problems left on unchanged documents: their references broke because a
+    document was deleted, and they stay in force.
+    """
+    baseline = set(_issues(base.values()))
+    pending = dict(changed)
+    refused: dict[DocumentId, tuple[str, ...]] = {}
+    while True:
+        issues = _issues({**base, **pending}.values())
+        introduced = [i for i in issues if i[0] in pending or i not in baseline]
+        if not introduced:
+            break
+        wrong = _wrong_alone(base, pending, {doc_id for doc_id, _ in introduced})
+        if wrong:
+            for doc_id, problems in wrong.items():
+                refused[doc_id] = problems
+                del pending[doc_id]
+            continue
+        culprit, broken = _culprit(base, pending, introduced)
+        refused[culprit] = tuple(f"rejected: with it, {victim}: {problem}" for victim, problem in broken)
+        del pending[culprit]
+    dangling = _by_document(_issues({**base, **pending}.values()))
+    return pending, refused, {d: tuple(str(p) for p in ps) for d, ps in dangling.items()}
+
+
+def _wrong_alone(
+    base: Mapping[DocumentId, InForce], pending: Mapping[DocumentId, InForce], suspects: set[DocumentId]
+) -> dict[DocumentId, tuple[str, ...]]:
+    """Changed documents that have problems of their own against `base` alone."""
+    out: dict[DocumentId, tuple[str, ...]] = {}
+    for doc_id in sorted(suspects & pending.keys()):
+        own = [str(p) for d, p in _issues({**base, doc_id: pending[doc_id]}.values()) if d == doc_id]
+        if own:
+            out[doc_id] = tuple(own)
+    return out
+
+
+def _culprit(
+    base: Mapping[DocumentId, InForce], pending: Mapping[DocumentId, InForce], introduced: list[Issue]
+) -> tuple[DocumentId, list[Issue]]:
+    """The first change whose withdrawal removes an introduced issue of another document, with
+    the issues it caused; failing that, the first change (the issue needs several withdrawals)."""
+    for doc_id in sorted(pending):
+        without = {**base, **{d: v for d, v in pending.items() if d != doc_id}}
+        remaining = set(_issues(without.values()))
+        fixed = [i for i in introduced if i[0] != doc_id and i not in remaining]
+        if fixed:
+            return doc_id, fixed
+    first = min(pending)
+    return first, [i for i in introduced if i[0] != first] or introduced
+
+
+def _issues(versions: Iterable[InForce]) -> list[Issue]:
+    return check_references(v.document for v in versions)
+
+
+def _by_document(issues: Iterable[Issue]) -> dict[DocumentId, list[Problem]]:
+    out: dict[DocumentId, list[Problem]] = {}
+    for doc_id, problem in issues:
+        out.setdefault(doc_id, []).append(problem)
+    return out
+
+
+def _document_id(prefix: str, key: str, modify_index: int, errors: dict[str, DocumentError]) -> DocumentId | None:
+    try:
+        return parse_key(prefix, key)
+    except InvalidDocument as exc:
+        errors[key] = DocumentError(key, modify_index, tuple(str(p) for p in exc.problems), "ignored")
+        return None
+
+
+def _parse(doc_id: DocumentId, key: str, raw: bytes, compile_filter: FilterCompiler) -> Any:
+    try:
+        return parse_document(doc_id.kind, doc_id.service, raw, source=key, compile_filter=compile_filter)
+    except InvalidDocument as exc:
+        return exc
+
+
+def _rejected(key: str, modify_index: int, problems: tuple[str, ...], kept: InForce | None) -> DocumentError:
+    return DocumentError(key, modify_index, problems, "rejected", None if kept is None else kept.modify_index)
