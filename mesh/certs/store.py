@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 from mesh.certs.leaf import Leaf, leaf_from_pems
@@ -56,26 +57,38 @@ class CertStore:
         return str(cert), str(key)
 
     def load(self, service: str) -> Leaf | None:
+        """The persisted leaf of `service`, or None when missing or unreadable (it is re-issued)."""
+        cert_path = self.cert_path(service)
         try:
-            cert_full = self.cert_path(service).read_text(encoding="utf-8")
+            cert_full = cert_path.read_text(encoding="utf-8")
             key = self.key_path(service).read_text(encoding="utf-8")
             chain = (self.dir / f"{service}.chain").read_text(encoding="utf-8")
+            # Written right after issue: the best record of when the leaf was obtained.
+            obtained = cert_path.stat().st_mtime
         except OSError:
             return None
         end = "-----END CERTIFICATE-----"
         first = cert_full[: cert_full.index(end) + len(end)] + "\n" if end in cert_full else ""
         try:
-            return leaf_from_pems(service, first, key, chain)
+            return leaf_from_pems(service, first, key, chain, obtained_at=obtained, now=time.time())
         except ValueError:
             return None
 
-    def save_bundle(self, pems: list[str]) -> None:
+    def save_bundle(self, vault_chain: list[str], consul_roots: list[str]) -> None:
         self._ensure_dir()
-        write_private(self.dir / "trust-bundle.json", json.dumps(pems))
+        doc = {"vault_chain": vault_chain, "consul_roots": consul_roots}
+        write_private(self.dir / "trust-bundle.json", json.dumps(doc))
 
-    def load_bundle(self) -> list[str] | None:
+    def load_bundle(self) -> tuple[list[str], list[str]]:
+        """(Vault's chain, Consul's roots) as last saved; empty lists when nothing usable is on disk."""
         try:
             data = json.loads((self.dir / "trust-bundle.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return None
-        return [str(p) for p in data] if isinstance(data, list) and data else None
+            return [], []
+        if not isinstance(data, dict):
+            return [], []
+        return _strings(data.get("vault_chain")), _strings(data.get("consul_roots"))
+
+
+def _strings(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []

@@ -11,10 +11,14 @@ from __future__ import annotations
 import ssl
 
 ALPN = ["http/1.1"]
+# TLS 1.2 suites: forward secrecy and AEAD only (TLS 1.3 suites are all of that already).
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 
 
 def _base(ctx: ssl.SSLContext, bundle_pem: str) -> ssl.SSLContext:
+    # 1.2 at least; OpenSSL picks the highest version both sides speak, so 1.3 when it can.
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(TLS12_CIPHERS)
     ctx.verify_mode = ssl.CERT_REQUIRED
     ctx.load_verify_locations(cadata=bundle_pem)
     ctx.set_alpn_protocols(ALPN)
@@ -30,6 +34,10 @@ def server_context(bundle_pem: str, cert_file: str | None = None, key_file: str 
     from the base context and the trust store from the switched one, so both carry both.
     """
     ctx = _base(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), bundle_pem)
+    # No session tickets: a resumed session skips chain verification, and every connection
+    # must be checked against the bundle in force now (a root removed after a rotation).
+    ctx.options |= ssl.OP_NO_TICKET
+    ctx.num_tickets = 0
     if cert_file:
         ctx.load_cert_chain(cert_file, key_file)
     return ctx

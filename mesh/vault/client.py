@@ -12,11 +12,24 @@ import hvac.exceptions
 import requests
 
 from mesh.config.model import VaultSettings
-from mesh.errors import VaultRefused, VaultUnavailable
+from mesh.errors import MeshError, VaultRefused, VaultUnavailable
 
 T = TypeVar("T")
 
 _TIMEOUT = 10.0
+
+# Called once per request with (operation, "ok" | "refused" | "unavailable").
+RequestObserver = Callable[[str, str], None]
+
+
+# Sealed, standby without a leader, rate-limited, overloaded: retry later, same token.
+_UNAVAILABLE = (
+    hvac.exceptions.VaultDown,
+    hvac.exceptions.VaultNotInitialized,
+    hvac.exceptions.BadGateway,
+    hvac.exceptions.InternalServerError,
+    hvac.exceptions.RateLimitExceeded,
+)
 
 
 @contextmanager
@@ -24,9 +37,10 @@ def vault_errors(what: str) -> Iterator[None]:
     """Translate hvac and requests errors; Vault's own messages are kept, tokens never are."""
     try:
         yield
-    except (hvac.exceptions.VaultDown, hvac.exceptions.BadGateway, hvac.exceptions.InternalServerError) as exc:
+    except _UNAVAILABLE as exc:
         raise VaultUnavailable(f"{what}: Vault unavailable ({_errors(exc)})") from None
-    except hvac.exceptions.Forbidden as exc:
+    except (hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized) as exc:
+        # Vault answers 403 for a token it no longer knows (expired, revoked): log in again.
         raise VaultRefused(f"{what}: permission denied ({_errors(exc)})", 403) from None
     except hvac.exceptions.InvalidRequest as exc:
         raise VaultRefused(f"{what}: Vault refused: {_errors(exc)}", 400) from None
@@ -35,6 +49,7 @@ def vault_errors(what: str) -> Iterator[None]:
     except hvac.exceptions.VaultError as exc:
         raise VaultRefused(f"{what}: {type(exc).__name__} ({_errors(exc)})", 500) from None
     except (requests.RequestException, OSError) as exc:
+        # The exception text would carry the URL and, for some adapters, headers: only its type.
         raise VaultUnavailable(f"{what}: Vault unreachable ({type(exc).__name__})") from None
 
 
@@ -48,9 +63,10 @@ def _errors(exc: hvac.exceptions.VaultError) -> str:
 class VaultClient:
     """One hvac client; every call runs in a worker thread so the event loop never blocks."""
 
-    def __init__(self, settings: VaultSettings) -> None:
+    def __init__(self, settings: VaultSettings, *, observe: RequestObserver | None = None) -> None:
         self.settings = settings
         self.hvac = hvac.Client(url=settings.address, verify=settings.ca_file or True, timeout=_TIMEOUT)
+        self._observe = observe
 
     @property
     def token(self) -> str | None:
@@ -60,12 +76,25 @@ class VaultClient:
     def set_token(self, token: str) -> None:
         self.hvac.token = token
 
-    async def call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def call(self, operation: str, fn: Callable[..., T], *args: Any, subject: str = "", **kwargs: Any) -> T:
+        """One Vault request. `operation` is a stable label (metrics); `subject` adds detail to errors."""
+        what = f"{operation} {subject}".strip()
+
         def run() -> T:
             with vault_errors(what):
                 return fn(*args, **kwargs)
 
-        return await asyncio.to_thread(run)
+        try:
+            result = await asyncio.to_thread(run)
+        except MeshError as exc:
+            self._count(operation, "unavailable" if isinstance(exc, VaultUnavailable) else "refused")
+            raise
+        self._count(operation, "ok")
+        return result
+
+    def _count(self, operation: str, result: str) -> None:
+        if self._observe is not None:
+            self._observe(operation, result)
 
     def close(self) -> None:
         adapter = getattr(self.hvac, "adapter", None)

@@ -1,4 +1,9 @@
-"""A throwaway PKI for tests that need certificates without Vault (peer checks, TLS unit tests)."""
+"""A throwaway PKI for tests that need certificates Vault would never issue (peer checks, TLS tests).
+
+`make_ca` makes a rogue CA; `stand_in_issuer` borrows the Vault stand-in's own issuing CA
+(certificate and key, read in-process), so a test can sign odd leaves that still chain to
+the mesh's trust bundle and are refused for the reason under test, not for an unknown CA.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from mesh.devstack.vault import VaultServer
 
 TD = "11111111-2222-3333-4444-555555555555.consul"
 
@@ -83,9 +90,34 @@ def make_leaf(
         .add_extension(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
         )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
     )
     if uris:
         builder = builder.add_extension(
             x509.SubjectAlternativeName([x509.UniformResourceIdentifier(u) for u in uris]), critical=False
         )
     return Issued(builder.sign(ca.key, hashes.SHA256()), key)
+
+
+def stand_in_issuer(vault: VaultServer, mount: str = "pki_int") -> Issued:
+    """The default issuer of a stand-in PKI mount, with its private key."""
+    with vault.state.lock:
+        store = vault.state.pki(mount).store
+        issuer = store.default()
+        assert issuer is not None, f"{mount} has no default issuer"
+        key = store.private_key(issuer)
+    assert isinstance(key, ec.EllipticCurvePrivateKey), "the devstack's CAs use EC keys"
+    return Issued(issuer.certificate, key)
+
+
+def stand_in_roots(vault: VaultServer, mount: str = "pki") -> list[Issued]:
+    """Every root of a stand-in mount (current first), with its private key."""
+    with vault.state.lock:
+        store = vault.state.pki(mount).store
+        roots = sorted((i for i in store.issuers.values() if i.self_signed), key=lambda i: i.id != store.default_id)
+        out = []
+        for issuer in roots:
+            key = store.private_key(issuer)
+            assert isinstance(key, ec.EllipticCurvePrivateKey)
+            out.append(Issued(issuer.certificate, key))
+    return out
