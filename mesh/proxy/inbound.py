@@ -33,6 +33,7 @@ from mesh.proxy.streams import (
 )
 from mesh.proxy.tracker import ConnectionTracker
 from mesh.telemetry.metrics import Metrics
+from mesh.tls.mtls_mode import plaintext_target
 from mesh.tls.peer import peer_identity
 
 log = structlog.get_logger("mesh.proxy.inbound")
@@ -142,24 +143,38 @@ class InboundListener:
         await self._authorized(reader, writer, service, identity.service, peer)
 
     async def _plaintext(self, conn: socket.socket, peer: str) -> None:
-        services = self.state.config.services
-        if self.state.config.mtls_mode != "permissive" or len(services) != 1:
+        config = self.state.config
+        decision = plaintext_target(config.services, config.mtls_mode, self._service_mtls_modes())
+        if decision.service is None:
             self.metrics.tls_refusals.labels("inbound", "plaintext").inc()
-            why = "plaintext refused in strict mode"
-            if self.state.config.mtls_mode == "permissive":
-                why = "plaintext needs exactly one local service (no SNI to choose)"
-            log.warning("inbound refused", reason=why, peer=peer)
+            log.warning("inbound refused", reason=decision.reason, peer=peer)
             conn.close()
             return
         reader, writer = await open_accepted(conn, None)
-        service = services[0]
+        service = decision.service
         self.metrics.plaintext_connections.labels(service.name).inc()
+        log.debug("plaintext connection accepted (permissive mTLS)", service=service.name, peer=peer)
         # A plaintext client has no identity: intentions for source "*" and the default decide.
         await self._authorized(reader, writer, service, "", peer)
 
+    def _service_mtls_modes(self) -> dict[str, str | None]:
+        """Each local service's service-defaults `MutualTLSMode` from KV (None: not set)."""
+        traffic = self.state.snapshot.traffic
+        modes: dict[str, str | None] = {}
+        for s in self.state.config.services:
+            defaults = traffic.defaults(s.name)
+            modes[s.name] = defaults.mutual_tls_mode if defaults is not None else None
+        return modes
+
+    def speaks_http(self, service: LocalService) -> bool:
+        """The service's protocol: its service-defaults document's when it says, else the config's."""
+        defaults = self.state.snapshot.traffic.defaults(service.name)
+        protocol = defaults.effective_protocol if defaults is not None else None
+        return (protocol or service.protocol) == "http"
+
     def decide(self, source: str, service: LocalService) -> Decision:
         snap = self.state.snapshot
-        http = service.protocol == "http" and self.http_handler is not None
+        http = self.http_handler is not None and self.speaks_http(service)
         default_allow = self.state.config.intentions_default == "allow"
         return snap.intentions.decide_connection(source or "*", service.name, default_allow=default_allow, http=http)
 
@@ -167,14 +182,20 @@ class InboundListener:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, service: LocalService, source: str, peer: str
     ) -> None:
         decision = self.decide(source, service)
+        if self.http_handler is not None and self.speaks_http(service):
+            # Every request of an http service is authorized on its own, whatever the connection
+            # decision: a deny applies to open connections too, and a refused caller gets a 403
+            # saying why rather than a closed connection (as Consul's Envoy does with the HTTP
+            # RBAC filter for http services).
+            result = "allowed" if decision.allowed else "refused_per_request"
+            self.metrics.inbound_connections.labels(service.name, source or "-", result).inc()
+            await self.http_handler(reader, writer, service, source)
+            return
         if not decision.allowed:
             self.refuse(service.name, source or "-", decision.reason, peer=peer)
             await close_quietly(writer)
             return
         self.metrics.inbound_connections.labels(service.name, source or "-", "allowed").inc()
-        if decision.per_request and self.http_handler is not None:
-            await self.http_handler(reader, writer, service, source)
-            return
         await self._relay_to_app(reader, writer, service, source, peer)
 
     async def _relay_to_app(

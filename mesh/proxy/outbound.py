@@ -7,6 +7,7 @@ an address it no longer owns (a recycled IP) is refused, not trusted.
 from __future__ import annotations
 
 import asyncio
+import random
 import ssl
 
 import structlog
@@ -14,26 +15,32 @@ import structlog
 from mesh.config.model import LocalService, Upstream
 from mesh.errors import PeerRejected
 from mesh.identity import sni_for
-from mesh.proxy.balancer import RoundRobin
 from mesh.proxy.relay import relay
 from mesh.proxy.state import LiveState
 from mesh.proxy.streams import close_quietly, describe_tls_error
+from mesh.routing import Balancers, Target, available_backend, connection_hash, plan_connection
 from mesh.snapshot.endpoints import Endpoint
 from mesh.snapshot.model import UpstreamKey
 from mesh.telemetry.metrics import Metrics
 from mesh.tls.peer import peer_identity
+from mesh.traffic.model.resolver import DEFAULT_CONNECT_TIMEOUT
 
 log = structlog.get_logger("mesh.proxy.outbound")
 
-CONNECT_TIMEOUT = 5.0
+# The connect timeout when no document sets one (a resolver's ConnectTimeout, or the calling
+# service's UpstreamConfig ConnectTimeoutMs, take precedence: see RoutePlan.timeouts).
+CONNECT_TIMEOUT = DEFAULT_CONNECT_TIMEOUT
 # Dial attempts per connection: a dead endpoint costs one attempt, not the connection.
 MAX_ATTEMPTS = 3
 
 
 class DialError(Exception):
-    def __init__(self, endpoint: Endpoint, reason: str) -> None:
+    """A dial that failed; `tls_reason` is set when the peer failed TLS or identity checks."""
+
+    def __init__(self, endpoint: Endpoint, reason: str, tls_reason: str = "") -> None:
         self.endpoint = endpoint
         self.reason = reason
+        self.tls_reason = tls_reason
         super().__init__(f"{endpoint.address}:{endpoint.port}: {reason}")
 
 
@@ -49,14 +56,18 @@ async def dial(
         reader, writer = await asyncio.open_connection(
             endpoint.address, endpoint.port, ssl=context, server_hostname=sni
         )
-    except (OSError, ssl.SSLError, TimeoutError) as exc:
-        raise DialError(endpoint, describe_tls_error(exc) if isinstance(exc, ssl.SSLError) else repr(exc)) from None
+    except ssl.SSLError as exc:
+        reason = describe_tls_error(exc)
+        raise DialError(endpoint, reason, tls_reason=reason) from None
+    except (OSError, TimeoutError) as exc:
+        raise DialError(endpoint, repr(exc)) from None
     sslobj = writer.get_extra_info("ssl_object")
     try:
         peer_identity(sslobj.getpeercert(binary_form=True), trust_domain=trust_domain, expect_service=endpoint.service)
     except PeerRejected as exc:
-        await close_quietly(writer)
-        raise DialError(endpoint, f"{exc.reason}: {exc.detail}") from None
+        # Abort, not close: not one byte of the client's stream may reach an impostor.
+        writer.transport.abort()
+        raise DialError(endpoint, f"{exc.reason}: {exc.detail}", tls_reason=exc.reason) from None
     return reader, writer
 
 
@@ -67,7 +78,9 @@ class OutboundListener:
         self.state = state
         self.metrics = metrics
         self.key = UpstreamKey(upstream.destination_name, upstream.datacenter or state.datacenter)
-        self.balancer = RoundRobin()
+        # Per connection: which split (a splitter applies per connection on TCP) and endpoint order.
+        self.rng = random.Random()  # noqa: S311 - load spreading, not security
+        self.balancers = Balancers(self.rng)
         self.server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
 
@@ -101,21 +114,34 @@ class OutboundListener:
             log.warning("outbound refused: no certificate yet", service=self.source.name, upstream=self.key.service)
             await close_quietly(writer)
             return
-        endpoints = self.state.snapshot.endpoints_for(self.key)
+        snapshot = self.state.snapshot
+        plan = plan_connection(
+            snapshot.traffic, self.key.service, self.key.datacenter, self.rng, source=self.source.name
+        )
+
+        def endpoints_of(target: Target) -> tuple[Endpoint, ...]:
+            return snapshot.endpoints_for(UpstreamKey(target.service, target.datacenter or self.key.datacenter))
+
+        backend, endpoints = available_backend(plan, endpoints_of)
         if not endpoints:
             self._count("no_endpoints")
-            log.warning("no healthy endpoints", upstream=self.key.service, datacenter=self.key.datacenter)
+            log.warning("no healthy endpoints", upstream=self.key.service, target=str(plan.target))
             await close_quietly(writer)
             return
+        balancer = self.balancers.get(self.key.service, backend)
+        peer = writer.get_extra_info("peername")
+        hash_key = connection_hash(backend.load_balancer.hash_policies, str(peer[0]) if peer else "")
         remote = None
-        for endpoint in self.balancer.order(endpoints)[:MAX_ATTEMPTS]:
+        for endpoint in balancer.order(endpoints, hash_key, limit=MAX_ATTEMPTS):
             try:
-                async with asyncio.timeout(CONNECT_TIMEOUT):
+                async with asyncio.timeout(backend.connect_timeout):
                     remote = await dial(endpoint, own.client, tls.trust_domain)
                 break
             except TimeoutError:
                 log.warning("dial timed out", upstream=self.key.service, endpoint=endpoint.key)
             except DialError as exc:
+                if exc.tls_reason:
+                    self.metrics.tls_refusals.labels("outbound", exc.tls_reason).inc()
                 log.warning("dial failed", upstream=self.key.service, endpoint=exc.endpoint.key, reason=exc.reason)
         if remote is None:
             self._count("connect_failure")
@@ -124,7 +150,9 @@ class OutboundListener:
         self._count("established")
         gauge = self.metrics.active_connections.labels("outbound", self.source.name)
         gauge.inc()
+        balancer.begin(endpoint)
         try:
             await relay(reader, writer, *remote)
         finally:
+            balancer.end(endpoint)
             gauge.dec()

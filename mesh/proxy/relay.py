@@ -1,12 +1,27 @@
-"""Byte relay between two streams, with half-close where the transport allows it."""
+"""Byte relay between a client-side and a server-side stream.
+
+Half-close cannot cross a TLS leg here: asyncio's TLS transports cannot send a
+close_notify without closing both directions. So the roles decide what an EOF means:
+- the server side finished sending: the exchange is over. The EOF is passed on to a
+  plain-TCP client as a half-close (so it reads to the end), then everything is closed;
+  only between two plain-TCP legs does the client's direction stay open;
+- the client side finished sending: passed on as a half-close when the server side is
+  plain TCP; otherwise the server's direction stays open while it keeps sending, so a
+  client that shuts its write side still gets its answer, and is closed once it has been
+  quiet for HALF_CLOSE_LINGER (a server waiting for the client's EOF would otherwise
+  hold both connections forever).
+Each relay ends when both directions have ended; nothing waits on the other forever.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from mesh.proxy.streams import close_quietly
 
 CHUNK = 256 * 1024
+HALF_CLOSE_LINGER = 2.0
 
 
 async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, counter: list[int]) -> None:
@@ -21,33 +36,60 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, coun
 
 
 async def relay(
-    a_reader: asyncio.StreamReader,
-    a_writer: asyncio.StreamWriter,
-    b_reader: asyncio.StreamReader,
-    b_writer: asyncio.StreamWriter,
+    client_reader: asyncio.StreamReader,
+    client_writer: asyncio.StreamWriter,
+    server_reader: asyncio.StreamReader,
+    server_writer: asyncio.StreamWriter,
 ) -> tuple[int, int]:
-    """Copy a->b and b->a until both directions end; return bytes (a->b, b->a).
+    """Copy both ways until the exchange is over; return bytes (client->server, server->client)."""
+    up, down = [0], [0]
+    server_done = asyncio.Event()
 
-    When one side finishes sending, the other side is told with a half-close if its
-    transport supports it (plain TCP does; TLS in asyncio does not), and the opposite
-    direction keeps flowing until it ends too: a client that shuts its write side still
-    gets its whole response.
-    """
-    ab, ba = [0], [0]
+    def abort_all() -> None:
+        for writer in (client_writer, server_writer):
+            writer.transport.abort()
 
-    async def direction(r: asyncio.StreamReader, w: asyncio.StreamWriter, counter: list[int]) -> None:
+    async def upstream() -> None:
         try:
-            await _pump(r, w, counter)
-            await w.drain()
-            if w.can_write_eof():
-                w.write_eof()
+            await _pump(client_reader, server_writer, up)
+            await server_writer.drain()
+            if server_writer.can_write_eof():
+                server_writer.write_eof()
+                return
         except (ConnectionError, OSError, asyncio.IncompleteReadError):
-            # One side broke: tear both down.
-            for writer in (a_writer, b_writer):
-                writer.transport.abort()
+            abort_all()
+            return
+        # The EOF could not be passed on: let the server finish its answer, then end.
+        seen = -1
+        while not server_done.is_set() and down[0] != seen:
+            seen = down[0]
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(HALF_CLOSE_LINGER):
+                    await server_done.wait()
+        down_task.cancel()
 
+    async def downstream() -> None:
+        try:
+            await _pump(server_reader, client_writer, down)
+            await client_writer.drain()
+            if client_writer.can_write_eof():
+                client_writer.write_eof()
+        except (ConnectionError, OSError, asyncio.IncompleteReadError):
+            abort_all()
+        finally:
+            server_done.set()
+
+    up_task = asyncio.ensure_future(upstream())
+    down_task = asyncio.ensure_future(downstream())
     try:
-        await asyncio.gather(direction(a_reader, b_writer, ab), direction(b_reader, a_writer, ba))
+        await server_done.wait()
+        if not (client_writer.can_write_eof() and server_writer.can_write_eof()):
+            # A TLS leg is involved: the server's EOF was (or could only be passed on as) a
+            # full close, so nothing the client still sends could be delivered.
+            up_task.cancel()
+        await asyncio.gather(up_task, down_task, return_exceptions=True)
     finally:
-        await asyncio.gather(close_quietly(a_writer), close_quietly(b_writer))
-    return ab[0], ba[0]
+        for task in (up_task, down_task):
+            task.cancel()
+        await asyncio.gather(close_quietly(client_writer), close_quietly(server_writer))
+    return up[0], down[0]

@@ -1,0 +1,83 @@
+"""One record per request: the access log line and the golden-signal metrics come from it.
+
+The record is filled in as the request goes (it is the request's ledger: bytes, status,
+what went wrong) and reported once, when the response is done or the request given up.
+`flags` name what happened in the mesh's words, like Envoy's response flags:
+
+    denied                  refused by an intention (403)
+    bad_request             the client's request could not be framed or parsed
+    header_timeout          the client did not finish its head in time (408)
+    no_endpoints            no healthy endpoint for the target (503)
+    connect_failure         no upstream connection could be opened (503)
+    upstream_reset          the upstream closed or broke the connection mid-exchange
+    upstream_protocol_error the upstream answered something unframeable (502)
+    upstream_timeout        no response head within the request timeout (504)
+    stream_idle_timeout     a body stalled past the stream idle timeout
+    downstream_reset        the client went away before the response was done
+    retried_stale           a reused connection was found closed; retried on a fresh one
+    connect_retried         a connect failure was retried on another endpoint
+    upgraded                a WebSocket upgrade became a tunnel
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Direction = Literal["inbound", "outbound"]
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    direction: Direction
+    source: str
+    destination: str
+    started: float  # time.perf_counter() when the request's first byte was in (uvloop's clock is in ms)
+    method: str = ""
+    path: str = ""
+    subset: str = ""
+    status: int = 0  # 0: no response was sent
+    bytes_in: int = 0  # request body bytes read from the client
+    bytes_out: int = 0  # response body bytes written to the client
+    request_id: str = ""
+    traceparent: str = ""
+    parent_span: str = ""
+    upstream: str = ""  # host:port of the app or endpoint that served it
+    flags: list[str] = field(default_factory=list)
+    reason: str = ""  # why the mesh answered itself (denial, protocol error)
+
+    def fields(self, duration: float) -> dict[str, object]:
+        """The access log line's fields (JSON via structlog; `event` is set by the caller)."""
+        out: dict[str, object] = {
+            "direction": self.direction,
+            "source": self.source,
+            "destination": self.destination,
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "duration_ms": round(duration * 1000, 3),
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+            "request_id": self.request_id,
+            "traceparent": self.traceparent,
+        }
+        if self.subset:
+            out["subset"] = self.subset
+        if self.parent_span:
+            out["parent_span"] = self.parent_span
+        if self.upstream:
+            out["upstream"] = self.upstream
+        if self.flags:
+            out["flags"] = list(self.flags)
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+MAX_LOGGED_PATH = 512
+
+
+def logged_path(target: bytes) -> str:
+    """The request-target for the log, cut to a bound (a 16 KiB URL is not a log line)."""
+    text = target[:MAX_LOGGED_PATH].decode("ascii", "replace")
+    return text if len(target) <= MAX_LOGGED_PATH else text + "..."

@@ -1,0 +1,360 @@
+"""One request/response exchange over an upstream connection, streamed in both directions.
+
+The request body is sent by its own task while the response head is awaited, so an app
+that answers early (a 413, a 401) or streams its answer while still reading (an echo) is
+served as it behaves; neither body is ever held whole in memory. Framing is decided by
+the codec and re-applied on each side (`outgoing_framing`, `with_framing_headers`): the
+received framing fields are never forwarded as such.
+
+Until the response head is written to the client, a failure raises (ExchangeFailed for
+the upstream's side, ClientFailed for the client's) and the listener answers it. After
+that nothing can be answered any more: both connections are dropped and the record says
+why. A connection is reported reusable only when the exchange ended exactly at a message
+boundary on it; the upstream connection is closed here when it is not.
+
+`Expect: 100-continue` is answered by the proxy itself once it is about to forward the
+body (Envoy's default): the request was authorized and an upstream connection is ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Literal, TypeVar, cast
+
+from mesh.http import (
+    HTTP_11,
+    Framing,
+    Headers,
+    ProtocolError,
+    RequestHead,
+    ResponseHead,
+    UntilClose,
+    keep_alive,
+    outgoing_framing,
+    strip_hop_by_hop,
+    upgrade_protocols,
+    with_framing_headers,
+)
+from mesh.http.streams import BodyWriter, HttpReader, write_head
+from mesh.proxy.http.downstream import IncomingRequest
+from mesh.proxy.http.failures import ClientFailed, ExchangeFailed
+from mesh.proxy.http.local_replies import CONTINUE
+from mesh.proxy.http.normalize import WEBSOCKET
+from mesh.proxy.http.pool import UpstreamConnection
+from mesh.proxy.http.timeouts import EARLY_RESPONSE_GRACE, UpstreamTimeouts
+
+T = TypeVar("T")
+EditHeaders = Callable[[Headers], Headers]
+Where = Literal["source", "sink", "source_stalled", "sink_stalled"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeResult:
+    client_reusable: bool  # the client connection is at a message boundary and may carry another request
+    upstream_reusable: bool  # the upstream connection may go back to its pool
+    upgraded: bool = False  # a 101 was relayed: call `tunnel.tunnel` next
+
+
+class BodyFailure(Exception):
+    """A body stopped short: the side that failed (source read, sink write) or stalled."""
+
+    def __init__(self, where: Where, cause: BaseException | None = None) -> None:
+        self.where = where
+        self.cause = cause
+        super().__init__(f"{where}: {cause!r}")
+
+
+class BodySource:
+    """One body being read from `reader`: its chunks, and bytes already read ahead of the sink."""
+
+    __slots__ = ("chunks", "pending", "reader")
+
+    def __init__(self, reader: HttpReader, framing: Framing, *, error_status: int) -> None:
+        self.reader = reader
+        # iter_body is an async generator (typed as an iterator): pump_body closes it whatever happens.
+        self.chunks = cast(AsyncGenerator[bytes, None], reader.iter_body(framing, error_status=error_status))
+        self.pending = b""
+
+    async def read_ahead(self, idle: float) -> None:
+        """Read the body's first piece now; BodyFailure("source"...) if it is malformed or stalls.
+
+        Everything that arrived with the head is parsed at once, so a request whose framing
+        is broken in its first bytes (the shape of a smuggling attempt) is refused before
+        its head is sent anywhere, and never reaches the app.
+        """
+        try:
+            async with asyncio.timeout(idle):
+                self.pending = await anext(self.chunks, b"")
+        except TimeoutError:
+            await self.chunks.aclose()
+            raise BodyFailure("source_stalled") from None
+        except (ProtocolError, OSError, asyncio.IncompleteReadError) as exc:
+            await self.chunks.aclose()
+            if isinstance(exc, ProtocolError) and not exc.remote:
+                raise
+            raise BodyFailure("source", exc) from None
+
+
+async def pump_body(
+    source: BodySource,
+    sink: asyncio.StreamWriter,
+    outgoing: Framing,
+    *,
+    idle: float,
+    on_data: Callable[[int], None],
+) -> None:
+    """Copy one body, re-framed, with backpressure; BodyFailure when either side fails or stalls."""
+    writer = BodyWriter(sink, outgoing)
+    loop = asyncio.get_running_loop()
+    reading = False
+    try:
+        async with asyncio.timeout(idle) as deadline, contextlib.aclosing(source.chunks) as chunks:
+            chunk, source.pending = source.pending, b""
+            while True:
+                if chunk:
+                    on_data(len(chunk))
+                    reading = False
+                    await writer.write(chunk)
+                    deadline.reschedule(loop.time() + idle)
+                reading = True
+                try:
+                    chunk = await anext(chunks)
+                except StopAsyncIteration:
+                    break
+            reading = False
+            await writer.finish(source.reader.trailers)
+    except TimeoutError:
+        raise BodyFailure("source_stalled" if reading else "sink_stalled") from None
+    except ProtocolError as exc:
+        if not exc.remote:
+            raise
+        raise BodyFailure("source", exc) from None
+    except (OSError, asyncio.IncompleteReadError) as exc:
+        raise BodyFailure("source" if reading else "sink", exc) from None
+
+
+async def exchange(
+    request: IncomingRequest,
+    outgoing: RequestHead,
+    upstream: UpstreamConnection,
+    timeouts: UpstreamTimeouts,
+    *,
+    close_client: bool,
+    edit_response: EditHeaders | None = None,
+) -> ExchangeResult:
+    """Send `outgoing` (the request as authorized and routed) and relay the response to the client.
+
+    `close_client`: this is the last response on the client connection (draining, or the
+    listener's choice); the response then says `Connection: close`. `edit_response` changes
+    a final response's end-to-end fields (a route's ResponseHeaders, a hash-policy cookie).
+    """
+    body_task: asyncio.Task[None] | None = None
+    try:
+        body = await _request_body(request, timeouts.stream_idle) if request.has_body else None
+        to_upstream = outgoing_framing(request.framing)
+        headers = with_framing_headers(outgoing.headers, to_upstream)
+        write_head(upstream.writer, RequestHead(outgoing.method, outgoing.target, HTTP_11, headers))
+        if body is not None:
+            body_task = asyncio.create_task(_send_request_body(request, body, upstream, to_upstream, timeouts))
+            body_task.add_done_callback(_retrieve)
+        response, framing = await _response_head(request, upstream, body_task, timeouts)
+        if response.status == 101:
+            return _switch_protocols(request, response, body_task)
+        if edit_response is not None:
+            response = replace(response, headers=edit_response(response.headers))
+        return await _relay_response(request, upstream, response, framing, body_task, timeouts, close_client)
+    except BaseException:
+        upstream.abort()
+        if body_task is not None:
+            body_task.cancel()
+        raise
+
+
+async def _request_body(request: IncomingRequest, idle: float) -> BodySource:
+    """The request body, its first piece read (after `100 Continue`, when the client waits for one)."""
+    if request.prepared.expect_continue and not request.continued:
+        request.client.writer.write(CONTINUE)
+        request.continued = True
+    request.body_started = True
+    body = BodySource(request.client.http, request.framing, error_status=400)
+    try:
+        await body.read_ahead(idle)
+    except BodyFailure as failure:
+        raise _client_failure(failure) from None
+    return body
+
+
+async def _send_request_body(
+    request: IncomingRequest,
+    body: BodySource,
+    upstream: UpstreamConnection,
+    framing: Framing,
+    timeouts: UpstreamTimeouts,
+) -> None:
+    record = request.record
+
+    def count(n: int) -> None:
+        record.bytes_in += n
+
+    await pump_body(body, upstream.writer, framing, idle=timeouts.stream_idle, on_data=count)
+    request.body_done = True
+
+
+async def _response_head(
+    request: IncomingRequest,
+    upstream: UpstreamConnection,
+    body_task: asyncio.Task[None] | None,
+    timeouts: UpstreamTimeouts,
+) -> tuple[ResponseHead, Framing]:
+    if body_task is None:
+        try:
+            await upstream.writer.drain()
+        except OSError as exc:
+            raise ExchangeFailed(502, "upstream_reset", f"sending the request: {exc!r}", before_response=True) from None
+        return await _within(timeouts.request, _final_head(request, upstream))
+    head_task = asyncio.create_task(_final_head(request, upstream))
+    head_task.add_done_callback(_retrieve)
+    try:
+        await asyncio.wait((head_task, body_task), return_when=asyncio.FIRST_COMPLETED)
+        if head_task.done():
+            return head_task.result()
+        failure = body_task.exception()
+        if isinstance(failure, BodyFailure) and failure.where in ("source", "source_stalled"):
+            raise _client_failure(failure)
+        if isinstance(failure, BodyFailure) and failure.where == "sink_stalled":
+            raise ExchangeFailed(504, "stream_idle_timeout", "the upstream stopped reading the request body")
+        # Sent, or the upstream stopped reading (its early answer, or its close, comes next).
+        # The request timeout runs from here, as Envoy's route timeout does.
+        return await _within(timeouts.request, head_task)
+    finally:
+        if not head_task.done():
+            head_task.cancel()
+
+
+async def _final_head(request: IncomingRequest, upstream: UpstreamConnection) -> tuple[ResponseHead, Framing]:
+    """The final response head (or a 101); interim 1xx are relayed to HTTP/1.1 clients.
+
+    A 100 is dropped: the proxy asked for it (it removed the client's Expect and answered it).
+    """
+    method = request.prepared.head.method
+    to_http11 = request.prepared.head.version == HTTP_11
+    while True:
+        try:
+            got = await upstream.http.read_response_head(method)
+        except ProtocolError as exc:
+            raise ExchangeFailed(502, "upstream_protocol_error", exc.reason) from None
+        except OSError as exc:
+            started = upstream.http.head_started
+            raise ExchangeFailed(502, "upstream_reset", repr(exc), before_response=not started) from None
+        if got is None:
+            raise ExchangeFailed(502, "upstream_reset", "closed before responding", before_response=True)
+        head, framing = got
+        if head.status >= 200 or head.status == 101:
+            return head, framing
+        if head.status != 100 and to_http11:
+            interim = ResponseHead(HTTP_11, head.status, head.reason, strip_hop_by_hop(head.headers))
+            write_head(request.client.writer, interim)
+
+
+def _switch_protocols(
+    request: IncomingRequest, response: ResponseHead, body_task: asyncio.Task[None] | None
+) -> ExchangeResult:
+    if not request.prepared.websocket or upgrade_protocols(response) != [WEBSOCKET] or body_task is not None:
+        raise ExchangeFailed(502, "upstream_protocol_error", "101 Switching Protocols to something not asked for")
+    headers = strip_hop_by_hop(response.headers, keep_upgrade=True)
+    write_head(request.client.writer, ResponseHead(HTTP_11, 101, response.reason, headers))
+    request.record.status = 101
+    request.record.flags.append("upgraded")
+    return ExchangeResult(client_reusable=False, upstream_reusable=False, upgraded=True)
+
+
+async def _relay_response(
+    request: IncomingRequest,
+    upstream: UpstreamConnection,
+    response: ResponseHead,
+    framing: Framing,
+    body_task: asyncio.Task[None] | None,
+    timeouts: UpstreamTimeouts,
+    close_client: bool,
+) -> ExchangeResult:
+    client, record = request.client, request.record
+    to_client = outgoing_framing(framing, request.prepared.head.version)
+    close = close_client or not request.prepared.keep_alive or isinstance(to_client, UntilClose)
+    headers = with_framing_headers(strip_hop_by_hop(response.headers), to_client)
+    if close:
+        headers = headers.with_set(b"Connection", b"close")
+    write_head(client.writer, ResponseHead(HTTP_11, response.status, response.reason, headers))
+    record.status = response.status
+
+    def count(n: int) -> None:
+        record.bytes_out += n
+
+    try:
+        body = BodySource(upstream.http, framing, error_status=502)
+        await pump_body(body, client.writer, to_client, idle=timeouts.stream_idle, on_data=count)
+    except BodyFailure as failure:
+        record.flags.append(_response_flag(failure, upstream_closed=upstream.reader.at_eof()))
+        upstream.abort()
+        client.writer.transport.abort()
+        if body_task is not None:
+            body_task.cancel()
+        return ExchangeResult(client_reusable=False, upstream_reusable=False)
+    request_sent = await _settle(body_task)
+    upstream.exchanges += 1
+    reusable = (
+        request_sent
+        and keep_alive(response)
+        and not isinstance(framing, UntilClose)
+        and not upstream.http.take_buffered()  # bytes past the response: where would the next one start?
+    )
+    if not reusable:
+        upstream.abort()
+    return ExchangeResult(client_reusable=not close and request.body_settled(), upstream_reusable=reusable)
+
+
+async def _settle(body_task: asyncio.Task[None] | None) -> bool:
+    """True when the request body was sent whole; an unfinished one is given up after a grace period."""
+    if body_task is None:
+        return True
+    if not body_task.done():
+        await asyncio.wait((body_task,), timeout=EARLY_RESPONSE_GRACE)
+    if not body_task.done():
+        body_task.cancel()
+        return False
+    return not body_task.cancelled() and body_task.exception() is None
+
+
+async def _within(seconds: float | None, waiting: Awaitable[T]) -> T:
+    try:
+        async with asyncio.timeout(seconds):
+            return await waiting
+    except TimeoutError:
+        raise ExchangeFailed(504, "upstream_timeout", f"no response within {seconds:g}s") from None
+
+
+def _client_failure(failure: BodyFailure) -> ClientFailed:
+    if failure.where == "source_stalled":
+        return ClientFailed(408, "stream_idle_timeout", "the request body stalled")
+    cause = failure.cause
+    if isinstance(cause, ProtocolError):
+        return ClientFailed(cause.status_hint, "bad_request", cause.reason)
+    return ClientFailed(0, "downstream_reset", repr(cause))
+
+
+def _response_flag(failure: BodyFailure, *, upstream_closed: bool) -> str:
+    if failure.where == "source":
+        # A body cut by the upstream's close is a reset; bytes that cannot be framed are its error.
+        malformed = isinstance(failure.cause, ProtocolError) and not upstream_closed
+        return "upstream_protocol_error" if malformed else "upstream_reset"
+    if failure.where == "sink":
+        return "downstream_reset"
+    return "stream_idle_timeout"
+
+
+def _retrieve(task: asyncio.Task[object]) -> None:
+    # A head read abandoned after a client failure may still end in an error: mark it seen.
+    if not task.cancelled():
+        task.exception()

@@ -1,0 +1,188 @@
+"""The inbound listener's HTTP side: every request authorized, then sent to the local app.
+
+Called by mesh.proxy.inbound.InboundListener once a connection to an http service has
+passed its L4 checks (TLS, identity, the connection-level intention decision). Per
+request, in this order (each step can only refuse or add):
+1. correlation: `traceparent` (a new span for this hop) and `x-request-id`;
+2. authorization: the intentions in force *now* (read from the snapshot per request), so a
+   change applies to the next request on connections already open (consul#5277; Linkerd
+   re-checks per request the same way). A refusal is a 403 with `x-mesh-denied`;
+3. identity for the app: `x-forwarded-client-cert` replaced by ours (client_cert.py);
+4. the local app, over a keep-alive pool of plaintext connections, with the service's
+   LocalConnectTimeoutMs / LocalRequestTimeoutMs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from dataclasses import replace
+
+import structlog
+
+from mesh.config.model import LocalService
+from mesh.errors import PeerRejected
+from mesh.identity import ServiceIdentity
+from mesh.proxy.http.client_cert import with_client_cert, xfcc_value
+from mesh.proxy.http.client_reader import ClientReader
+from mesh.proxy.http.downstream import Downstream, DrainSignal, IncomingRequest, serve_connection
+from mesh.proxy.http.forwarding import Candidate, ConnectionUse, forward
+from mesh.proxy.http.handler import ProxyHandler
+from mesh.proxy.http.metrics import HttpMetrics
+from mesh.proxy.http.normalize import request_facts, with_default_host
+from mesh.proxy.http.pool import ConnectionPool, UpstreamConnection
+from mesh.proxy.http.timeouts import (
+    DOWNSTREAM_DEFAULTS,
+    POOL_IDLE_LOCAL,
+    POOL_MAX_IDLE,
+    DownstreamTimeouts,
+    local_app_timeouts,
+)
+from mesh.proxy.http.tracing import continue_trace, ensure_request_id
+from mesh.proxy.state import LiveState
+from mesh.proxy.tracker import ConnectionTracker
+from mesh.tls.peer import peer_identity
+
+log = structlog.get_logger("mesh.proxy.http.inbound")
+
+
+class InboundHttp:
+    """The HTTP handler of the host's inbound listener (one per agent); see `handle_connection`."""
+
+    def __init__(
+        self,
+        state: LiveState,
+        metrics: HttpMetrics,
+        tracker: ConnectionTracker,
+        *,
+        timeouts: DownstreamTimeouts = DOWNSTREAM_DEFAULTS,
+    ) -> None:
+        self.state = state
+        self.metrics = metrics
+        self.tracker = tracker
+        self.timeouts = timeouts
+        self.pool = ConnectionPool(max_idle=POOL_MAX_IDLE, idle_timeout=POOL_IDLE_LOCAL)
+        self.drain = DrainSignal()
+        self._apps: dict[str, Candidate] = {}
+
+    async def handle_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, service: LocalService, source: str
+    ) -> None:
+        """Serve the requests of one authenticated client connection (InboundListener.http_handler)."""
+        handler = _InboundRequests(self, service, source, self._client_cert(writer, service))
+        gauge = self.metrics.metrics.active_connections.labels("inbound", service.name)
+        gauge.inc()
+        try:
+            await serve_connection(
+                Downstream(reader, writer, ClientReader(reader)), handler, timeouts=self.timeouts, drain=self.drain
+            )
+        finally:
+            gauge.dec()
+
+    def start_draining(self) -> None:
+        """Idle client connections close now; busy ones after their current response."""
+        self.drain.start()
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def app(self, service: LocalService) -> Candidate:
+        """The local app as a forwarding candidate (one pool key per address)."""
+        known = self._apps.get(service.name)
+        if known is not None and known.key == (service.address, service.port):
+            return known
+        label = f"{service.address}:{service.port}"
+
+        async def dial() -> UpstreamConnection:
+            reader, writer = await asyncio.open_connection(service.address, service.port)
+            return UpstreamConnection(reader, writer, label)
+
+        candidate = self._apps[service.name] = Candidate((service.address, service.port), label, dial)
+        return candidate
+
+    def _client_cert(self, writer: asyncio.StreamWriter, service: LocalService) -> bytes | None:
+        """Our XFCC value for this connection's client; None for a plaintext (permissive) one."""
+        sslobj = writer.get_extra_info("ssl_object")
+        der = sslobj.getpeercert(binary_form=True) if sslobj is not None else None
+        if not der:
+            return None
+        trust_domain = self.state.trust_domain
+        try:
+            client = peer_identity(der, trust_domain=trust_domain)
+        except PeerRejected:
+            return None  # the listener already refused such a peer; never describe one we did not accept
+        us = ServiceIdentity(trust_domain, self.state.datacenter, service.name)
+        return xfcc_value(by=us.spiffe_id, uri=client.spiffe_id, leaf_der=der)
+
+
+class _InboundRequests(ProxyHandler):
+    """The requests of one client connection to one local service, from one source."""
+
+    direction = "inbound"
+
+    def __init__(self, owner: InboundHttp, service: LocalService, source: str, client_cert: bytes | None) -> None:
+        super().__init__(owner.metrics, owner.drain, source=source, destination=service.name)
+        self.owner = owner
+        self.service = service
+        self.client_cert = client_cert
+
+    async def handle(self, request: IncomingRequest) -> bool:
+        try:
+            return await self._handle(request)
+        finally:
+            self.report(request.record)
+
+    async def _handle(self, request: IncomingRequest) -> bool:
+        state = self.owner.state
+        snapshot = state.snapshot
+        prepared, record = request.prepared, request.record
+        trace, headers = continue_trace(prepared.head.headers)
+        request_id, headers = ensure_request_id(with_default_host(headers, self.service.name))
+        record.traceparent, record.parent_span, record.request_id = trace.traceparent, trace.parent_id or "", request_id
+
+        decision = snapshot.intentions.decide_request(
+            self.source or "*",
+            self.service.name,
+            request_facts(prepared),
+            default_allow=state.config.intentions_default == "allow",
+        )
+        if not decision.allowed:
+            log.warning(
+                "request denied",
+                destination=self.service.name,
+                source=self.source or "-",
+                method=record.method,
+                path=record.path,
+                reason=decision.reason,
+                request_id=request_id,
+            )
+            return await self.answer(request, 403, decision.reason, flag="denied", denied=True)
+
+        outgoing = replace(prepared.head, headers=with_client_cert(headers, self.client_cert))
+        timeouts = local_app_timeouts(snapshot.traffic.defaults(self.service.name))
+        forwarding = forward(
+            request,
+            outgoing,
+            (self.owner.app(self.service),),
+            self.owner.pool,
+            timeouts,
+            close_client=self.drain.draining,
+            on_connection=self._count_connection,
+        )
+        return await self.finish_forward(request, forwarding, tunnel_guard=self._tracked)
+
+    def _count_connection(self, _: Candidate, use: ConnectionUse) -> None:
+        self.metrics.upstream_connections.labels("inbound", self.service.name, use).inc()
+
+    @contextlib.contextmanager
+    def _tracked(self) -> Iterator[None]:
+        """A WebSocket tunnel is a long-lived connection: tracked like an L4 one, so that an
+        intention turning to deny closes it (the per-request check never runs again on it)."""
+        task = asyncio.current_task()
+        assert task is not None
+        cid = self.owner.tracker.add(self.service.name, self.source, task)
+        try:
+            yield
+        finally:
+            self.owner.tracker.remove(cid)

@@ -1,0 +1,54 @@
+"""Golden signals per request, and the L7 data plane's own counters, in the agent's registry.
+
+Requests and latency use the series declared in mesh.telemetry.metrics (direction, source,
+destination, subset, code). Inbound requests have subset "" (the subset is the caller's
+choice, which this side does not know). `code` is "0" when no response was sent.
+Build one HttpMetrics per agent: its extra counters are registered once.
+"""
+
+from __future__ import annotations
+
+import structlog
+from prometheus_client import Counter
+
+from mesh.proxy.http.access_log import RequestRecord
+from mesh.telemetry.metrics import Metrics
+
+access_log = structlog.get_logger("mesh.access")
+
+
+class HttpMetrics:
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        r = metrics.registry
+        self.denied = Counter(
+            "mesh_http_requests_denied",
+            "HTTP requests refused by an intention, by destination and source service",
+            ["destination", "source"],
+            registry=r,
+        )
+        self.protocol_errors = Counter(
+            "mesh_http_protocol_errors",
+            "HTTP messages refused as malformed or over a limit, by listener direction and status sent",
+            ["direction", "status"],
+            registry=r,
+        )
+        self.upstream_connections = Counter(
+            "mesh_http_upstream_connections",
+            "Upstream HTTP connections used per request, by direction and whether pooled (reused) or new",
+            ["direction", "destination", "result"],
+            registry=r,
+        )
+
+    def report(self, record: RequestRecord, now: float) -> None:
+        """Count the request and write its access log line."""
+        duration = max(0.0, now - record.started)
+        labels = (record.direction, record.source or "-", record.destination, record.subset)
+        m = self.metrics
+        m.requests.labels(*labels, str(record.status)).inc()
+        m.request_duration.labels(*labels).observe(duration)
+        if "denied" in record.flags:
+            self.denied.labels(record.destination, record.source or "-").inc()
+        if "bad_request" in record.flags or "header_timeout" in record.flags:
+            self.protocol_errors.labels(record.direction, str(record.status)).inc()
+        access_log.info("request", **record.fields(duration))

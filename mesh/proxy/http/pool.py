@@ -1,0 +1,174 @@
+"""Keep-alive connections to upstreams, reused across requests and client connections.
+
+`IdleConnections` is the bookkeeping for one upstream (pure, clock passed in): last in,
+first out, so a steady load keeps reusing a few warm connections and the rest age out;
+bounded, so a burst does not leave hundreds of idle sockets behind; and aged, so a
+connection idle past the timeout is closed before the peer closes it under us.
+
+`ConnectionPool` keys them by upstream (an app's address, or an endpoint and the identity
+it must present) and sweeps expired ones on a timer, so idle sockets do not outlive a
+traffic lull. A connection is only ever given back when the exchange on it ended cleanly;
+after any doubt about where its byte stream stands it is closed instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from mesh.http import DEFAULT_LIMITS, Limits
+from mesh.http.streams import HttpReader
+
+C = TypeVar("C")
+
+
+class IdleConnections(Generic[C]):
+    """Idle connections to one upstream, most recently used last."""
+
+    __slots__ = ("_idle", "idle_timeout", "max_idle")
+
+    def __init__(self, *, max_idle: int, idle_timeout: float) -> None:
+        if max_idle < 0 or idle_timeout <= 0:
+            raise ValueError("max_idle must be >= 0 and idle_timeout > 0")
+        self.max_idle = max_idle
+        self.idle_timeout = idle_timeout
+        self._idle: list[tuple[C, float]] = []
+
+    def __len__(self) -> int:
+        return len(self._idle)
+
+    def put(self, conn: C, now: float) -> list[C]:
+        """Keep `conn`; return the connections to close (expired, or the oldest over the bound)."""
+        self._idle.append((conn, now))
+        closed = self.expire(now)
+        excess = len(self._idle) - self.max_idle
+        if excess > 0:
+            closed += [c for c, _ in self._idle[:excess]]
+            del self._idle[:excess]
+        return closed
+
+    def take(self, now: float) -> tuple[C | None, list[C]]:
+        """The most recently used connection still within its idle time, and the expired ones."""
+        expired = self.expire(now)
+        if not self._idle:
+            return None, expired
+        conn, _ = self._idle.pop()
+        return conn, expired
+
+    def expire(self, now: float) -> list[C]:
+        """Remove and return the connections idle for `idle_timeout` or longer."""
+        cutoff = now - self.idle_timeout
+        keep_from = 0
+        while keep_from < len(self._idle) and self._idle[keep_from][1] <= cutoff:
+            keep_from += 1
+        expired = [c for c, _ in self._idle[:keep_from]]
+        del self._idle[:keep_from]
+        return expired
+
+    def drain(self) -> list[C]:
+        """Remove and return every idle connection."""
+        out = [c for c, _ in self._idle]
+        self._idle.clear()
+        return out
+
+
+@dataclass(eq=False, slots=True)
+class UpstreamConnection:
+    """One HTTP/1.1 connection to an upstream, with the reader that frames its responses."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    peer: str  # host:port, for logs
+    http: HttpReader = field(init=False)
+    limits: Limits = DEFAULT_LIMITS
+    exchanges: int = 0  # responses completed on it
+
+    def __post_init__(self) -> None:
+        self.http = HttpReader(self.reader, self.limits)
+
+    def still_open(self) -> bool:
+        """False when the peer already closed it (its FIN was seen while it sat idle)."""
+        return not (self.writer.transport.is_closing() or self.reader.at_eof() or self.reader.exception())
+
+    def close(self) -> None:
+        """Close an idle connection (at a message boundary): graceful, without waiting for it."""
+        self.writer.close()
+
+    def abort(self) -> None:
+        """Drop a connection whose byte stream is in doubt: nothing more may be sent on it."""
+        self.writer.transport.abort()
+
+
+Dial = Callable[[], Awaitable[UpstreamConnection]]
+
+
+class ConnectionPool:
+    """Idle upstream connections by key; dialing is the caller's (it knows the deadline and TLS)."""
+
+    def __init__(self, *, max_idle: int, idle_timeout: float) -> None:
+        self.max_idle = max_idle
+        self.idle_timeout = idle_timeout
+        self._idle: dict[Hashable, IdleConnections[UpstreamConnection]] = {}
+        self._sweep: asyncio.TimerHandle | None = None
+        self._closed = False
+
+    def idle_count(self, key: Hashable | None = None) -> int:
+        if key is not None:
+            bucket = self._idle.get(key)
+            return len(bucket) if bucket is not None else 0
+        return sum(len(b) for b in self._idle.values())
+
+    def take(self, key: Hashable) -> UpstreamConnection | None:
+        """A pooled connection for `key` that is still open, or None (then dial a new one)."""
+        bucket = self._idle.get(key)
+        if bucket is None:
+            return None
+        now = asyncio.get_running_loop().time()
+        while True:
+            conn, expired = bucket.take(now)
+            _close_all(expired)
+            if conn is None or conn.still_open():
+                return conn
+            conn.abort()
+
+    def give_back(self, key: Hashable, conn: UpstreamConnection) -> None:
+        """Pool a connection whose last exchange ended cleanly at a message boundary."""
+        if self._closed or not conn.still_open():
+            conn.abort()
+            return
+        bucket = self._idle.get(key)
+        if bucket is None:
+            bucket = self._idle[key] = IdleConnections(max_idle=self.max_idle, idle_timeout=self.idle_timeout)
+        loop = asyncio.get_running_loop()
+        _close_all(bucket.put(conn, loop.time()))
+        if self._sweep is None:
+            self._sweep = loop.call_later(self.idle_timeout, self._expire)
+
+    def close(self) -> None:
+        self._closed = True
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
+        for bucket in self._idle.values():
+            _close_all(bucket.drain())
+        self._idle.clear()
+
+    def _expire(self) -> None:
+        self._sweep = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for key in list(self._idle):
+            bucket = self._idle[key]
+            _close_all(bucket.expire(now))
+            if not bucket:
+                del self._idle[key]
+        if self._idle:
+            # Half the idle time: a connection is closed at most 1.5 idle timeouts after its last use.
+            self._sweep = loop.call_later(self.idle_timeout / 2, self._expire)
+
+
+def _close_all(conns: list[UpstreamConnection]) -> None:
+    for conn in conns:
+        conn.close()

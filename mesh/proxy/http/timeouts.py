@@ -1,0 +1,76 @@
+"""The L7 data plane's deadlines, in one place so operators and tests can reason about them.
+
+Downstream (a client connection to one of our listeners):
+- HEADER_TIMEOUT, counted from the first byte of a request head: a head still incomplete
+  then is answered 408 and the connection closed. The mesh's clients are local apps and
+  peer agents that write a head in one go; a head that trickles in for seconds is a
+  stalled or hostile peer (slowloris), and each one holds a task and a buffer.
+- KEEPALIVE_IDLE_TIMEOUT: a connection with no request started for this long is closed
+  silently (RFC 9112 9.3: either side may close an idle persistent connection; clients
+  retry an idempotent request that meets such a close).
+
+Upstream (our connection to the local app, or to a peer agent):
+- the connect timeout: service-defaults `LocalConnectTimeoutMs` (inbound) or the
+  resolver's `ConnectTimeout` (outbound); Consul's default otherwise.
+- the request timeout: service-defaults `LocalRequestTimeoutMs` (inbound) or the route's
+  `RequestTimeout` (outbound), counted like Envoy's route timeout from the moment the
+  whole request has been sent, but ending at the response head rather than the end of
+  the response body, so a long download or an event stream is not cut mid-body. A body
+  that stalls (either direction) is cut by STREAM_IDLE_TIMEOUT (Envoy's default).
+- pooled idle connections: evicted after POOL_IDLE_LOCAL (toward the app: shorter than the
+  5 s keep-alive of Node.js and uvicorn, so the app rarely closes one we are about to
+  reuse; reconnecting on loopback costs little) or POOL_IDLE_REMOTE (toward peer agents:
+  shorter than their KEEPALIVE_IDLE_TIMEOUT, so they never close one first; an mTLS
+  handshake is worth keeping).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mesh.traffic.model.defaults import (
+    DEFAULT_LOCAL_CONNECT_TIMEOUT,
+    DEFAULT_LOCAL_REQUEST_TIMEOUT,
+    ServiceDefaults,
+)
+
+HEADER_TIMEOUT = 5.0
+KEEPALIVE_IDLE_TIMEOUT = 60.0
+STREAM_IDLE_TIMEOUT = 300.0
+POOL_IDLE_LOCAL = 4.0
+POOL_IDLE_REMOTE = 30.0
+# Idle connections kept per upstream (app or endpoint); more are closed when released.
+POOL_MAX_IDLE = 64
+# After a response completes while the request body is still being sent (the app answered
+# early), how long the body may take to finish before both connections are given up.
+EARLY_RESPONSE_GRACE = 0.25
+# The outbound request timeout when the route sets none (Consul's RequestTimeout: 15 s).
+DEFAULT_ROUTE_REQUEST_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class DownstreamTimeouts:
+    header: float = HEADER_TIMEOUT
+    keepalive_idle: float = KEEPALIVE_IDLE_TIMEOUT
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamTimeouts:
+    connect: float = DEFAULT_LOCAL_CONNECT_TIMEOUT
+    # None: no deadline on the response head (Consul's 0 for a route's RequestTimeout).
+    request: float | None = DEFAULT_LOCAL_REQUEST_TIMEOUT
+    stream_idle: float = STREAM_IDLE_TIMEOUT
+
+
+def local_app_timeouts(defaults: ServiceDefaults | None) -> UpstreamTimeouts:
+    """Toward a local app: its service-defaults LocalConnectTimeoutMs/LocalRequestTimeoutMs, else Consul's defaults."""
+    if defaults is None:
+        return LOCAL_APP_DEFAULTS
+    return UpstreamTimeouts(
+        connect=defaults.local_connect_timeout or DEFAULT_LOCAL_CONNECT_TIMEOUT,
+        request=defaults.local_request_timeout or DEFAULT_LOCAL_REQUEST_TIMEOUT,
+    )
+
+
+LOCAL_APP_DEFAULTS = UpstreamTimeouts()
+DOWNSTREAM_DEFAULTS = DownstreamTimeouts()

@@ -1,0 +1,137 @@
+"""Request correlation: W3C `traceparent` and `x-request-id` (pure).
+
+Each proxy hop is a span: a valid incoming `traceparent` keeps its trace-id and flags and
+gets a new parent-id (ours), so the app sees this hop as its parent and the access log
+line (which records both ids) joins the trace. Without a valid one a trace is started,
+continuing a B3 trace-id when the caller sent one (Zipkin-instrumented apps) so their
+logs still correlate. B3 headers and `tracestate` pass through untouched, except that a
+`tracestate` is dropped when its `traceparent` was invalid (W3C Trace Context 3.3: it
+belongs to a context we did not continue).
+
+New traces are marked sampled (flags 01): the access log records every request, and a
+parent-based sampler in the app would otherwise drop every trace the mesh started.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mesh.http import Headers
+
+TRACEPARENT = b"traceparent"
+TRACESTATE = b"tracestate"
+REQUEST_ID = b"x-request-id"
+B3_TRACE_ID = b"x-b3-traceid"
+B3_SPAN_ID = b"x-b3-spanid"
+B3_SAMPLED = b"x-b3-sampled"
+
+SAMPLED = "01"
+_HEX = b"0123456789abcdef"
+_ZERO_TRACE = "0" * 32
+_ZERO_SPAN = "0" * 16
+# x-request-id values longer than this (or not printable ASCII) are replaced: the value
+# goes into every access log line, and a caller must not be able to flood the logs.
+MAX_REQUEST_ID = 128
+
+RandomBytes = Callable[[int], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class TraceContext:
+    """This hop's span: `parent_id` is the caller's span (None when we started the trace)."""
+
+    trace_id: str
+    span_id: str
+    flags: str
+    parent_id: str | None = None
+
+    @property
+    def traceparent(self) -> str:
+        return f"00-{self.trace_id}-{self.span_id}-{self.flags}"
+
+
+@dataclass(frozen=True, slots=True)
+class ParentContext:
+    trace_id: str
+    parent_id: str
+    flags: str
+
+
+def parse_traceparent(value: bytes) -> ParentContext | None:
+    """The caller's context, or None when `value` is not a valid traceparent.
+
+    Version 00 is exactly 55 characters. A higher version (never ff) is read by its
+    version-00 prefix, as the spec requires for forward compatibility, provided the next
+    character, if any, is a dash.
+    """
+    if len(value) < 55 or value[2:3] != b"-" or value[35:36] != b"-" or value[52:53] != b"-":
+        return None
+    version = value[:2]
+    if not _is_hex(version) or version == b"ff":
+        return None
+    if version == b"00" and len(value) != 55:
+        return None
+    if len(value) > 55 and value[55:56] != b"-":
+        return None
+    trace_id, parent_id, flags = value[3:35], value[36:52], value[53:55]
+    if not (_is_hex(trace_id) and _is_hex(parent_id) and _is_hex(flags)):
+        return None
+    trace, parent = trace_id.decode(), parent_id.decode()
+    if trace == _ZERO_TRACE or parent == _ZERO_SPAN:
+        return None
+    return ParentContext(trace, parent, flags.decode())
+
+
+def b3_parent(headers: Headers) -> ParentContext | None:
+    """A B3 multi-header context (X-B3-TraceId 16 or 32 hex, X-B3-SpanId 16 hex), if valid."""
+    trace_id, span_id = headers.get(B3_TRACE_ID), headers.get(B3_SPAN_ID)
+    if trace_id is None or span_id is None:
+        return None
+    trace_id, span_id = trace_id.lower(), span_id.lower()
+    if len(trace_id) not in (16, 32) or len(span_id) != 16 or not (_is_hex(trace_id) and _is_hex(span_id)):
+        return None
+    trace = trace_id.decode().rjust(32, "0")  # a 64-bit B3 id is the low half (B3 <-> W3C interop)
+    if trace == _ZERO_TRACE or span_id == b"0" * 16:
+        return None
+    sampled = headers.get(B3_SAMPLED)
+    flags = "00" if sampled is not None and sampled.lower() in (b"0", b"false") else SAMPLED
+    return ParentContext(trace, span_id.decode(), flags)
+
+
+def continue_trace(headers: Headers, random_bytes: RandomBytes = os.urandom) -> tuple[TraceContext, Headers]:
+    """This hop's span, and `headers` carrying it to the next hop."""
+    raw = headers.get(TRACEPARENT)
+    parent = parse_traceparent(raw) if raw is not None and headers.count(TRACEPARENT) == 1 else None
+    if parent is None and raw is not None:
+        headers = headers.without(TRACESTATE)
+    if parent is None:
+        parent = b3_parent(headers)
+    span_id = _nonzero_hex(random_bytes, 8)
+    if parent is None:
+        context = TraceContext(_nonzero_hex(random_bytes, 16), span_id, SAMPLED)
+    else:
+        context = TraceContext(parent.trace_id, span_id, parent.flags, parent.parent_id)
+    return context, headers.with_set(b"traceparent", context.traceparent.encode())
+
+
+def ensure_request_id(headers: Headers, random_bytes: RandomBytes = os.urandom) -> tuple[str, Headers]:
+    """The request's x-request-id (the caller's when it sent one usable value, else a new UUID4)."""
+    values = headers.get_all(REQUEST_ID)
+    if len(values) == 1 and 0 < len(values[0]) <= MAX_REQUEST_ID and values[0].isascii():
+        return values[0].decode(), headers
+    request_id = str(uuid.UUID(bytes=random_bytes(16), version=4))
+    return request_id, headers.with_set(b"x-request-id", request_id.encode())
+
+
+def _is_hex(value: bytes) -> bool:
+    return bool(value) and not value.translate(None, _HEX)
+
+
+def _nonzero_hex(random_bytes: RandomBytes, size: int) -> str:
+    while True:
+        value = random_bytes(size)
+        if any(value):
+            return value.hex()
