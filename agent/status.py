@@ -45,6 +45,7 @@ def status_document(
     tls: TlsMaterial | None,
     reasons: list[str],
     extra_errors: dict[str, str],
+    certificates: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     services = []
     for s in config.services:
@@ -55,14 +56,7 @@ def status_document(
                 "id": s.id,
                 "protocol": s.protocol,
                 "local": f"{s.address}:{s.port}",
-                "certificate": None
-                if leaf is None
-                else {
-                    "serial": leaf.serial,
-                    "spiffe_id": leaf.spiffe_id,
-                    "not_after": leaf.not_after,
-                    "renew_at": leaf.renew_at,
-                },
+                "certificate": None if leaf is None else leaf.describe(),
                 "upstreams": [
                     {
                         "destination": u.destination_name,
@@ -90,6 +84,9 @@ def status_document(
         "endpoints": endpoints,
         "intentions": len(snapshot.intentions),
         "snapshot_version": snapshot.version,
-        "config_versions": dict(snapshot.indexes),
+        # Watch indexes, and the ModifyIndex of each traffic document in force ("kind/service").
+        "config_versions": {**snapshot.indexes, **snapshot.traffic.versions()},
         "errors": {**snapshot.errors, **extra_errors},
+        # Vault token lease (never the token), retry state, the trust bundle in force.
+        "certificates": certificates,
     }

@@ -49,6 +49,8 @@ class Registrar:
         self._services: tuple[LocalService, ...] = ()
         self._on_change = on_change
         self.registered = False
+        # Set once deregistered for shutdown: the heartbeat must not register us again.
+        self._closed = False
         # Set while Consul is unreachable: it may come back without our registrations.
         self._stale = True
         self.last_error: str | None = None
@@ -111,6 +113,7 @@ class Registrar:
 
     async def deregister_all(self) -> None:
         """Remove every registration; the proxy goes first so peers stop choosing this host."""
+        self._closed = True
         for s in self._services:
             await self._deregister_one(s)
         self._set_registered(False)
@@ -120,7 +123,7 @@ class Registrar:
         """Heartbeat forever; re-register when Consul forgot us or came back."""
         backoff = backoff or Backoff(base=0.5, cap=10.0)
         failures = 0
-        while True:
+        while not self._closed:
             try:
                 if self._stale:
                     await self.register(self._services)

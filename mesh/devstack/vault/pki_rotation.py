@@ -124,7 +124,9 @@ def _renamed(subject: x509.Name, generation: int) -> x509.Name:
     for attr in subject:
         if attr.oid == NameOID.COMMON_NAME and isinstance(attr.value, str):
             base = _GENERATION_SUFFIX.sub("", attr.value)
-            attr = x509.NameAttribute(NameOID.COMMON_NAME, f"{base} (generation {generation})")
+            suffix = f" (generation {generation})"
+            # X.509 caps a CN at 64 characters; a Consul trust domain alone takes 43.
+            attr = x509.NameAttribute(NameOID.COMMON_NAME, base[: 64 - len(suffix)].rstrip() + suffix)
         attrs.append(attr)
     return x509.Name(attrs)
 

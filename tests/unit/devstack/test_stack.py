@@ -1,0 +1,74 @@
+"""The devstack composition: Vault bootstrapped by the real setup code, Consul's roots following Vault's."""
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import consul
+import pytest
+
+from mesh.devstack import DevStack
+from mesh.devstack.threaded import StandInThread
+
+
+@pytest.fixture
+def running() -> Iterator[tuple[DevStack, StandInThread]]:
+    stack = DevStack()
+    thread = StandInThread()
+    thread.start()
+    thread.run(stack.start())
+    yield stack, thread
+    thread.run(stack.stop())
+    thread.stop()
+
+
+def roots(stack: DevStack) -> dict[str, object]:
+    c = consul.Consul(host=stack.consul.host, port=stack.consul.port)
+    answer: dict[str, object] = c.http.get(lambda r: json.loads(r.body), "/v1/connect/ca/roots")
+    return answer
+
+
+def test_consul_publishes_vaults_roots_and_the_trust_domain(running: tuple[DevStack, StandInThread]) -> None:
+    stack, _ = running
+    answer = roots(stack)
+    assert answer["TrustDomain"] == stack.trust_domain
+    assert stack.trust_domain.endswith(".consul")
+    assert len(answer["Roots"]) == 1  # type: ignore[arg-type]
+
+
+def test_a_root_rotation_with_a_consul_trust_domain_overlaps_then_retires_the_old_root(
+    running: tuple[DevStack, StandInThread],
+) -> None:
+    stack, thread = running
+    thread.call(stack.rotate_root)
+    assert len(roots(stack)["Roots"]) == 2  # type: ignore[arg-type]
+    thread.call(stack.end_root_overlap)
+    assert len(roots(stack)["Roots"]) == 1  # type: ignore[arg-type]
+
+
+def test_the_command_prints_one_ready_line_with_the_contract_fields() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mesh.devstack", "--consul-port", "0", "--vault-port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline())
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+        assert proc.stdout is not None
+        proc.stdout.close()
+    for field in (
+        "consul",
+        "vault",
+        "vault_token",
+        "pki_path",
+        "pki_role",
+        "trust_domain",
+        "approle_role_id",
+        "approle_secret_id",
+    ):
+        assert info[field], field
