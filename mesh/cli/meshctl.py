@@ -1,58 +1,70 @@
-"""`meshctl`: the operator CLI. Talks to the local agent's admin API and to Consul."""
+"""`meshctl`: the operator CLI. Talks to the local agent's admin API and to Consul.
+
+Exit status: 0 for a positive answer, 1 for a negative answer or invalid input, 2 when the
+agent or Consul cannot be reached. Errors go to standard error, never as a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import urllib.error
-import urllib.request
-from typing import Any
+from typing import NoReturn, TextIO
+
+from mesh.cli import certs, config_read, config_write, explain, intention_check, status
+from mesh.cli.errors import NEGATIVE, UNREACHABLE
+from mesh.cli.options import add_common
+from mesh.errors import BackendUnavailable, InvalidDocument, MeshError
 
 
-def _get_json(url: str) -> tuple[int, Any]:
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are invalid input: exit status 1, as documented, not argparse's 2
+    (which here means "a backend cannot be reached")."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(NEGATIVE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="meshctl", description="Operate the service mesh: the local agent and Consul.")
+    add_common(parser, defaults=True)
+    common = _Parser(add_help=False)
+    add_common(common, defaults=False)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    status.register(commands, common)
+    certs.register(commands, common)
+    config = commands.add_parser("config", help="traffic documents in Consul KV: get, put, validate, diff, ...")
+    config_commands = config.add_subparsers(dest="config_command", required=True, metavar="SUBCOMMAND")
+    config_read.register(config_commands, common)
+    config_write.register(config_commands, common)
+    intention = commands.add_parser("intention", help="Consul intentions: check a caller against them")
+    intention_check.register(intention.add_subparsers(dest="intention_command", required=True), common)
+    explain.register(commands, common)
+    return parser
+
+
+def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    stdout, stderr = out or sys.stdout, err or sys.stderr
+    args = build_parser().parse_args(argv)
     try:
-        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - operator-supplied admin URL
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    try:
-        code, doc = _get_json(f"{args.admin.rstrip('/')}/v1/status")
-    except (urllib.error.URLError, OSError) as exc:
-        print(f"meshctl: cannot reach the agent at {args.admin}: {exc}", file=sys.stderr)
-        return 2
-    if args.output == "json":
-        print(json.dumps(doc, indent=2, sort_keys=True))
-        return 0 if code == 200 else 1
-    ready = "ready" if doc.get("ready") else "NOT READY: " + "; ".join(doc.get("not_ready_reasons", []))
-    print(f"node {doc.get('node')}  dc {doc.get('datacenter')}  {ready}")
-    for s in doc.get("services", []):
-        cert = s.get("certificate") or {}
-        print(f"  {s['name']:<20} {s['protocol']:<5} {s['local']:<22} cert {cert.get('serial', '-')}")
-        for u in s.get("upstreams", []):
-            eps = doc.get("endpoints", {}).get(f"{u['destination']}@{u['datacenter']}", [])
-            print(f"    -> {u['destination']}@{u['datacenter']} on {u['bind']}: {len(eps)} endpoint(s)")
-    for source, error in sorted(doc.get("errors", {}).items()):
-        print(f"  error {source}: {error}")
-    return 0
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="meshctl", description="Operate the service mesh.")
-    p.add_argument("--admin", default="http://127.0.0.1:19100", help="the local agent's admin API")
-    p.add_argument("-o", "--output", choices=["table", "json"], default="table")
-    sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("status", help="services, upstreams, endpoints, certificates, errors").set_defaults(fn=cmd_status)
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    result: int = args.fn(args)
-    return result
+        code: int = args.run(args, stdout, stderr)
+    except InvalidDocument as exc:
+        stderr.write(f"meshctl: invalid: {exc}\n")
+        return NEGATIVE
+    except BackendUnavailable as exc:
+        stderr.write(f"meshctl: {exc}\n")
+        return UNREACHABLE
+    except MeshError as exc:  # Refused, a backend's 4xx (BackendRefused), ...
+        stderr.write(f"meshctl: {exc}\n")
+        return NEGATIVE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0  # `meshctl ... | head`: the reader had enough
+    except Exception as exc:  # the last line of defence: operators get a sentence, not a traceback
+        stderr.write(f"meshctl: unexpected error ({type(exc).__name__}): {exc}\n")
+        return NEGATIVE
+    return code
 
 
 if __name__ == "__main__":
