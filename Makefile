@@ -18,13 +18,13 @@ system-deps:
 	@.ci/system-deps
 
 test: $(STAMP) system-deps
-	$(BIN)/ruff check mesh agent tests
+	$(BIN)/ruff check mesh agent tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check mesh agent tests
-	$(BIN)/ruff format --check mesh agent tests
+	$(BIN)/ruff check mesh agent tests bench
+	$(BIN)/ruff format --check mesh agent tests bench
 	$(BIN)/mypy
 
 test-containers: $(STAMP)
