@@ -5,7 +5,8 @@ Per connection, in this order (each step can only refuse):
 2. handshake: the client chain must verify against the trust bundle; SNI picks the service;
 3. identity: the client's leaf must carry one SPIFFE ID of a service in our trust domain;
 4. authorization: Consul intentions for source => service (L4 now; L7 per request);
-5. forward to the local app (L4 relay, or the HTTP handler for http services).
+5. the service's `MaxInboundConnections` (service-defaults): one more is closed at once;
+6. forward to the local app (L4 relay, or the HTTP handler for http services).
 """
 
 from __future__ import annotations
@@ -32,14 +33,15 @@ from mesh.proxy.streams import (
     peek_first_byte,
 )
 from mesh.proxy.tracker import ConnectionTracker
+from mesh.resilience import connection_admitted
 from mesh.telemetry.metrics import Metrics
 from mesh.tls.mtls_mode import plaintext_target
 from mesh.tls.peer import peer_identity
+from mesh.traffic.model.defaults import DEFAULT_LOCAL_CONNECT_TIMEOUT
 
 log = structlog.get_logger("mesh.proxy.inbound")
 
 HANDSHAKE_TIMEOUT = 10.0
-LOCAL_CONNECT_TIMEOUT = 5.0
 
 HttpHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, LocalService, str], Awaitable[None]]
 
@@ -53,6 +55,7 @@ class InboundListener:
         self._server: asyncio.Task[None] | None = None
         self._sock: socket.socket | None = None
         self._handlers: set[asyncio.Task[None]] = set()
+        self._open: dict[str, int] = {}  # authorized connections per local service
 
     @property
     def port(self) -> int:
@@ -181,6 +184,23 @@ class InboundListener:
     async def _authorized(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, service: LocalService, source: str, peer: str
     ) -> None:
+        defaults = self.state.snapshot.traffic.defaults(service.name)
+        limit = defaults.max_inbound_connections if defaults is not None else 0
+        open_now = self._open.get(service.name, 0)
+        if not connection_admitted(limit, open_now):
+            self.metrics.inbound_connections.labels(service.name, source or "-", "over_limit").inc()
+            log.warning("inbound refused: MaxInboundConnections reached", service=service.name, limit=limit, peer=peer)
+            await close_quietly(writer)
+            return
+        self._open[service.name] = open_now + 1
+        try:
+            await self._serve(reader, writer, service, source, peer)
+        finally:
+            self._open[service.name] -= 1
+
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, service: LocalService, source: str, peer: str
+    ) -> None:
         decision = self.decide(source, service)
         if self.http_handler is not None and self.speaks_http(service):
             # Every request of an http service is authorized on its own, whatever the connection
@@ -201,8 +221,12 @@ class InboundListener:
     async def _relay_to_app(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, service: LocalService, source: str, peer: str
     ) -> None:
+        defaults = self.state.snapshot.traffic.defaults(service.name)
+        connect_timeout = (
+            defaults.local_connect_timeout if defaults is not None else None
+        ) or DEFAULT_LOCAL_CONNECT_TIMEOUT
         try:
-            async with asyncio.timeout(LOCAL_CONNECT_TIMEOUT):
+            async with asyncio.timeout(connect_timeout):
                 app_reader, app_writer = await asyncio.open_connection(service.address, service.port)
         except (OSError, TimeoutError) as exc:
             await close_quietly(writer)

@@ -2,6 +2,15 @@
 
 The server's certificate must carry the destination's SPIFFE ID: a host that answers for
 an address it no longer owns (a recycled IP) is refused, not trusted.
+
+For a tcp upstream, per connection (resilience, as far as a byte stream allows):
+1. `Limits.MaxConnections` of the calling service's UpstreamConfig: one connection more than
+   that is closed at once (counted), rather than piling up on a saturated upstream;
+2. the split, failover and health-aware choice of mesh.resilience.attempts: endpoints ejected
+   by outlier detection are skipped while others remain;
+3. up to MAX_ATTEMPTS endpoints are dialed in the balancer's order, each within the connect
+   timeout; each failed dial counts as a failure for outlier detection, each established one
+   as a success (Envoy's TCP proxy reports connect results the same way).
 """
 
 from __future__ import annotations
@@ -9,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import random
 import ssl
+import time
 
 import structlog
 
@@ -18,7 +28,8 @@ from mesh.identity import sni_for
 from mesh.proxy.relay import relay
 from mesh.proxy.state import LiveState
 from mesh.proxy.streams import close_quietly, describe_tls_error
-from mesh.routing import Balancers, Target, available_backend, connection_hash, plan_connection
+from mesh.resilience import ResilienceMetrics, UpstreamResilience, choose_attempt, connection_admitted
+from mesh.routing import Balancers, RoutePlan, Target, connection_hash, plan_connection
 from mesh.snapshot.endpoints import Endpoint
 from mesh.snapshot.model import UpstreamKey
 from mesh.telemetry.metrics import Metrics
@@ -81,6 +92,10 @@ class OutboundListener:
         # Per connection: which split (a splitter applies per connection on TCP) and endpoint order.
         self.rng = random.Random()  # noqa: S311 - load spreading, not security
         self.balancers = Balancers(self.rng)
+        # Outlier detection, budgets and in-flight counts toward this upstream, for this caller.
+        self.resilience = UpstreamResilience()
+        self.resilience_metrics = ResilienceMetrics.of(metrics)
+        self.resilience_metrics.track(source.name, self.key.service, self.resilience.outliers)
         self.server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
 
@@ -118,31 +133,59 @@ class OutboundListener:
         plan = plan_connection(
             snapshot.traffic, self.key.service, self.key.datacenter, self.rng, source=self.source.name
         )
+        state = self.resilience
+        state.apply(plan)
+        limit = plan.limits.max_connections if plan.limits is not None else None
+        if not connection_admitted(limit, state.connections_open):
+            self._count("over_limit")
+            self.resilience_metrics.overflows.labels(self.source.name, self.key.service, "max_connections").inc()
+            await close_quietly(writer)
+            return
+        state.connections_open += 1
+        try:
+            await self._connect_and_relay(reader, writer, plan, own.client, tls.trust_domain)
+        finally:
+            state.connections_open -= 1
+
+    async def _connect_and_relay(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        plan: RoutePlan,
+        context: ssl.SSLContext,
+        trust_domain: str,
+    ) -> None:
+        snapshot = self.state.snapshot
 
         def endpoints_of(target: Target) -> tuple[Endpoint, ...]:
             return snapshot.endpoints_for(UpstreamKey(target.service, target.datacenter or self.key.datacenter))
 
-        backend, endpoints = available_backend(plan, endpoints_of)
-        if not endpoints:
+        outliers = self.resilience.outliers
+        now = time.monotonic()
+        chosen = choose_attempt(plan, endpoints_of, ejected=lambda e: outliers.is_ejected(e.key, now), rng=self.rng)
+        if not chosen.endpoints:
             self._count("no_endpoints")
             log.warning("no healthy endpoints", upstream=self.key.service, target=str(plan.target))
             await close_quietly(writer)
             return
+        backend = chosen.plan.backend
         balancer = self.balancers.get(self.key.service, backend)
         peer = writer.get_extra_info("peername")
         hash_key = connection_hash(backend.load_balancer.hash_policies, str(peer[0]) if peer else "")
         remote = None
-        for endpoint in balancer.order(endpoints, hash_key, limit=MAX_ATTEMPTS):
+        for endpoint in balancer.order(chosen.endpoints, hash_key, limit=MAX_ATTEMPTS):
             try:
                 async with asyncio.timeout(backend.connect_timeout):
-                    remote = await dial(endpoint, own.client, tls.trust_domain)
-                break
+                    remote = await dial(endpoint, context, trust_domain)
             except TimeoutError:
                 log.warning("dial timed out", upstream=self.key.service, endpoint=endpoint.key)
             except DialError as exc:
                 if exc.tls_reason:
                     self.metrics.tls_refusals.labels("outbound", exc.tls_reason).inc()
                 log.warning("dial failed", upstream=self.key.service, endpoint=exc.endpoint.key, reason=exc.reason)
+            self._report(endpoint, chosen.population, failed=remote is None)
+            if remote is not None:
+                break
         if remote is None:
             self._count("connect_failure")
             await close_quietly(writer)
@@ -156,3 +199,10 @@ class OutboundListener:
         finally:
             balancer.end(endpoint)
             gauge.dec()
+
+    def _report(self, endpoint: Endpoint, population: frozenset[str], *, failed: bool) -> None:
+        """A connect result for outlier detection (see PassiveHealthCheck)."""
+        outliers = self.resilience.outliers
+        if outliers.report(endpoint.key, failed=failed, now=time.monotonic(), population=population, rng=self.rng):
+            self.resilience_metrics.ejections.labels(self.source.name, self.key.service).inc()
+            log.warning("endpoint ejected", upstream=self.key.service, endpoint=endpoint.key)

@@ -3,7 +3,7 @@
 
     info = request_info(head, source_ip)                                  # decode a RequestHead once
     plan = plan_request(snapshot.traffic, "api", "dc1", info, rng, source="web")
-    backend, members = available_backend(plan, endpoints_of)               # failover when the subset is empty
+    backend, members = available_backend(plan, endpoints_of, rng=rng)      # failover, then the other splits
     balancer = balancers.get("api", backend)                               # Balancers(rng), kept by the proxy
     key = request_hash(backend.load_balancer.hash_policies, info)          # .key, .set_cookie
     chosen, *fallbacks = balancer.order(members, key.key, limit=3)
@@ -36,7 +36,7 @@ from mesh.routing.plan import Backend, MirrorPlan, PrefixRewrite, RetryPolicy, R
 from mesh.routing.planning import plan_connection, plan_request
 from mesh.routing.protocol import upstream_protocol
 from mesh.routing.request import RequestInfo, request_info
-from mesh.routing.selection import EndpointsOf, available_backend
+from mesh.routing.selection import EndpointsOf, Usable, available_backend, backend_endpoints
 from mesh.routing.subsets import endpoints_for_target
 from mesh.traffic.resolution import Target
 
@@ -60,8 +60,10 @@ __all__ = [
     "Target",
     "Timeouts",
     "Trace",
+    "Usable",
     "WeightedRandom",
     "available_backend",
+    "backend_endpoints",
     "connection_hash",
     "endpoints_for_target",
     "explain",

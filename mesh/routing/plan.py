@@ -59,7 +59,10 @@ class Backend:
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
-    """Seconds. `request` bounds the whole request, retries included; `idle` None is the proxy's default."""
+    """Seconds. `request` is one deadline for every attempt of a request together (connects,
+    retries and their backoff included), from the moment the proxy holds the whole request (a body
+    streamed to the upstream instead: from when it has been sent) until a response head; a body
+    then streams under `idle` alone. `idle` None is the proxy's default."""
 
     connect: float
     request: float | None = None

@@ -14,12 +14,28 @@ The order of the layers, written once (each module says the rest):
                                       is sent anywhere, re-read from the snapshot every time.
   identity            client_cert.py  XFCC replaced (inbound) or dropped (outbound): after
                                       authorization, on what is actually forwarded.
+  rate limiting       inbound.py      RateLimits token buckets (inbound only, 429): after
+                                      authorization, so refused callers spend no tokens.
   routing             outbound.py     mesh.routing's plan, its header edits and rewrite
                                       (outbound only): the request as the target must see it.
-  router              forwarding.py   endpoint order, pooled connections, what may be tried
-                                      again: terminal, like Envoy's router.
+  fault injection     outbound.py     delay/abort by percentage (mesh.resilience.faults):
+                                      before anything leaves the host, like Envoy's filter.
+  circuit breaking    outbound.py     MaxConcurrentRequests, fail fast with 503: before the
+                                      body is read, so a refused request costs nothing.
+  body keeping        request_body.py a small body read whole when the request may be sent
+                                      again: retries and mirroring need it; the request's
+                                      deadline starts once it is whole.
+  mirroring           mirroring.py    a copy on the side, never waited for: after the body
+                                      is kept, before the primary's first attempt.
+  retries             retrying.py     the route's retry policy, budget and backoff around
+                                      attempts; outlier detection fed by their results; where
+                                      each attempt goes (mesh.resilience.attempts).
+  router              forwarding.py   endpoint order, pooled connections under MaxConnections
+                                      (breaker.py), what is always safe to try again inside
+                                      one attempt: terminal, like Envoy's router.
   exchange            exchange.py     one request/response streamed both ways over one
-                                      upstream connection; tunnel.py after a 101.
+                                      upstream connection; tunnel.py after a 101. A response
+                                      the retries will not relay is withheld here.
   telemetry           metrics.py      one record per request, reported once at the end:
                                       golden-signal metrics and the access log line.
 

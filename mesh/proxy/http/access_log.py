@@ -11,12 +11,20 @@ what went wrong) and reported once, when the response is done or the request giv
     connect_failure         no upstream connection could be opened (503)
     upstream_reset          the upstream closed or broke the connection mid-exchange
     upstream_protocol_error the upstream answered something unframeable (502)
-    upstream_timeout        no response head within the request timeout (504)
+    request_timeout         no response head within the request timeout, retries included (504)
     stream_idle_timeout     a body stalled past the stream idle timeout
     downstream_reset        the client went away before the response was done
     retried_stale           a reused connection was found closed; retried on a fresh one
     connect_retried         a connect failure was retried on another endpoint
+    retried                 the route's retry policy sent the request again (once per retry)
+    max_concurrent_requests refused by circuit breaking: MaxConcurrentRequests reached (503)
+    max_pending_requests    refused by circuit breaking: MaxConnections and MaxPendingRequests reached (503)
+    rate_limited            refused by the service's RateLimits (429)
+    fault_delay             held by fault injection before being forwarded
+    fault_abort             answered by fault injection instead of being forwarded
     upgraded                a WebSocket upgrade became a tunnel
+
+A response the mesh answers itself carries its flag, dashed, in `x-mesh-reason`.
 """
 
 from __future__ import annotations

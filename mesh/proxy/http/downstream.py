@@ -19,7 +19,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
@@ -30,6 +30,9 @@ from mesh.proxy.http.local_replies import local_reply
 from mesh.proxy.http.normalize import PreparedRequest, prepare_request
 from mesh.proxy.http.timeouts import DownstreamTimeouts
 from mesh.proxy.streams import close_quietly
+
+if TYPE_CHECKING:
+    from mesh.proxy.http.request_body import BufferedBody
 
 log = structlog.get_logger("mesh.proxy.http")
 
@@ -57,19 +60,26 @@ class IncomingRequest:
     body_started: bool = False  # a byte of the body was read (or 100 Continue sent): it cannot be replayed
     body_done: bool = False  # the body was read to its end
     continued: bool = False  # "100 Continue" was sent
+    buffered: BufferedBody | None = None  # the whole body, read before the first attempt (request_body.py)
 
     @property
     def has_body(self) -> bool:
         framing = self.framing
         return not (isinstance(framing, NoBody) or (isinstance(framing, ContentLength) and framing.length == 0))
 
+    @property
+    def replayable(self) -> bool:
+        """Its body (if any) is kept whole, so the request can be sent again as it was."""
+        return not self.has_body or self.buffered is not None
+
     def can_resend(self) -> bool:
-        """Safe to send again on another connection: idempotent, and its body never left the client.
+        """Safe to send again on another connection: idempotent, and its body can be sent again.
 
         RFC 9112 9.3.1: a request may be retried automatically after a connection closes
         under it only when it is idempotent (the first attempt may have been acted on).
+        A route's retry policy may ask for more (Envoy retries what the route says).
         """
-        return not self.body_started and self.prepared.head.method in IDEMPOTENT
+        return (not self.body_started or self.buffered is not None) and self.prepared.head.method in IDEMPOTENT
 
     def body_settled(self) -> bool:
         """The connection is at a message boundary as far as this request's body goes."""
@@ -174,7 +184,7 @@ async def refuse(
     record.status = status
     record.flags.append(flag)
     record.reason = reason
-    await send(client, local_reply(status, reason, close=True))
+    await send(client, local_reply(status, reason, close=True, flag=flag))
     handler.report(record)
 
 

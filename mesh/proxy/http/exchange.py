@@ -14,6 +14,11 @@ boundary on it; the upstream connection is closed here when it is not.
 
 `Expect: 100-continue` is answered by the proxy itself once it is about to forward the
 body (Envoy's default): the request was authorized and an upstream connection is ready.
+
+For retries (mesh.proxy.http.retrying) an exchange can send a body kept whole beforehand
+(request_body.py) instead of streaming the client's, wait for the response head until the
+request's deadline rather than for a per-attempt time, and withhold a response the caller
+will not relay: its body is then read and dropped (when small) so the connection stays usable.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Literal, TypeVar, cast
 
 from mesh.http import (
     HTTP_11,
@@ -46,8 +51,16 @@ from mesh.proxy.http.normalize import WEBSOCKET
 from mesh.proxy.http.pool import UpstreamConnection
 from mesh.proxy.http.timeouts import EARLY_RESPONSE_GRACE, UpstreamTimeouts
 
+if TYPE_CHECKING:
+    from mesh.proxy.http.request_body import BufferedBody
+
 T = TypeVar("T")
 EditHeaders = Callable[[Headers], Headers]
+Withhold = Callable[[ResponseHead], bool]
+# A withheld response's body is read and dropped to keep the connection when it is this small
+# and arrives this fast; otherwise the connection is closed (a new one costs less than waiting).
+DISCARD_LIMIT = 64 * 1024
+DISCARD_TIME = 1.0
 Where = Literal["source", "sink", "source_stalled", "sink_stalled"]
 
 
@@ -56,6 +69,8 @@ class ExchangeResult:
     client_reusable: bool  # the client connection is at a message boundary and may carry another request
     upstream_reusable: bool  # the upstream connection may go back to its pool
     upgraded: bool = False  # a 101 was relayed: call `tunnel.tunnel` next
+    status: int = 0  # the upstream's final response status
+    withheld: bool = False  # the response was not relayed (`withhold` said so); the client has nothing yet
 
 
 class BodyFailure(Exception):
@@ -144,25 +159,40 @@ async def exchange(
     *,
     close_client: bool,
     edit_response: EditHeaders | None = None,
+    deadline: float | None = None,
+    withhold: Withhold | None = None,
 ) -> ExchangeResult:
     """Send `outgoing` (the request as authorized and routed) and relay the response to the client.
 
     `close_client`: this is the last response on the client connection (draining, or the
     listener's choice); the response then says `Connection: close`. `edit_response` changes
     a final response's end-to-end fields (a route's ResponseHeaders, a hash-policy cookie).
+    `deadline` (event-loop time): the response head must arrive by then, instead of within
+    `timeouts.request` of the request being sent. `withhold`: asked about the final response
+    head; True keeps the response from the client (the result says `withheld`).
     """
     body_task: asyncio.Task[None] | None = None
     try:
-        body = await _request_body(request, timeouts.stream_idle) if request.has_body else None
+        kept = request.buffered
+        body = await _request_body(request, timeouts.stream_idle) if request.has_body and kept is None else None
         to_upstream = outgoing_framing(request.framing)
         headers = with_framing_headers(outgoing.headers, to_upstream)
         write_head(upstream.writer, RequestHead(outgoing.method, outgoing.target, HTTP_11, headers))
-        if body is not None:
+        if kept is not None and request.has_body:
+            body_task = asyncio.create_task(_send_kept_body(kept, upstream, to_upstream, timeouts.stream_idle))
+            body_task.add_done_callback(_retrieve)
+        elif body is not None:
             body_task = asyncio.create_task(_send_request_body(request, body, upstream, to_upstream, timeouts))
             body_task.add_done_callback(_retrieve)
-        response, framing = await _response_head(request, upstream, body_task, timeouts)
+        if deadline is None:
+            response, framing = await _response_head(request, upstream, body_task, timeouts)
+        else:
+            waiting = _response_head(request, upstream, body_task, replace(timeouts, request=None))
+            response, framing = await _by_deadline(deadline, waiting)
         if response.status == 101:
             return _switch_protocols(request, response, body_task)
+        if withhold is not None and withhold(response):
+            return await _discard_response(upstream, response, framing, body_task)
         if edit_response is not None:
             response = replace(response, headers=edit_response(response.headers))
         return await _relay_response(request, upstream, response, framing, body_task, timeouts, close_client)
@@ -185,6 +215,18 @@ async def _request_body(request: IncomingRequest, idle: float) -> BodySource:
     except BodyFailure as failure:
         raise _client_failure(failure) from None
     return body
+
+
+async def _send_kept_body(body: BufferedBody, upstream: UpstreamConnection, framing: Framing, idle: float) -> None:
+    writer = BodyWriter(upstream.writer, framing)
+    try:
+        async with asyncio.timeout(idle):
+            await writer.write(body.data)
+            await writer.finish(body.trailers)
+    except TimeoutError:
+        raise BodyFailure("sink_stalled") from None
+    except OSError as exc:
+        raise BodyFailure("sink", exc) from None
 
 
 async def _send_request_body(
@@ -268,7 +310,7 @@ def _switch_protocols(
     write_head(request.client.writer, ResponseHead(HTTP_11, 101, response.reason, headers))
     request.record.status = 101
     request.record.flags.append("upgraded")
-    return ExchangeResult(client_reusable=False, upstream_reusable=False, upgraded=True)
+    return ExchangeResult(client_reusable=False, upstream_reusable=False, upgraded=True, status=101)
 
 
 async def _relay_response(
@@ -301,7 +343,7 @@ async def _relay_response(
         client.writer.transport.abort()
         if body_task is not None:
             body_task.cancel()
-        return ExchangeResult(client_reusable=False, upstream_reusable=False)
+        return ExchangeResult(client_reusable=False, upstream_reusable=False, status=response.status)
     request_sent = await _settle(body_task)
     upstream.exchanges += 1
     reusable = (
@@ -312,7 +354,35 @@ async def _relay_response(
     )
     if not reusable:
         upstream.abort()
-    return ExchangeResult(client_reusable=not close and request.body_settled(), upstream_reusable=reusable)
+    return ExchangeResult(
+        client_reusable=not close and request.body_settled(), upstream_reusable=reusable, status=response.status
+    )
+
+
+async def _discard_response(
+    upstream: UpstreamConnection, response: ResponseHead, framing: Framing, body_task: asyncio.Task[None] | None
+) -> ExchangeResult:
+    """Drop a withheld response; keep the connection if its body is small and quick to skip."""
+    reusable = False
+    if keep_alive(response) and not isinstance(framing, UntilClose):
+        chunks = cast(AsyncGenerator[bytes, None], upstream.http.iter_body(framing, error_status=502))
+        size = 0
+        try:
+            async with asyncio.timeout(DISCARD_TIME), contextlib.aclosing(chunks):
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if size > DISCARD_LIMIT:
+                        break
+            reusable = size <= DISCARD_LIMIT and await _settle(body_task) and not upstream.http.take_buffered()
+        except (TimeoutError, ProtocolError, OSError, asyncio.IncompleteReadError):
+            reusable = False
+    if reusable:
+        upstream.exchanges += 1
+    else:
+        upstream.abort()
+        if body_task is not None:
+            body_task.cancel()
+    return ExchangeResult(client_reusable=True, upstream_reusable=reusable, status=response.status, withheld=True)
 
 
 async def _settle(body_task: asyncio.Task[None] | None) -> bool:
@@ -332,7 +402,15 @@ async def _within(seconds: float | None, waiting: Awaitable[T]) -> T:
         async with asyncio.timeout(seconds):
             return await waiting
     except TimeoutError:
-        raise ExchangeFailed(504, "upstream_timeout", f"no response within {seconds:g}s") from None
+        raise ExchangeFailed(504, "request_timeout", f"no response within {seconds:g}s") from None
+
+
+async def _by_deadline(deadline: float, waiting: Awaitable[T]) -> T:
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await waiting
+    except TimeoutError:
+        raise ExchangeFailed(504, "request_timeout", "no response within the request timeout") from None
 
 
 def _client_failure(failure: BodyFailure) -> ClientFailed:

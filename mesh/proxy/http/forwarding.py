@@ -1,25 +1,32 @@
-"""The router's attempt loop: which connection carries a request, and what may be tried again.
+"""One attempt of the router: which connection carries a request, and what is tried again inside it.
 
-Only what is safe is repeated, and this layer decides nothing else:
+Only what is always safe is repeated here:
 - a failed connect sent nothing, so the next candidate (the balancer's fallback order) is
   tried, up to the number of candidates the listener passes (its connect-attempt budget);
 - a pooled connection that turns out closed before any response byte (the idle-close race:
   the peer closed it as we reused it) is retried once, on a fresh connection, when the
-  request can be resent (idempotent, its body never read: see IncomingRequest.can_resend).
-Everything else is the exchange's answer. Retries on response status, budgets and backoff
-are resilience (RoutePlan.retry) and belong in a layer around this one.
+  request can be resent (idempotent, its body never read or kept whole: see
+  IncomingRequest.can_resend).
+Everything else is the exchange's answer. Retries on response status or resets, budgets and
+backoff are the route's retry policy, in retrying.py around this layer.
+
+A new connection first takes a slot of the pool's connection limit (circuit breaking), which
+may mean waiting in line; the request's `deadline` bounds that wait, each connect (with the
+connect timeout) and the response head.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from mesh.http import RequestHead
+from mesh.proxy.http.breaker import Overflowed
 from mesh.proxy.http.downstream import IncomingRequest
-from mesh.proxy.http.exchange import EditHeaders, ExchangeResult, exchange
+from mesh.proxy.http.exchange import EditHeaders, ExchangeResult, Withhold, exchange
 from mesh.proxy.http.failures import ExchangeFailed
 from mesh.proxy.http.pool import ConnectionPool, UpstreamConnection
 from mesh.proxy.http.timeouts import UpstreamTimeouts
@@ -65,8 +72,15 @@ async def forward(
     close_client: bool,
     edit_response: EditHeaders | None = None,
     on_connection: Callable[[Candidate, ConnectionUse], None] | None = None,
+    on_connect_failure: Callable[[Candidate], None] | None = None,
+    deadline: float | None = None,
+    withhold: Withhold | None = None,
 ) -> Forwarded:
-    """Carry `request` over the first candidate that takes it; ExchangeFailed/ClientFailed otherwise."""
+    """Carry `request` over the first candidate that takes it; ExchangeFailed/ClientFailed otherwise.
+
+    `deadline` (event-loop time) replaces the per-exchange request timeout; `withhold` is the
+    exchange's (a response the caller will retry rather than relay).
+    """
     if not candidates:
         raise ExchangeFailed(503, "no_endpoints", "no upstream to send the request to")
     record = request.record
@@ -79,12 +93,11 @@ async def forward(
         reused = conn is not None
         if conn is None:
             try:
-                async with asyncio.timeout(timeouts.connect):
-                    conn = await candidate.dial()
-            except (ConnectFailed, OSError) as exc:
-                # TimeoutError is an OSError: the connect deadline lands here too.
-                why = exc.reason if isinstance(exc, ConnectFailed) else _describe(exc, timeouts.connect)
-                reasons.append(f"{candidate.label}: {why}")
+                conn = await _connect(candidate, pool, timeouts, deadline)
+            except ConnectFailed as exc:
+                if on_connect_failure is not None:
+                    on_connect_failure(candidate)
+                reasons.append(f"{candidate.label}: {exc.reason}")
                 index += 1
                 if index >= len(candidates):
                     raise ExchangeFailed(503, "connect_failure", "; ".join(reasons)) from None
@@ -95,7 +108,14 @@ async def forward(
         record.upstream = candidate.label
         try:
             result = await exchange(
-                request, outgoing, conn, timeouts, close_client=close_client, edit_response=edit_response
+                request,
+                outgoing,
+                conn,
+                timeouts,
+                close_client=close_client,
+                edit_response=edit_response,
+                deadline=deadline,
+                withhold=withhold,
             )
         except ExchangeFailed as exc:
             if exc.before_response and reused and not stale_retried and request.can_resend():
@@ -106,6 +126,42 @@ async def forward(
         if result.upstream_reusable:
             pool.give_back(candidate.key, conn)
         return Forwarded(result, conn, candidate)
+
+
+async def _connect(
+    candidate: Candidate, pool: ConnectionPool, timeouts: UpstreamTimeouts, deadline: float | None
+) -> UpstreamConnection:
+    """A new connection within the pool's limit; ConnectFailed, or ExchangeFailed (overflow, deadline).
+
+    Without a deadline (a request whose body is streamed: its clock starts once the body is
+    sent), waiting for a slot is still bounded by the request timeout.
+    """
+    loop = asyncio.get_running_loop()
+    connect_timeout = timeouts.connect
+    until = math.inf if deadline is None else deadline
+    wait_until = deadline
+    if wait_until is None and timeouts.request is not None:
+        wait_until = loop.time() + timeouts.request
+    try:
+        async with asyncio.timeout_at(wait_until):
+            await pool.reserve()
+    except TimeoutError:
+        raise ExchangeFailed(504, "request_timeout", "no connection slot within the request timeout") from None
+    except Overflowed as exc:
+        raise ExchangeFailed(503, exc.limit, f"{exc.limit.replace('_', ' ')} reached") from None
+    try:
+        async with asyncio.timeout_at(min(loop.time() + connect_timeout, until)):
+            conn = await candidate.dial()
+    except (ConnectFailed, OSError) as exc:
+        # TimeoutError is an OSError: the connect deadline lands here too.
+        pool.unreserve()
+        if loop.time() >= until:
+            raise ExchangeFailed(504, "request_timeout", "connecting took the rest of the request timeout") from None
+        raise ConnectFailed(exc.reason if isinstance(exc, ConnectFailed) else _describe(exc, connect_timeout)) from None
+    except BaseException:
+        pool.unreserve()
+        raise
+    return pool.adopt(conn)
 
 
 def _describe(exc: OSError, connect_timeout: float) -> str:

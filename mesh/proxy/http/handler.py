@@ -57,7 +57,7 @@ class ProxyHandler:
         keep = request.prepared.keep_alive and request.body_settled() and not self.drain.draining
         head_only = request.prepared.head.method == b"HEAD"
         sent = await send(
-            request.client, local_reply(status, reason, denied=denied, close=not keep, head_only=head_only)
+            request.client, local_reply(status, reason, denied=denied, close=not keep, head_only=head_only, flag=flag)
         )
         return keep and sent
 
@@ -76,7 +76,7 @@ class ProxyHandler:
             record.reason = exc.reason
             if exc.status:
                 record.status = exc.status
-                await send(request.client, local_reply(exc.status, exc.reason, close=True))
+                await send(request.client, local_reply(exc.status, exc.reason, close=True, flag=exc.flag))
             return False
         except ProtocolError as exc:
             if exc.remote:
@@ -85,7 +85,10 @@ class ProxyHandler:
             return await self.answer(request, 500, exc.reason, flag="local_error")
         if forwarded.result.upgraded:
             guard = tunnel_guard() if tunnel_guard is not None else contextlib.nullcontext()
-            with guard:
-                await tunnel(request, forwarded.connection)
+            try:
+                with guard:
+                    await tunnel(request, forwarded.connection)
+            finally:
+                forwarded.connection.abort()  # already closed by the tunnel's end; frees its pool slot
             return False
         return forwarded.result.client_reusable

@@ -7,16 +7,21 @@ request, in this order (each step can only refuse or add):
 2. authorization: the intentions in force *now* (read from the snapshot per request), so a
    change applies to the next request on connections already open (consul#5277; Linkerd
    re-checks per request the same way). A refusal is a 403 with `x-mesh-denied`;
-3. identity for the app: `x-forwarded-client-cert` replaced by ours (client_cert.py);
-4. the local app, over a keep-alive pool of plaintext connections, with the service's
-   LocalConnectTimeoutMs / LocalRequestTimeoutMs.
+3. rate limiting: the service's `RateLimits.InstanceLevel` token buckets (429 with
+   `x-mesh-reason: rate-limited` when empty); after authorization, so a caller that is
+   refused anyway cannot spend the allowed callers' tokens;
+4. identity for the app: `x-forwarded-client-cert` replaced by ours (client_cert.py);
+5. the local app, over a keep-alive pool of plaintext connections, with the service's
+   LocalConnectTimeoutMs / LocalRequestTimeoutMs (504 `x-mesh-reason: request-timeout`).
+No retries toward the local app: the caller's proxy retries, with its budget, across instances.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+import time
+from collections.abc import Awaitable, Iterator
 from dataclasses import replace
 
 import structlog
@@ -27,7 +32,8 @@ from mesh.identity import ServiceIdentity
 from mesh.proxy.http.client_cert import with_client_cert, xfcc_value
 from mesh.proxy.http.client_reader import ClientReader
 from mesh.proxy.http.downstream import Downstream, DrainSignal, IncomingRequest, serve_connection
-from mesh.proxy.http.forwarding import Candidate, ConnectionUse, forward
+from mesh.proxy.http.failures import ExchangeFailed
+from mesh.proxy.http.forwarding import Candidate, ConnectionUse, Forwarded, forward
 from mesh.proxy.http.handler import ProxyHandler
 from mesh.proxy.http.metrics import HttpMetrics
 from mesh.proxy.http.normalize import request_facts, with_default_host
@@ -42,7 +48,9 @@ from mesh.proxy.http.timeouts import (
 from mesh.proxy.http.tracing import continue_trace, ensure_request_id
 from mesh.proxy.state import LiveState
 from mesh.proxy.tracker import ConnectionTracker
+from mesh.resilience import InstanceRateLimiter, ResilienceMetrics
 from mesh.tls.peer import peer_identity
+from mesh.traffic.model import InstanceLevelRateLimits
 
 log = structlog.get_logger("mesh.proxy.http.inbound")
 
@@ -64,7 +72,24 @@ class InboundHttp:
         self.timeouts = timeouts
         self.pool = ConnectionPool(max_idle=POOL_MAX_IDLE, idle_timeout=POOL_IDLE_LOCAL)
         self.drain = DrainSignal()
+        self.resilience_metrics = ResilienceMetrics.of(metrics.metrics)
         self._apps: dict[str, Candidate] = {}
+        self._rate_limiters: dict[str, InstanceRateLimiter] = {}
+
+    def rate_limited(self, service: str, limits: InstanceLevelRateLimits | None, path: str) -> bool:
+        """Whether the service's inbound rate limits refuse a request for `path` now.
+
+        Buckets live as long as the service's limits are unchanged: a KV update that changes
+        them starts full buckets under the new rates.
+        """
+        if limits is None:
+            self._rate_limiters.pop(service, None)
+            return False
+        now = time.monotonic()
+        limiter = self._rate_limiters.get(service)
+        if limiter is None or limiter.config != limits:
+            limiter = self._rate_limiters[service] = InstanceRateLimiter(limits, now)
+        return not limiter.admit(path, now)
 
     async def handle_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, service: LocalService, source: str
@@ -159,18 +184,33 @@ class _InboundRequests(ProxyHandler):
             )
             return await self.answer(request, 403, decision.reason, flag="denied", denied=True)
 
+        defaults = snapshot.traffic.defaults(self.service.name)
+        rate_limits = defaults.rate_limits if defaults is not None else None
+        limits = rate_limits.instance_level if rate_limits is not None else None
+        path = prepared.path.decode("ascii", "replace")
+        if self.owner.rate_limited(self.service.name, limits, path):
+            self.owner.resilience_metrics.rate_limited.labels(self.service.name).inc()
+            return await self.answer(request, 429, "rate limit exceeded", flag="rate_limited")
+
         outgoing = replace(prepared.head, headers=with_client_cert(headers, self.client_cert))
-        timeouts = local_app_timeouts(snapshot.traffic.defaults(self.service.name))
         forwarding = forward(
             request,
             outgoing,
             (self.owner.app(self.service),),
             self.owner.pool,
-            timeouts,
+            local_app_timeouts(defaults),
             close_client=self.drain.draining,
             on_connection=self._count_connection,
         )
-        return await self.finish_forward(request, forwarding, tunnel_guard=self._tracked)
+        return await self.finish_forward(request, self._timed(forwarding), tunnel_guard=self._tracked)
+
+    async def _timed(self, forwarding: Awaitable[Forwarded]) -> Forwarded:
+        try:
+            return await forwarding
+        except ExchangeFailed as exc:
+            if exc.flag == "request_timeout":
+                self.owner.resilience_metrics.request_timeouts.labels("inbound", self.service.name, "").inc()
+            raise
 
     def _count_connection(self, _: Candidate, use: ConnectionUse) -> None:
         self.metrics.upstream_connections.labels("inbound", self.service.name, use).inc()

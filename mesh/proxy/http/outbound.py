@@ -2,33 +2,49 @@
 
 Per accepted connection the upstream's protocol is read from the snapshot (service-defaults
 in KV, else what its instances registered: mesh.routing.upstream_protocol); tcp upstreams
-take the L4 path of OutboundListener unchanged. For http, per request, in this order:
+take the L4 path of OutboundListener. For http, per request, in this order:
 1. correlation: `traceparent` (a new span) and `x-request-id`; the app's XFCC is dropped;
-2. routing (mesh.routing): route match on the normalized request, split, subset, failover
-   to a backend with endpoints, the plan's request header modifiers and prefix rewrite;
-3. endpoint order from the target's balancer (hash policies evaluated on the request);
-4. the router (forwarding.py): pooled mTLS connections per endpoint, dialed with Consul's
-   SNI and the destination identity checked; connect failures go to the next endpoint;
-5. the exchange, with the plan's timeouts and response header modifiers.
+2. routing (mesh.routing): route match on the normalized request, split, subset;
+3. fault injection (the route's or the target's `Fault`): before anything leaves the host,
+   like Envoy's fault filter ahead of the router, so an aborted request costs nothing upstream;
+4. circuit breaking on requests in flight (`MaxConcurrentRequests`): a request over the
+   limit is refused at once (503), before its body is read;
+5. the body kept whole when the request may be sent again (retries, a mirror copy), then
+   the request's deadline starts (`RequestTimeout`, covering every attempt: timeouts.py);
+6. mirroring: a copy on the side (mirroring.py), never waited for;
+7. the retry policy (retrying.py) around attempts: each attempt's backend and endpoints
+   (failover, health-aware splitting, outlier ejection), their order from the backend's
+   balancer (hash policies evaluated on the request), the split's header edits and the
+   route's rewrite;
+8. the router (forwarding.py): pooled mTLS connections per endpoint under `MaxConnections`
+   / `MaxPendingRequests`, dialed with Consul's SNI and the destination identity checked;
+   connect failures go to the next endpoint;
+9. the exchange, with the plan's timeouts and response header modifiers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import structlog
 
 from mesh.config.model import LocalService, Upstream
+from mesh.http import Headers
+from mesh.proxy.http.breaker import ConnectionSlots
 from mesh.proxy.http.client_cert import with_client_cert
 from mesh.proxy.http.client_reader import ClientReader
 from mesh.proxy.http.downstream import Downstream, DrainSignal, IncomingRequest, serve_connection
-from mesh.proxy.http.forwarding import Candidate, ConnectFailed, ConnectionUse, forward
+from mesh.proxy.http.failures import ExchangeFailed
+from mesh.proxy.http.forwarding import Candidate, ConnectFailed, ConnectionUse, Forwarded, forward
 from mesh.proxy.http.handler import ProxyHandler
 from mesh.proxy.http.metrics import HttpMetrics
+from mesh.proxy.http.mirroring import Mirror
 from mesh.proxy.http.normalize import with_default_host
 from mesh.proxy.http.pool import ConnectionPool, UpstreamConnection
+from mesh.proxy.http.request_body import keep_body
+from mesh.proxy.http.retrying import Attempt, RetryingRouter
 from mesh.proxy.http.route_edits import apply_header_modifiers, response_edits, rewritten_target
 from mesh.proxy.http.timeouts import (
     DOWNSTREAM_DEFAULTS,
@@ -41,11 +57,14 @@ from mesh.proxy.http.timeouts import (
 from mesh.proxy.http.tracing import continue_trace, ensure_request_id
 from mesh.proxy.outbound import MAX_ATTEMPTS, DialError, OutboundListener, dial
 from mesh.proxy.state import LiveState
+from mesh.resilience import Overflow, decide_fault, request_admitted
 from mesh.routing import (
+    Balancer,
     HashDecision,
+    RequestInfo,
     RetryPolicy,
+    RoutePlan,
     Target,
-    available_backend,
     plan_request,
     request_hash,
     request_info,
@@ -81,13 +100,17 @@ class HttpOutboundListener(OutboundListener):
         super().__init__(source, upstream, state, metrics)
         self.http_metrics = http_metrics
         self.timeouts = timeouts
-        # Per listener, hence per calling service: the client certificate is that service's.
-        self.pool = ConnectionPool(max_idle=POOL_MAX_IDLE, idle_timeout=POOL_IDLE_REMOTE)
+        # Per listener, hence per calling service: the client certificate is that service's, and
+        # circuit breaking's limits are per calling instance and upstream.
+        self.slots = ConnectionSlots()
+        self.pool = ConnectionPool(max_idle=POOL_MAX_IDLE, idle_timeout=POOL_IDLE_REMOTE, slots=self.slots)
+        self.mirror = Mirror(self.resilience_metrics, (source.name, self.key.service))
         self.drain_signal = DrainSignal()
 
     async def drain(self, deadline: float) -> None:
         self.drain_signal.start()
         await super().drain(deadline)
+        await self.mirror.close()
         self.pool.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -125,6 +148,18 @@ class HttpOutboundListener(OutboundListener):
         return Candidate((endpoint.key, endpoint.service, endpoint.datacenter), label, connect)
 
 
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One request as routed, with what every attempt of it needs."""
+
+    incoming: IncomingRequest
+    plan: RoutePlan
+    info: RequestInfo
+    headers: Headers  # correlated, XFCC dropped; before any route or split edit
+    client: ssl.SSLContext
+    trust_domain: str
+
+
 class _OutboundRequests(ProxyHandler):
     """The requests of one app connection to one upstream."""
 
@@ -136,6 +171,7 @@ class _OutboundRequests(ProxyHandler):
         )
         self.owner = owner
         self.source_ip = source_ip
+        self.labels = (owner.source.name, owner.key.service)
 
     async def handle(self, request: IncomingRequest) -> bool:
         try:
@@ -159,45 +195,149 @@ class _OutboundRequests(ProxyHandler):
         info = request_info(prepared.head, self.source_ip)
         key = owner.key
         plan = plan_request(snapshot.traffic, key.service, key.datacenter, info, owner.rng, source=owner.source.name)
+        record.destination, record.subset = plan.target.service, plan.target.subset or ""
+        state = owner.resilience
+        state.apply(plan)
+        metrics = owner.resilience_metrics
 
-        def endpoints_of(target: Target) -> tuple[Endpoint, ...]:
-            return snapshot.endpoints_for(UpstreamKey(target.service, target.datacenter or key.datacenter))
+        # 3. fault injection
+        fault = decide_fault(plan.fault, owner.rng)
+        if fault.delay:
+            metrics.faults.labels(*self.labels, "delay").inc()
+            record.flags.append("fault_delay")
+            await asyncio.sleep(fault.delay)
+        if fault.abort is not None:
+            metrics.faults.labels(*self.labels, "abort").inc()
+            return await self.answer(request, fault.abort, "fault injected", flag="fault_abort")
 
-        backend, endpoints = available_backend(plan, endpoints_of)
-        record.destination, record.subset = backend.target.service, backend.target.subset or ""
-        if not endpoints:
-            return await self.answer(request, 503, f"no healthy endpoint for {backend.target}", flag="no_endpoints")
+        # 4. circuit breaking: requests in flight
+        if not request_admitted(plan.limits, state.requests_in_flight):
+            return await self._overflow(request, "max_concurrent_requests")
+        state.requests_in_flight += 1
+        try:
+            routed = _Request(request, plan, info, headers, own.client, tls.trust_domain)
+            return await self.finish_forward(request, self._forward(routed))
+        finally:
+            state.requests_in_flight -= 1
 
-        # 3. endpoint order
-        policies = backend.load_balancer.hash_policies
-        decision = request_hash(policies, info) if policies else NO_HASH
-        balancer = owner.balancers.get(key.service, backend)
-        order = balancer.order(endpoints, decision.key, limit=connect_attempts(plan.retry))
-        by_key: dict[object, Endpoint] = {}
-        candidates: list[Candidate] = []
-        for endpoint in order:
-            candidate = owner.candidate(endpoint, own.client, tls.trust_domain)
-            by_key[candidate.key] = endpoint
-            candidates.append(candidate)
-        outgoing = replace(
-            prepared.head,
-            target=rewritten_target(prepared, plan.prefix_rewrite),
-            headers=apply_header_modifiers(headers, plan.request_headers),
-        )
-        # 4-5. the router and the exchange
+    async def _overflow(self, request: IncomingRequest, limit: Overflow) -> bool:
+        self.owner.resilience_metrics.overflows.labels(*self.labels, limit).inc()
+        return await self.answer(request, 503, f"{limit.replace('_', ' ')} reached", flag=limit)
+
+    async def _forward(self, routed: _Request) -> Forwarded:
+        owner, request, plan = self.owner, routed.incoming, routed.plan
         planned = plan.timeouts
         timeouts = UpstreamTimeouts(
             connect=planned.connect, request=planned.request, stream_idle=planned.idle or STREAM_IDLE_TIMEOUT
         )
-        in_flight: list[Endpoint] = []
+        # 5. the body kept whole if it may be sent again; then the deadline starts
+        if plan.retry.max_retries or plan.mirror is not None:
+            await keep_body(request, idle=timeouts.stream_idle)
+        loop = asyncio.get_running_loop()
+        deadline = None
+        if request.replayable and timeouts.request is not None:
+            deadline = loop.time() + timeouts.request
+
+        # 6. mirroring
+        if plan.mirror is not None:
+            self._mirror(routed, timeouts.request or STREAM_IDLE_TIMEOUT)
+
+        # 7-9. retries around the router and the exchange
+        owner.slots.limits = plan.limits
+        router = RetryingRouter(
+            request,
+            plan,
+            self._endpoints_of,
+            state=owner.resilience,
+            metrics=owner.resilience_metrics,
+            labels=self.labels,
+            rng=owner.rng,
+            deadline=deadline,
+        )
+        in_flight: list[tuple[Balancer, Endpoint]] = []
+
+        async def send(attempt: Attempt) -> Forwarded:
+            return await self._attempt(routed, attempt, timeouts, deadline, in_flight)
+
+        try:
+            return await router.run(send)
+        except ExchangeFailed as exc:
+            if exc.flag == "request_timeout":
+                owner.resilience_metrics.request_timeouts.labels("outbound", *self.labels).inc()
+            elif exc.flag in ("max_pending_requests", "max_connections"):
+                owner.resilience_metrics.overflows.labels(*self.labels, exc.flag).inc()
+            raise
+        finally:
+            for balancer, endpoint in in_flight:
+                balancer.end(endpoint)
+
+    def _endpoints_of(self, target: Target) -> tuple[Endpoint, ...]:
+        key = self.owner.key
+        return self.owner.state.snapshot.endpoints_for(UpstreamKey(target.service, target.datacenter or key.datacenter))
+
+    def _mirror(self, routed: _Request, timeout: float) -> None:
+        owner, request, plan = self.owner, routed.incoming, routed.plan
+        assert plan.mirror is not None
+        if not request.replayable:
+            owner.resilience_metrics.mirrored.labels(*self.labels, "dropped").inc()
+            return
+        prepared = request.prepared
+        head = replace(
+            prepared.head,
+            target=rewritten_target(prepared, plan.prefix_rewrite),
+            headers=apply_header_modifiers(routed.headers, plan.route_request_headers),
+        )
+        owner.mirror.copy(
+            plan.mirror,
+            head,
+            request.buffered.data if request.buffered is not None else None,
+            endpoints_of=self._endpoints_of,
+            candidate=lambda e: owner.candidate(e, routed.client, routed.trust_domain),
+            rng=owner.rng,
+            timeout=timeout,
+        )
+
+    async def _attempt(
+        self,
+        routed: _Request,
+        attempt: Attempt,
+        timeouts: UpstreamTimeouts,
+        deadline: float | None,
+        in_flight: list[tuple[Balancer, Endpoint]],
+    ) -> Forwarded:
+        """One attempt: the backend's endpoint order and edits, then the router."""
+        owner, request = self.owner, routed.incoming
+        plan = attempt.target.plan
+        backend = plan.backend
+        request.record.destination, request.record.subset = backend.target.service, backend.target.subset or ""
+        policies = backend.load_balancer.hash_policies
+        decision = request_hash(policies, routed.info) if policies else NO_HASH
+        balancer = owner.balancers.get(owner.key.service, backend)
+        order = balancer.order(attempt.target.endpoints, decision.key, limit=connect_attempts(plan.retry))
+        by_key: dict[object, Endpoint] = {}
+        candidates: list[Candidate] = []
+        for endpoint in order:
+            candidate = owner.candidate(endpoint, routed.client, routed.trust_domain)
+            by_key[candidate.key] = endpoint
+            candidates.append(candidate)
+        prepared = request.prepared
+        outgoing = replace(
+            prepared.head,
+            target=rewritten_target(prepared, plan.prefix_rewrite),
+            headers=apply_header_modifiers(routed.headers, plan.request_headers),
+        )
 
         def on_connection(candidate: Candidate, use: ConnectionUse) -> None:
             endpoint = by_key[candidate.key]
             balancer.begin(endpoint)
-            in_flight.append(endpoint)
+            in_flight.append((balancer, endpoint))
+            attempt.connected(endpoint)
             self.metrics.upstream_connections.labels("outbound", endpoint.service, use).inc()
 
-        forwarding = forward(
+        def on_connect_failure(candidate: Candidate) -> None:
+            attempt.connect_failed(by_key[candidate.key])
+
+        return await forward(
             request,
             outgoing,
             candidates,
@@ -206,9 +346,7 @@ class _OutboundRequests(ProxyHandler):
             close_client=self.drain.draining,
             edit_response=response_edits(plan.response_headers, decision.set_cookie),
             on_connection=on_connection,
+            on_connect_failure=on_connect_failure,
+            deadline=deadline,
+            withhold=attempt.withhold,
         )
-        try:
-            return await self.finish_forward(request, forwarding)
-        finally:
-            for endpoint in in_flight:
-                balancer.end(endpoint)

@@ -9,6 +9,11 @@ connection idle past the timeout is closed before the peer closes it under us.
 it must present) and sweeps expired ones on a timer, so idle sockets do not outlive a
 traffic lull. A connection is only ever given back when the exchange on it ended cleanly;
 after any doubt about where its byte stream stands it is closed instead.
+
+A pool may count its open connections against a limit (`ConnectionSlots`, circuit breaking):
+`reserve` before dialing, `adopt` the connection dialed (its close frees the slot), `unreserve`
+when the dial failed. While requests wait for a slot, a connection given back is closed so the
+first in line can dial its own endpoint.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Generic, TypeVar
 
 from mesh.http import DEFAULT_LIMITS, Limits
 from mesh.http.streams import HttpReader
+from mesh.proxy.http.breaker import ConnectionSlots
 
 C = TypeVar("C")
 
@@ -67,6 +73,16 @@ class IdleConnections(Generic[C]):
         del self._idle[:keep_from]
         return expired
 
+    def oldest_since(self) -> float | None:
+        """When the longest-idle connection was put back (None when empty)."""
+        return self._idle[0][1] if self._idle else None
+
+    def take_oldest(self) -> C | None:
+        if not self._idle:
+            return None
+        conn, _ = self._idle.pop(0)
+        return conn
+
     def drain(self) -> list[C]:
         """Remove and return every idle connection."""
         out = [c for c, _ in self._idle]
@@ -84,6 +100,7 @@ class UpstreamConnection:
     http: HttpReader = field(init=False)
     limits: Limits = DEFAULT_LIMITS
     exchanges: int = 0  # responses completed on it
+    on_close: Callable[[], None] | None = None  # called once, when it is closed or aborted
 
     def __post_init__(self) -> None:
         self.http = HttpReader(self.reader, self.limits)
@@ -95,10 +112,17 @@ class UpstreamConnection:
     def close(self) -> None:
         """Close an idle connection (at a message boundary): graceful, without waiting for it."""
         self.writer.close()
+        self._closed()
 
     def abort(self) -> None:
         """Drop a connection whose byte stream is in doubt: nothing more may be sent on it."""
         self.writer.transport.abort()
+        self._closed()
+
+    def _closed(self) -> None:
+        callback, self.on_close = self.on_close, None
+        if callback is not None:
+            callback()
 
 
 Dial = Callable[[], Awaitable[UpstreamConnection]]
@@ -107,9 +131,10 @@ Dial = Callable[[], Awaitable[UpstreamConnection]]
 class ConnectionPool:
     """Idle upstream connections by key; dialing is the caller's (it knows the deadline and TLS)."""
 
-    def __init__(self, *, max_idle: int, idle_timeout: float) -> None:
+    def __init__(self, *, max_idle: int, idle_timeout: float, slots: ConnectionSlots | None = None) -> None:
         self.max_idle = max_idle
         self.idle_timeout = idle_timeout
+        self.slots = slots
         self._idle: dict[Hashable, IdleConnections[UpstreamConnection]] = {}
         self._sweep: asyncio.TimerHandle | None = None
         self._closed = False
@@ -122,6 +147,11 @@ class ConnectionPool:
 
     def take(self, key: Hashable) -> UpstreamConnection | None:
         """A pooled connection for `key` that is still open, or None (then dial a new one)."""
+        if self.slots is not None:
+            # A lowered MaxConnections applies to idle connections at once, busy ones as they finish.
+            for _ in range(self.slots.excess):
+                if not self._evict_oldest():
+                    break
         bucket = self._idle.get(key)
         if bucket is None:
             return None
@@ -133,10 +163,29 @@ class ConnectionPool:
                 return conn
             conn.abort()
 
+    async def reserve(self) -> None:
+        """Before dialing: a slot for one more connection (may wait; Overflowed when it cannot)."""
+        if self.slots is not None:
+            await self.slots.acquire(self.idle_count(), self._evict_oldest)
+
+    def unreserve(self) -> None:
+        """The dial after `reserve` failed."""
+        if self.slots is not None:
+            self.slots.release()
+
+    def adopt(self, conn: UpstreamConnection) -> UpstreamConnection:
+        """A connection dialed after `reserve`: its slot is freed when it closes."""
+        if self.slots is not None:
+            conn.on_close = self.slots.release
+        return conn
+
     def give_back(self, key: Hashable, conn: UpstreamConnection) -> None:
         """Pool a connection whose last exchange ended cleanly at a message boundary."""
         if self._closed or not conn.still_open():
             conn.abort()
+            return
+        if self.slots is not None and (self.slots.waiting or self.slots.excess):
+            conn.close()
             return
         bucket = self._idle.get(key)
         if bucket is None:
@@ -145,6 +194,18 @@ class ConnectionPool:
         _close_all(bucket.put(conn, loop.time()))
         if self._sweep is None:
             self._sweep = loop.call_later(self.idle_timeout, self._expire)
+
+    def _evict_oldest(self) -> bool:
+        """Close the connection idle the longest, whatever its upstream (to make room for another)."""
+        buckets = [(since, key) for key, b in self._idle.items() if (since := b.oldest_since()) is not None]
+        if not buckets:
+            return False
+        _, key = min(buckets, key=lambda item: item[0])
+        conn = self._idle[key].take_oldest()
+        if conn is None:
+            return False
+        conn.close()
+        return True
 
     def close(self) -> None:
         self._closed = True

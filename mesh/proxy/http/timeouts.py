@@ -13,10 +13,17 @@ Upstream (our connection to the local app, or to a peer agent):
 - the connect timeout: service-defaults `LocalConnectTimeoutMs` (inbound) or the
   resolver's `ConnectTimeout` (outbound); Consul's default otherwise.
 - the request timeout: service-defaults `LocalRequestTimeoutMs` (inbound) or the route's
-  `RequestTimeout` (outbound), counted like Envoy's route timeout from the moment the
-  whole request has been sent, but ending at the response head rather than the end of
-  the response body, so a long download or an event stream is not cut mid-body. A body
-  that stalls (either direction) is cut by STREAM_IDLE_TIMEOUT (Envoy's default).
+  `RequestTimeout`, else the resolver's (outbound). Like Envoy's route timeout it is one
+  deadline for the whole request, however many attempts it takes: it starts once the proxy
+  holds the whole request (at once for a request without a body, or with one kept whole
+  for retries: mesh.proxy.http.request_body) and covers waiting for a connection slot,
+  connecting, every attempt and every backoff between them. A body streamed to the upstream
+  instead (too big to keep, or nothing would resend it) starts the clock once it has been
+  sent, and such a request has a single attempt. Unlike Envoy, the deadline ends at the
+  response head rather than the end of the response body, so a long download or an event
+  stream is not cut mid-body. Expiry is answered 504 with `x-mesh-reason: request-timeout`.
+  A body that stalls (either direction) is cut by STREAM_IDLE_TIMEOUT (Envoy's default), or
+  the route's `IdleTimeout`.
 - pooled idle connections: evicted after POOL_IDLE_LOCAL (toward the app: shorter than the
   5 s keep-alive of Node.js and uvicorn, so the app rarely closes one we are about to
   reuse; reconnecting on loopback costs little) or POOL_IDLE_REMOTE (toward peer agents:

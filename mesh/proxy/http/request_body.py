@@ -1,0 +1,61 @@
+"""Request bodies kept whole, so a request can be sent more than once (a retry, a mirror copy).
+
+A body is streamed to the upstream as it arrives (exchange.py) unless something needs it again:
+then, and only when its Content-Length says it fits within MAX_REPLAY_BODY, it is read whole
+before the first attempt (Envoy buffers for retries the same way, within a limit). A bigger
+body, or a chunked one whose size is unknown until its end, is streamed as usual: such a request
+goes to one upstream only and is not retried once its body has started, nor mirrored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from mesh.http import EMPTY_HEADERS, ContentLength, Headers, ProtocolError
+from mesh.proxy.http.downstream import IncomingRequest
+from mesh.proxy.http.failures import ClientFailed
+from mesh.proxy.http.local_replies import CONTINUE
+
+MAX_REPLAY_BODY = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class BufferedBody:
+    data: bytes
+    trailers: Headers = EMPTY_HEADERS
+
+
+async def keep_body(request: IncomingRequest, *, idle: float, limit: int = MAX_REPLAY_BODY) -> bool:
+    """Read the body whole when it fits (see the module); True when the request can be sent
+    again afterwards. ClientFailed when the client sends a broken or stalled body, or leaves."""
+    if not request.has_body or request.buffered is not None:
+        return True
+    framing = request.framing
+    if request.body_started or not isinstance(framing, ContentLength) or framing.length > limit:
+        return False
+    if request.prepared.expect_continue and not request.continued:
+        request.client.writer.write(CONTINUE)
+        request.continued = True
+    request.body_started = True
+    reader = request.client.http
+    parts: list[bytes] = []
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(idle) as deadline:
+            async for chunk in reader.iter_body(framing, error_status=400):
+                parts.append(chunk)
+                deadline.reschedule(loop.time() + idle)
+    except TimeoutError:
+        raise ClientFailed(408, "stream_idle_timeout", "the request body stalled") from None
+    except ProtocolError as exc:
+        if not exc.remote:
+            raise
+        raise ClientFailed(exc.status_hint, "bad_request", exc.reason) from None
+    except (OSError, asyncio.IncompleteReadError) as exc:
+        raise ClientFailed(0, "downstream_reset", repr(exc)) from None
+    data = b"".join(parts)
+    request.buffered = BufferedBody(data, reader.trailers)
+    request.body_done = True
+    request.record.bytes_in += len(data)
+    return True

@@ -1,0 +1,87 @@
+"""Resilience on a TCP upstream: MaxConnections closes the connection over the limit, and an
+endpoint whose host refuses connections is ejected (connect failures are its failures)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass
+
+import pytest
+
+from tests.e2e.conftest import Mesh
+from tests.e2e.resilience_support import PREFIX
+from tests.support.ports import free_port
+from tests.support.processes import Agent, http_get, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class TcpFleet:
+    mesh: Mesh
+    web: Agent
+    port: int
+    api: dict[str, Agent]
+
+    def web_defaults(self, upstream_config: dict[str, object]) -> None:
+        kv = self.mesh.stack.consul().kv
+        key = f"{PREFIX}/service-defaults/web"
+        assert kv.put(key, json.dumps({"UpstreamConfig": {"Defaults": upstream_config}}))
+        index = kv.get(key)[1]["ModifyIndex"]
+        wait_until(
+            lambda: self.web.status()["config_versions"].get("service-defaults/web") == index,
+            10,
+            what="web's service-defaults in force",
+        )
+
+    def answered(self) -> str:
+        """Which instance answered a request on a new connection through web's listener."""
+        code, body = http_get(f"http://{self.web.host}:{self.port}/", timeout=5)
+        assert code == 200
+        return str(json.loads(body)["instance"])
+
+
+@pytest.fixture
+def tcp(mesh: Mesh) -> TcpFleet:
+    api = {}
+    for name in ("api-a", "api-b"):
+        host = mesh.host()
+        app = mesh.app("api", host, instance=name)
+        api[name] = mesh.agent(f"host-{name}", host, [{"name": "api", "port": app, "address": host}])
+    web_host = mesh.host()
+    port = free_port(web_host)
+    upstream = {"destination_name": "api", "local_bind_port": port, "local_bind_address": web_host}
+    web = mesh.agent(
+        "host-web",
+        web_host,
+        [{"name": "web", "port": free_port(web_host), "address": web_host, "upstreams": [upstream]}],
+    )
+    mesh.stack.allow("web", "api")
+    wait_until(lambda: len(web.status()["endpoints"].get("api@dc1", [])) == 2, 10, what="both api endpoints")
+    return TcpFleet(mesh, web, port, api)
+
+
+def test_max_connections_closes_the_connection_over_the_limit(tcp: TcpFleet) -> None:
+    tcp.web_defaults({"Limits": {"MaxConnections": 1}})
+    held = socket.create_connection((tcp.web.host, tcp.port), timeout=5)
+    try:
+        held.sendall(b"GET / HTTP/1.1\r\nHost: api\r\n\r\n")
+        assert held.recv(12) == b"HTTP/1.1 200"  # relayed, and still open
+        with socket.create_connection((tcp.web.host, tcp.port), timeout=5) as over:
+            over.sendall(b"GET / HTTP/1.1\r\nHost: api\r\n\r\n")
+            assert over.recv(100) == b""  # closed by web's agent
+    finally:
+        held.close()
+    wait_until(lambda: tcp.answered(), 5, what="a new connection once the first closed")
+    assert 'result="over_limit"' in tcp.web.metrics()
+
+
+def test_an_endpoint_refusing_connections_is_ejected_and_the_others_serve(tcp: TcpFleet) -> None:
+    tcp.web_defaults({"PassiveHealthCheck": {"MaxFailures": 1, "MaxEjectionPercent": 50, "BaseEjectionTime": "30s"}})
+    tcp.api["api-b"].process.kill()  # no deregistration: Consul lists it until its TTL runs out
+    answers = [tcp.answered() for _ in range(10)]
+    assert set(answers) == {"api-a"}
+    endpoints = tcp.web.status()["endpoints"]["api@dc1"]
+    assert [e["ejected"] for e in endpoints if e["address"] == tcp.api["api-b"].host] == [True]
+    assert 'mesh_outlier_ejections_total{service="web",upstream="api"} 1.0' in tcp.web.metrics()
