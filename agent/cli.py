@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
 import sys
 
@@ -49,6 +50,8 @@ def run(path: str) -> int:
         print(str(exc), file=sys.stderr)
         return 2
     configure_logging(cfg.log_level)
+    # Python's warnings too go through the JSON handler, not as bare text on stderr.
+    logging.captureWarnings(True)
     from agent.runtime import Agent
 
     async def main() -> int:
@@ -57,7 +60,10 @@ def run(path: str) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         try:
-            return await Agent(cfg).run(stop)
+            agent = Agent(cfg, config_path=path)
+            # systemd's ExecReload (and the Ansible role's handler) send SIGHUP: reload, never exit.
+            loop.add_signal_handler(signal.SIGHUP, agent.request_reload)
+            return await agent.run(stop)
         except MeshError as exc:
             structlog.get_logger("agent").error("cannot start", error=str(exc))
             return 1

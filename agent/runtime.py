@@ -1,37 +1,43 @@
 """The agent's lifecycle: an explicit startup order, one task group, an explicit shutdown order.
 
-Startup: Consul client -> datacenter and trust domain -> certificates (persisted, then
-Vault) -> watches -> listeners bound -> registered in Consul -> first sync -> READY.
-Shutdown: deregister (peers stop choosing this host) -> stop accepting -> drain open
-connections within the deadline -> cancel the rest -> close clients.
+Startup: watchdog and Consul probe -> datacenter and trust domain (Consul, else the snapshot
+persisted in state_dir) -> certificates (persisted, then Vault) -> inbound bound -> watches ->
+upstream listeners -> admin -> registered in Consul (deferred to the heartbeat while Consul is
+unreachable) -> first sync (or fail-static from state_dir) -> READY.
+Reload (SIGHUP): see agent/reload.py. Shutdown (SIGTERM): see agent/shutdown.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Coroutine
 from typing import Any
 
 import structlog
 from aiohttp import web
-from consul.callback import CB
 
+from agent.discovery import discover, retry_until
+from agent.failstatic import LastGood, persistable
+from agent.listeners import UpstreamListeners
+from agent.reload import Reload
 from agent.sdnotify import Notifier
-from agent.status import not_ready_reasons, status_document
-from agent.watches import ROOTS, endpoints_fetch, intentions_fetch, roots_fetch
+from agent.shutdown import DRAIN_DEADLINE, ShutdownParts, inbound_activity, shut_down
+from agent.startup import StartupError, listen_errors, unless_stopped
+from agent.status import Readiness, readiness, status_document
+from agent.traffic_log import report_traffic
+from agent.watches import ROOTS, WatchSet, intentions_fetch, kv_fetch, roots_fetch
 from mesh.admin.app import make_admin_app
 from mesh.certs.manager import CertificateManager
 from mesh.certs.material import TlsMaterial
 from mesh.certs.store import CertStore
 from mesh.certs.telemetry import CertMetrics
-from mesh.config.model import AgentConfig
+from mesh.config.model import AgentConfig, LocalService, Upstream
 from mesh.consul.client import ConsulClient
-from mesh.consul.pacing import Backoff
 from mesh.consul.registrar import Registrar
-from mesh.consul.watch import BlockingWatch, Fetch, UpdateEvent
-from mesh.errors import MeshError
+from mesh.consul.telemetry import ConsulMetrics
+from mesh.consul.watch import UpdateEvent
+from mesh.errors import ConsulUnavailable
 from mesh.proxy.http.inbound import InboundHttp
 from mesh.proxy.http.metrics import HttpMetrics
 from mesh.proxy.http.outbound import HttpOutboundListener
@@ -39,9 +45,11 @@ from mesh.proxy.inbound import InboundListener
 from mesh.proxy.outbound import OutboundListener
 from mesh.proxy.state import LiveState
 from mesh.proxy.tracker import ConnectionTracker
+from mesh.resilience import ResilienceMetrics
 from mesh.routing import reachable_targets
 from mesh.snapshot.builder import INTENTIONS, KV, SnapshotBuilder
 from mesh.snapshot.model import MeshSnapshot, UpstreamKey
+from mesh.snapshot.persisted import PersistedSnapshot, SnapshotStore
 from mesh.telemetry.metrics import Metrics
 from mesh.traffic.state import TrafficState
 from mesh.vault.auth import read_secret_file
@@ -49,42 +57,29 @@ from mesh.vault.client import VaultClient
 
 log = structlog.get_logger("agent")
 
-DRAIN_DEADLINE = 10.0
 # Open L4 connections are re-checked against intentions this often, besides on every change:
 # the bound on how long a connection can outlive a deny, whatever event was missed or raced.
 INTENTIONS_RECHECK_INTERVAL = 5.0
 
-
-async def retry_until(what: str, attempt: Any, backoff: Backoff | None = None) -> Any:
-    """Call `attempt()` until it succeeds; log the first failure and each recovery."""
-    backoff = backoff or Backoff(base=0.5, cap=10.0)
-    failures = 0
-    while True:
-        try:
-            result = await attempt()
-        except MeshError as exc:
-            failures += 1
-            if failures == 1 or failures % 10 == 0:
-                log.warning(f"{what} failed; retrying", error=str(exc), failures=failures)
-            await asyncio.sleep(backoff.delay(failures))
-            continue
-        if failures:
-            log.info(f"{what} succeeded", after_failures=failures)
-        return result
+__all__ = ["DRAIN_DEADLINE", "Agent", "StartupError"]
 
 
 class Agent:
-    def __init__(self, config: AgentConfig, *, notifier: Notifier | None = None) -> None:
+    def __init__(
+        self, config: AgentConfig, *, config_path: str | None = None, notifier: Notifier | None = None
+    ) -> None:
         self.config = config
+        self.config_path = config_path
         self.metrics = Metrics()
         self.notifier = notifier or Notifier()
         self.tracker = ConnectionTracker()
+        self.consul_metrics = ConsulMetrics(self.metrics)
         token = read_secret_file(config.consul.token_file) if config.consul.token_file else None
-        self.consul = ConsulClient(config.consul, token)
-        # -- certificates (mesh/certs) --
+        self.consul = ConsulClient(config.consul, token, observe=self.consul_metrics.request)
+        self.consul.reachability.subscribe(self._on_reachability)
         self.cert_metrics = CertMetrics(self.metrics)
         self.vault = VaultClient(config.vault, observe=self.cert_metrics.vault_request)
-        # -- end certificates --
+        self.last_good = LastGood(SnapshotStore(config.state_dir))
         self.state: LiveState | None = None
         self.builder: SnapshotBuilder | None = None
         self.registrar: Registrar | None = None
@@ -93,82 +88,118 @@ class Agent:
         # L7 data plane (mesh/proxy/http): one HttpMetrics per registry, one inbound HTTP handler.
         self.http_metrics = HttpMetrics(self.metrics)
         self.inbound_http: InboundHttp | None = None
-        self.outbound: list[OutboundListener] = []
+        self.watches: WatchSet | None = None
+        self.listeners: UpstreamListeners | None = None
         self.required_watches: frozenset[str] = frozenset()
         self.admin_runner: web.AppRunner | None = None
+        self.restart_required: tuple[str, ...] = ()
+        self.reload_error: str | None = None
         self._ready_sent = False
-        # Traffic settings: every endpoint set watched, and where to start more (see _watch_traffic_targets).
-        self._endpoint_watches: set[UpstreamKey] = set()
+        self._fail_static = False
+        self._stopping = False
+        self._reload_requested = asyncio.Event()
+        self.tls_published = asyncio.Event()  # set on every new TlsMaterial (a reload waits on it)
+        self._parts = ShutdownParts(self.notifier, inbound_activity=lambda: inbound_activity(self.metrics))
         self._task_group: asyncio.TaskGroup | None = None
 
     # -- status ---------------------------------------------------------------------------
-    def not_ready_reasons(self) -> list[str]:
+    def readiness(self) -> Readiness:
         if self.state is None or self.registrar is None:
-            return ["starting"]
-        return not_ready_reasons(
+            return Readiness(("starting",))
+        state = readiness(
             registered=self.registrar.registered,
             tls=self.state.tls,
             config=self.config,
             snapshot=self.state.snapshot,
             required=self.required_watches,
+            consul_unreachable_since=self.consul.reachability.unreachable_since,
             now=time.time(),
         )
+        self._note_fail_static(state)
+        return state
 
     def status(self) -> dict[str, Any]:
-        reasons = self.not_ready_reasons()
+        state = self.readiness()
         if self.state is None:
-            return {"ready": False, "not_ready_reasons": reasons}
+            return {"ready": False, "not_ready_reasons": list(state.reasons)}
         extra = {}
         if self.certs is not None and self.certs.last_error:
             extra["vault"] = self.certs.last_error
-        certificates = self.certs.describe() if self.certs is not None else None
         if self.registrar is not None and self.registrar.last_error:
             extra["registration"] = self.registrar.last_error
+        if self.reload_error:
+            extra["reload"] = self.reload_error
         return status_document(
             config=self.config,
             datacenter=self.state.datacenter,
             trust_domain=self.state.trust_domain,
             snapshot=self.state.snapshot,
             tls=self.state.tls,
-            reasons=reasons,
+            readiness=state,
             extra_errors=extra,
-            certificates=certificates,
+            certificates=self.certs.describe() if self.certs is not None else None,
+            restart_required=self.restart_required,
+            ejected_until=ResilienceMetrics.of(self.metrics).ejected_until,  # resilience: ejections in /v1/status
         )
 
+    def serving_status(self) -> str:
+        text = f"serving {len(self.config.services)} service(s)"
+        return text + ("; fail-static: Consul unreachable or not answered yet" if self._fail_static else "")
+
     def _maybe_ready(self) -> None:
-        if self._ready_sent or self.not_ready_reasons():
+        if self._ready_sent or not self.readiness().ready:
             return
         self._ready_sent = True
         self.metrics.ready.set(1)
-        log.info("agent ready", services=[s.name for s in self.config.services])
-        self.notifier.ready(f"serving {len(self.config.services)} service(s)")
+        log.info("agent ready", services=[s.name for s in self.config.services], fail_static=self._fail_static)
+        self.notifier.ready(self.serving_status())
+
+    def _note_fail_static(self, state: Readiness) -> None:
+        if state.fail_static == self._fail_static:
+            return
+        self._fail_static = state.fail_static
+        self.metrics.fail_static.set(1 if state.fail_static else 0)
+        if state.fail_static:
+            log.warning("fail-static: serving the last good snapshot", warnings=list(state.warnings))
+        else:
+            log.info("fail-static over: Consul answers and every source is live again")
+        if self._ready_sent:
+            self.notifier.status(self.serving_status())
+
+    def _on_reachability(self, reachable: bool) -> None:
+        self.consul_metrics.reachable.set(1 if reachable else 0)
+        self._maybe_ready()
+        self.readiness()
 
     # -- event sinks ----------------------------------------------------------------------
     def _on_event(self, event: UpdateEvent) -> None:
         assert self.builder is not None
         assert self.state is not None
+        cid = event.correlation_id
         before = self.state.snapshot
         if event.error is not None:
-            self.metrics.watch_errors.labels(event.correlation_id).inc()
+            self.metrics.watch_errors.labels(cid).inc()
         snap = self.builder.apply(event)
+        if event.error is None:
+            self.last_good.changed()
+            if cid in snap.errors:
+                log.error("consul data refused; previous kept", watch=cid, error=snap.errors[cid])
+        elif cid not in snap.synced and cid not in snap.restored:
+            snap = self.last_good.restore(self.builder, cid, snap)
         self.state.snapshot = snap
-        if event.correlation_id in snap.errors and event.error is None:
-            log.error(
-                "consul data refused; previous kept",
-                watch=event.correlation_id,
-                error=snap.errors[event.correlation_id],
-            )
         for key, eps in snap.endpoints.items():
             self.metrics.endpoints.labels(key.service, key.datacenter).set(len(eps))
         if snap.intentions is not before.intentions:
-            self._enforce_intentions(snap)
+            self.enforce_intentions(snap)
         if snap.traffic is not before.traffic:
-            self._report_traffic(before.traffic, snap.traffic)
+            report_traffic(before.traffic, snap.traffic, self.metrics)
             self._watch_traffic_targets(snap.traffic)
         self._maybe_ready()
+        self.readiness()
 
-    def _enforce_intentions(self, snap: MeshSnapshot) -> None:
-        """Close open L4 connections whose source is no longer allowed (consul#5277)."""
+    def enforce_intentions(self, snap: MeshSnapshot) -> None:
+        """Close open L4 connections whose source is no longer allowed (consul#5277), or whose
+        service this host no longer serves."""
         inbound = self.inbound
         if inbound is None:
             return
@@ -181,53 +212,28 @@ class Agent:
             self.metrics.connections_closed_by_policy.labels(c.service, c.source).inc()
             log.warning("open connection closed by intention change", service=c.service, source=c.source)
 
-    # -- traffic settings (KV) ---------------------------------------------------------------
-    def _report_traffic(self, before: TrafficState, after: TrafficState) -> None:
-        """Log each document change once: applied, or not applied with every problem (and
-        counted, per key, when the document was refused)."""
-        for doc_id, version in after.documents.items():
-            old = before.documents.get(doc_id)
-            if old is None or old.modify_index != version.modify_index:
-                log.info("traffic document applied", key=version.key, modify_index=version.modify_index)
-        for gone in before.documents.keys() - after.documents.keys():
-            log.info("traffic document removed", key=before.documents[gone].key)
-        for error in after.errors_since(before):
-            if error.outcome != "in_force":
-                self.metrics.config_rejected.labels(error.key).inc()
-            log.error(
-                "traffic document not applied"
-                if error.outcome != "in_force"
-                else "traffic document has a broken reference",
-                key=error.key,
-                outcome=error.outcome,
-                modify_index=error.modify_index,
-                kept_modify_index=error.kept_index,
-                problems=list(error.problems),
-            )
-
     def _watch_traffic_targets(self, traffic: TrafficState) -> None:
         """Endpoints of every service a document can send an upstream's traffic to (a split to
         another service, a redirect, failover, a mirror) get a watch from the first time a
-        document names them. Not required for readiness; not stopped when no document names
-        them any more (an idle blocking query costs little, and a revert needs no warm-up)."""
-        if self._task_group is None or self.state is None:
+        document names them. Not required for readiness."""
+        if self.watches is None or self.state is None:
             return
         dc = self.state.datacenter
         for s in self.config.services:
             for u in s.upstreams:
                 for target in reachable_targets(traffic, u.destination_name, u.datacenter or dc, s.name):
-                    key = UpstreamKey(target.service, target.datacenter or dc)
-                    if key not in self._endpoint_watches:
-                        self._endpoint_watches.add(key)
-                        watch = BlockingWatch(key.watch_id, endpoints_fetch(self.consul, key, dc), self._on_event)
-                        self._task_group.create_task(watch.run(), name=f"watch {key.watch_id}")
+                    self.watches.endpoints(UpstreamKey(target.service, target.datacenter or dc), dc)
 
-    # -- end traffic settings ----------------------------------------------------------------
+    def upstream_keys(self) -> set[UpstreamKey]:
+        assert self.state is not None
+        dc = self.state.datacenter
+        return {UpstreamKey(u.destination_name, u.datacenter or dc) for s in self.config.services for u in s.upstreams}
+
     async def _recheck_intentions(self) -> None:
         while True:
             await asyncio.sleep(INTENTIONS_RECHECK_INTERVAL)
             if self.state is not None:
-                self._enforce_intentions(self.state.snapshot)
+                self.enforce_intentions(self.state.snapshot)
 
     def _on_roots(self, event: UpdateEvent) -> None:
         # Consul's CA roots feed the trust bundle directly (rotation overlap, consul#8681).
@@ -237,30 +243,28 @@ class Agent:
     def _on_tls(self, material: TlsMaterial) -> None:
         if self.state is not None:
             self.state.tls = material
+            self.tls_published.set()
             self._maybe_ready()
 
-    # -- startup --------------------------------------------------------------------------
-    async def _discover(self) -> tuple[str, str]:
-        async def datacenter() -> str:
-            # py-consul's agent.self() sends no X-Consul-Token: an ACL-enabled Consul refuses it.
-            raw = self.consul.raw
-            me = await self.consul.call(
-                "agent self", raw.http.get(CB.json(), "/v1/agent/self", headers=raw.prepare_headers())
-            )
-            return str(me["Config"]["Datacenter"])
+    def _persistable(self) -> PersistedSnapshot:
+        assert self.state is not None
+        assert self.builder is not None
+        assert self.watches is not None
+        return persistable(
+            config=self.config,
+            datacenter=self.state.datacenter,
+            trust_domain=self.state.trust_domain,
+            records=self.builder.last_good,
+            watched=self.watches.ids,
+        )
 
-        async def trust_domain() -> str:
-            _, roots = await self.consul.get_indexed("ca roots", "/v1/connect/ca/roots", [])
-            td = (roots or {}).get("TrustDomain")
-            if not td:
-                raise MeshError("Consul has no Connect CA trust domain yet")
-            return str(td)
-
-        dc = self.config.datacenter or await retry_until("reading Consul's datacenter", datacenter)
-        td = self.config.trust_domain
-        if td == "auto":
-            td = await retry_until("reading Consul's trust domain", trust_domain)
-        return dc, td
+    # -- running --------------------------------------------------------------------------
+    def request_reload(self) -> None:
+        """SIGHUP: reload the config file once startup is done (one reload at a time)."""
+        if self._stopping:
+            log.info("reload ignored: shutting down")
+            return
+        self._reload_requested.set()
 
     async def run(self, stop: asyncio.Event) -> int:
         """Run until `stop` is set; clients are closed however this ends."""
@@ -270,9 +274,36 @@ class Agent:
             await self._close_clients()
 
     async def _run(self, stop: asyncio.Event) -> int:
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self._task_group = tg
+                if self.notifier.watchdog_interval:
+                    tg.create_task(self._watchdog(self.notifier.watchdog_interval), name="watchdog")
+                tg.create_task(self.consul.reachability.run(self.consul.probe), name="consul probe")
+                if await unless_stopped(self._start(), stop):
+                    tg.create_task(self._reloads(), name="reloads")
+                    await stop.wait()
+                self._stopping = True
+                await shut_down(self._parts)
+                if self.watches is not None:
+                    self.last_good.flush(self._persistable)
+                raise _Stop
+        except* _Stop:
+            pass
+        except* StartupError as group:
+            raise group.exceptions[0] from None
+        log.info("stopped")
+        return 0
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        assert self._task_group is not None
+        return self._task_group.create_task(coro, name=name)
+
+    async def _start(self) -> None:
         cfg = self.config
         self.notifier.status("discovering datacenter and trust domain")
-        dc, td = await self._discover()
+        saved = self.last_good.load(cfg)
+        dc, td = await discover(self.consul, cfg, saved)
         log.info("starting", node=cfg.node, datacenter=dc, trust_domain=td, services=[s.name for s in cfg.services])
         self.state = state = LiveState(config=cfg, datacenter=dc, trust_domain=td)
         self.builder = SnapshotBuilder(dc, config_prefix=cfg.consul.config_prefix)
@@ -295,46 +326,60 @@ class Agent:
         self.registrar = registrar = Registrar(
             self.consul, node=cfg.node, advertise_address=cfg.advertise_address, inbound_port=inbound.port
         )
-        keys = {UpstreamKey(u.destination_name, u.datacenter or dc) for s in cfg.services for u in s.upstreams}
-        self._endpoint_watches = set(keys)
-        watches = [BlockingWatch(INTENTIONS, intentions_fetch(self.consul), self._on_event)]
-        watches.append(BlockingWatch(KV, kv_fetch(self.consul, cfg.consul.config_prefix), self._on_event))
-        watches += [BlockingWatch(k.watch_id, endpoints_fetch(self.consul, k, dc), self._on_event) for k in keys]
-        watches.append(BlockingWatch(ROOTS, roots_fetch(self.consul), self._on_roots))
-        self.required_watches = frozenset(w.correlation_id for w in watches if w.correlation_id != ROOTS)
+        self._parts.registrar, self._parts.inbound, self._parts.inbound_http = registrar, inbound, self.inbound_http
 
+        self.watches = watches = WatchSet(self.consul, self._on_event, self._spawn)
+        watches.start(INTENTIONS, intentions_fetch(self.consul))
+        watches.start(KV, kv_fetch(self.consul, cfg.consul.config_prefix))
+        for key in self.upstream_keys():
+            watches.endpoints(key, dc)
+        watches.start(ROOTS, roots_fetch(self.consul), self._on_roots)
+        self.required_watches = self.required()
+
+        self._spawn(certs.run(), "certificates")
+        self._parts.accepting = self._spawn(inbound.serve(), "inbound listener")
+        self._spawn(self._recheck_intentions(), "intentions re-check")
+        self._spawn(self.last_good.run(self._persistable), "persist last good snapshot")
+        self.listeners = UpstreamListeners(self._make_listener, self._spawn, DRAIN_DEADLINE)
+        self._parts.listeners = self.listeners
+        for service in cfg.services:
+            for upstream in service.upstreams:
+                with listen_errors(f"upstream {upstream.destination_name} listener {upstream.bind}"):
+                    await self.listeners.start(service, upstream)
+        with listen_errors(f"admin listener {cfg.admin_listen}"):
+            await self._start_admin()
+        self.notifier.status("registering in Consul")
+        if not await retry_until("registering in Consul", self._register_or_defer):
+            log.warning("consul unreachable: registration left to the heartbeat (fail-static)")
+        self._parts.heartbeat = self._spawn(registrar.run(), "registration heartbeat")
+        self._maybe_ready()
+
+    async def _register_or_defer(self) -> bool:
+        """Register now (True), or leave it to the heartbeat (False) when Consul does not answer
+        and the persisted snapshot can stand in meanwhile; other failures are retried."""
+        assert self.registrar is not None
         try:
-            async with asyncio.TaskGroup() as tg:
-                self._task_group = tg
-                tg.create_task(certs.run(), name="certificates")
-                for w in watches:
-                    tg.create_task(w.run(), name=f"watch {w.correlation_id}")
-                tg.create_task(inbound.serve(), name="inbound listener")
-                tg.create_task(self._recheck_intentions(), name="intentions re-check")
-                for s in cfg.services:
-                    for u in s.upstreams:
-                        # Speaks HTTP when the upstream is http, else takes the L4 path (decided per connection).
-                        listener = HttpOutboundListener(s, u, state, self.metrics, self.http_metrics)
-                        with listen_errors(f"upstream {u.destination_name} listener {u.bind}"):
-                            await listener.start()
-                        self.outbound.append(listener)
-                with listen_errors(f"admin listener {cfg.admin_listen}"):
-                    await self._start_admin()
-                self.notifier.status("registering in Consul")
-                await retry_until("registering in Consul", lambda: registrar.register(cfg.services))
-                tg.create_task(registrar.run(), name="registration heartbeat")
-                if self.notifier.watchdog_interval:
-                    tg.create_task(self._watchdog(self.notifier.watchdog_interval), name="watchdog")
-                self._maybe_ready()
-                await stop.wait()
-                await self._shutdown()
-                raise _Stop
-        except* _Stop:
-            pass
-        except* StartupError as group:
-            raise group.exceptions[0] from None
-        log.info("stopped")
-        return 0
+            await self.registrar.register(self.config.services)
+        except ConsulUnavailable:
+            if self.consul.reachability.reachable or self.last_good.saved is None:
+                raise
+            return False
+        return True
+
+    def required(self) -> frozenset[str]:
+        return frozenset({INTENTIONS, KV} | {k.watch_id for k in self.upstream_keys()})
+
+    def _make_listener(self, service: LocalService, upstream: Upstream) -> OutboundListener:
+        assert self.state is not None
+        # Speaks HTTP when the upstream is http, else takes the L4 path (decided per connection).
+        return HttpOutboundListener(service, upstream, self.state, self.metrics, self.http_metrics)
+
+    async def _reloads(self) -> None:
+        reload = Reload(self)
+        while True:
+            await self._reload_requested.wait()
+            self._reload_requested.clear()
+            await reload.run()
 
     async def _start_admin(self) -> None:
         app = make_admin_app(self, self.metrics)
@@ -348,58 +393,11 @@ class Agent:
             self.notifier.watchdog()
             await asyncio.sleep(interval)
 
-    async def _shutdown(self) -> None:
-        self.notifier.stopping("draining")
-        log.info("shutting down: deregistering, then draining", deadline=DRAIN_DEADLINE)
-        if self.registrar is not None:
-            try:
-                async with asyncio.timeout(5):
-                    await self.registrar.deregister_all()
-            except (MeshError, TimeoutError) as exc:
-                log.warning("deregistration failed; TTL check will expire", error=str(exc))
-        if self.inbound is not None:
-            self.inbound.close_listener()
-        for listener in self.outbound:
-            listener.close()
-        if self.inbound_http is not None:
-            self.inbound_http.start_draining()
-        drains = [listener.drain(DRAIN_DEADLINE) for listener in self.outbound]
-        if self.inbound is not None:
-            drains.append(self.inbound.drain(DRAIN_DEADLINE))
-        await asyncio.gather(*drains)
-        if self.inbound_http is not None:
-            self.inbound_http.close()
-
     async def _close_clients(self) -> None:
         if self.admin_runner is not None:
             await self.admin_runner.cleanup()
         await self.consul.close()
         self.vault.close()
-
-
-def kv_fetch(client: ConsulClient, prefix: str) -> Fetch:
-    """The whole traffic-settings prefix, recursively (one blocking query for every document)."""
-    folder = prefix.strip("/") + "/"
-
-    async def fetch(index: int, wait: str) -> tuple[int, Any]:
-        call = client.raw.kv.get(folder, index=index or None, wait=wait, recurse=True)
-        returned, listing = await client.call("traffic settings in KV", call)
-        # py-consul answers (index, None) when nothing exists under the prefix: an empty listing.
-        return int(returned), listing if listing is not None else []
-
-    return fetch
-
-
-class StartupError(MeshError):
-    """The agent cannot start as configured (a port taken, an address not local)."""
-
-
-@contextmanager
-def listen_errors(what: str) -> Iterator[None]:
-    try:
-        yield
-    except OSError as exc:
-        raise StartupError(f"cannot bind the {what}: {exc.strerror or exc}") from None
 
 
 class _Stop(Exception):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 
 
 class Notifier:
-    """Sends READY/STATUS/WATCHDOG/STOPPING to $NOTIFY_SOCKET; silent when not under systemd."""
+    """Sends READY/RELOADING/STATUS/WATCHDOG/STOPPING to $NOTIFY_SOCKET; silent when not under systemd."""
 
     def __init__(self, environ: dict[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ
@@ -42,6 +43,12 @@ class Notifier:
 
     def watchdog(self) -> bool:
         return self.notify(watchdog="1")
+
+    def reloading(self, status: str) -> bool:
+        """Start of a reload; READY=1 ends it. MONOTONIC_USEC (CLOCK_MONOTONIC) is what
+        `Type=notify-reload` matches against the moment it sent the reload signal."""
+        usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        return self.notify(reloading="1", monotonic_usec=str(usec), status=status)
 
     def stopping(self, status: str) -> bool:
         return self.notify(stopping="1", status=status)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from mesh.certs.material import TlsMaterial
@@ -9,18 +12,40 @@ from mesh.config.model import AgentConfig
 from mesh.snapshot.model import MeshSnapshot
 
 
-def not_ready_reasons(
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """`reasons` say why not ready (503); `warnings` say why ready but degraded (fail-static)."""
+
+    reasons: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def ready(self) -> bool:
+        return not self.reasons
+
+    @property
+    def fail_static(self) -> bool:
+        return any(w.startswith(FAIL_STATIC) for w in self.warnings)
+
+
+FAIL_STATIC = "fail-static: "
+
+
+def readiness(
     *,
     registered: bool,
     tls: TlsMaterial | None,
     config: AgentConfig,
     snapshot: MeshSnapshot,
     required: frozenset[str],
+    consul_unreachable_since: float | None,
     now: float,
-) -> list[str]:
-    reasons = []
-    if not registered:
-        reasons.append("not registered in Consul")
+) -> Readiness:
+    """Ready when registered, every service has a valid leaf, and every required source is in
+    force. Fail-static (Consul unreachable, or sources served from state_dir) is ready with a
+    warning: the agent serves what it last knew, and says so; systemd must not kill it for that."""
+    reasons: list[str] = []
+    warnings: list[str] = []
     if tls is None:
         reasons.append("no certificates yet")
     else:
@@ -30,10 +55,24 @@ def not_ready_reasons(
         expired = tls.expired(now)
         if expired:
             reasons.append(f"certificate expired for {', '.join(expired)}")
-    waiting = sorted(required - snapshot.synced)
+    waiting = sorted(required - snapshot.synced - snapshot.restored)
     if waiting:
         reasons.append(f"waiting for first Consul sync of {', '.join(waiting)}")
-    return reasons
+    restored = sorted(required & snapshot.restored - snapshot.synced)
+    if consul_unreachable_since is not None:
+        since = datetime.fromtimestamp(consul_unreachable_since, UTC).isoformat(timespec="seconds")
+        warnings.append(
+            f"{FAIL_STATIC}Consul unreachable since {since} ({now - consul_unreachable_since:.0f}s); "
+            "serving the last good snapshot"
+        )
+    if restored:
+        warnings.append(f"{FAIL_STATIC}serving {', '.join(restored)} from the snapshot persisted in state_dir")
+    if not registered:
+        if warnings:
+            warnings.append("not registered in Consul yet (it registers as soon as Consul answers)")
+        else:
+            reasons.append("not registered in Consul")
+    return Readiness(tuple(reasons), tuple(warnings))
 
 
 def status_document(
@@ -43,9 +82,11 @@ def status_document(
     trust_domain: str,
     snapshot: MeshSnapshot,
     tls: TlsMaterial | None,
-    reasons: list[str],
+    readiness: Readiness,
     extra_errors: dict[str, str],
     certificates: dict[str, Any] | None = None,
+    restart_required: tuple[str, ...] = (),
+    ejected_until: Callable[[str], float | None] | None = None,
 ) -> dict[str, Any]:
     services = []
     for s in config.services:
@@ -74,12 +115,24 @@ def status_document(
         ]
         for key, eps in snapshot.endpoints.items()
     }
+    # -- resilience (mesh/resilience): outlier detection's ejections, looked up by Endpoint.key --
+    if ejected_until is not None:
+        for key, eps in snapshot.endpoints.items():
+            for e, shown in zip(eps, endpoints[f"{key.service}@{key.datacenter}"], strict=True):
+                until = ejected_until(e.key)
+                shown["ejected"] = until is not None
+                shown["ejected_until"] = until  # Unix time it returns to service; None when not ejected
+    # -- end resilience --
     return {
         "node": config.node,
         "datacenter": datacenter,
         "trust_domain": trust_domain,
-        "ready": not reasons,
-        "not_ready_reasons": reasons,
+        "ready": readiness.ready,
+        "not_ready_reasons": list(readiness.reasons),
+        "warnings": list(readiness.warnings),
+        "fail_static": readiness.fail_static,
+        # Settings changed in the file that only a restart applies (the running value is kept).
+        "restart_required": list(restart_required),
         "services": services,
         "endpoints": endpoints,
         "intentions": len(snapshot.intentions),

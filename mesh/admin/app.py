@@ -1,8 +1,9 @@
 """Admin endpoints (DESIGN.md section 7).
 
 `/healthz` says the process is alive; `/ready` says it should receive traffic (registered,
-certificates valid, first Consul sync applied) and why not; `/v1/status` is what
-`meshctl status` shows. Nothing here ever contains a token or a private key.
+certificates valid, first Consul sync applied) and why not, or that it serves but degraded
+(`warnings`: fail-static while Consul is unreachable); `/v1/status` is what `meshctl status`
+shows. Nothing here ever contains a token or a private key.
 """
 
 from __future__ import annotations
@@ -14,8 +15,16 @@ from aiohttp import web
 from mesh.telemetry.metrics import Metrics
 
 
+class ReadinessView(Protocol):
+    @property
+    def reasons(self) -> tuple[str, ...]: ...
+
+    @property
+    def warnings(self) -> tuple[str, ...]: ...
+
+
 class StatusSource(Protocol):
-    def not_ready_reasons(self) -> list[str]: ...
+    def readiness(self) -> ReadinessView: ...
 
     def status(self) -> dict[str, Any]: ...
 
@@ -25,14 +34,17 @@ def make_admin_app(source: StatusSource, metrics: Metrics) -> web.Application:
         return web.json_response({"status": "alive"})
 
     async def ready(_: web.Request) -> web.Response:
-        reasons = source.not_ready_reasons()
-        metrics.ready.set(0 if reasons else 1)
-        if reasons:
-            return web.json_response({"ready": False, "reasons": reasons}, status=503)
-        return web.json_response({"ready": True})
+        state = source.readiness()
+        metrics.ready.set(0 if state.reasons else 1)
+        body: dict[str, Any] = {"ready": not state.reasons}
+        if state.reasons:
+            body["reasons"] = list(state.reasons)
+        if state.warnings:
+            body["warnings"] = list(state.warnings)
+        return web.json_response(body, status=503 if state.reasons else 200)
 
     async def prometheus(_: web.Request) -> web.Response:
-        source.not_ready_reasons()  # keeps the readiness gauge current for scrapes
+        source.readiness()  # keeps the readiness gauges current for scrapes
         return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
 
     async def status(_: web.Request) -> web.Response:

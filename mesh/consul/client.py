@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -13,14 +13,42 @@ import consul.aio
 from consul.callback import CB
 
 from mesh.config.model import ConsulSettings
+from mesh.consul.reachability import Reachability
 from mesh.consul.watch import DEFAULT_WAIT_SECONDS
-from mesh.errors import ConsulRefused, ConsulUnavailable
+from mesh.errors import ConsulRefused, ConsulUnavailable, MeshError
 
 T = TypeVar("T")
+
+# ok: any 2xx; refused: 4xx; unavailable: Consul answered 5xx; unreachable: no answer at all.
+Outcome = Literal["ok", "refused", "unavailable", "unreachable"]
+OUTCOMES: tuple[Outcome, ...] = ("ok", "refused", "unavailable", "unreachable")
 
 # Longer than a blocking query's wait plus Consul's jitter (wait/16), so only a dead
 # connection times out.
 _HTTP_TIMEOUT = DEFAULT_WAIT_SECONDS * (1 + 1 / 16) + 10
+_PROBE_TIMEOUT = 2.0
+
+
+def translate(what: str, exc: Exception) -> tuple[MeshError, Outcome] | None:
+    """The project's error for a py-consul, aiohttp or socket error, and what it says about
+    Consul; None for anything else (a bug: let it through)."""
+    if isinstance(exc, consul.ACLPermissionDenied | consul.ACLDisabled):
+        return ConsulRefused(f"{what}: permission denied ({_first_line(exc)})", 403), "refused"
+    if isinstance(exc, consul.NotFound):
+        return ConsulRefused(f"{what}: not found ({_first_line(exc)})", 404), "refused"
+    if isinstance(exc, consul.Timeout):
+        # A 599 answer: something in between timed out, but something answered.
+        return ConsulUnavailable(f"{what}: timed out"), "unavailable"
+    if isinstance(exc, consul.ConsulException):
+        text = _first_line(exc)
+        status = int(text[:3]) if text[:3].isdigit() else 500
+        if status >= 500:
+            return ConsulUnavailable(f"{what}: Consul answered {text}"), "unavailable"
+        return ConsulRefused(f"{what}: Consul refused: {text}", status), "refused"
+    if isinstance(exc, TimeoutError | aiohttp.ClientError | OSError):
+        message = f"{what}: Consul unreachable ({type(exc).__name__}: {exc})"
+        return ConsulUnavailable(message), "unreachable"
+    return None
 
 
 @contextmanager
@@ -28,20 +56,11 @@ def consul_errors(what: str) -> Iterator[None]:
     """Translate py-consul, aiohttp and socket errors into the project's own."""
     try:
         yield
-    except (consul.ACLPermissionDenied, consul.ACLDisabled) as exc:
-        raise ConsulRefused(f"{what}: permission denied ({_first_line(exc)})", 403) from None
-    except consul.NotFound as exc:
-        raise ConsulRefused(f"{what}: not found ({_first_line(exc)})", 404) from None
-    except consul.Timeout:
-        raise ConsulUnavailable(f"{what}: timed out") from None
-    except consul.ConsulException as exc:
-        text = _first_line(exc)
-        status = int(text[:3]) if text[:3].isdigit() else 500
-        if status >= 500:
-            raise ConsulUnavailable(f"{what}: Consul answered {text}") from None
-        raise ConsulRefused(f"{what}: Consul refused: {text}", status) from None
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        raise ConsulUnavailable(f"{what}: Consul unreachable ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:
+        mapped = translate(what, exc)
+        if mapped is None:
+            raise
+        raise mapped[0] from None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -49,9 +68,20 @@ def _first_line(exc: BaseException) -> str:
 
 
 class ConsulClient:
-    """One HTTP session to the local Consul agent, shared by every watch and registration."""
+    """One HTTP session to the local Consul agent, shared by every watch and registration.
 
-    def __init__(self, settings: ConsulSettings, token: str | None) -> None:
+    Every call's outcome feeds `reachability` (see mesh/consul/reachability.py) and the
+    optional `observe(outcome)` hook (the agent's request metric).
+    """
+
+    def __init__(
+        self,
+        settings: ConsulSettings,
+        token: str | None,
+        *,
+        observe: Callable[[Outcome], None] | None = None,
+        reachability: Reachability | None = None,
+    ) -> None:
         url = urlsplit(settings.address)
         scheme = url.scheme or "http"
         self.raw = consul.aio.Consul(
@@ -63,20 +93,45 @@ class ConsulClient:
             connections_timeout=_HTTP_TIMEOUT,
         )
         self.address = settings.address
+        self.reachability = reachability or Reachability()
+        self._observe = observe
 
     async def close(self) -> None:
         await self.raw.close()
 
     async def call(self, what: str, awaitable: Awaitable[T]) -> T:
-        with consul_errors(what):
-            return await awaitable
+        try:
+            result = await awaitable
+        except Exception as exc:
+            mapped = translate(what, exc)
+            if mapped is None:
+                raise
+            error, outcome = mapped
+            self._record(outcome, str(error))
+            raise error from None
+        self._record("ok", "")
+        return result
+
+    def _record(self, outcome: Outcome, error: str) -> None:
+        if self._observe is not None:
+            self._observe(outcome)
+        if outcome == "unreachable":
+            self.reachability.failed(error)
+        else:
+            self.reachability.answered()
 
     async def get_indexed(self, what: str, path: str, params: list[tuple[str, Any]]) -> tuple[int, Any]:
         """A raw GET through py-consul's HTTP client, for endpoints its API lacks an index on."""
         headers = self.raw.prepare_headers()
-        with consul_errors(what):
-            index, data = await self.raw.http.get(CB.json(index=True), path, params=params, headers=headers)
+        request = self.raw.http.get(CB.json(index=True), path, params=params, headers=headers)
+        index, data = await self.call(what, request)
         return int(index), data
+
+    async def probe(self) -> None:
+        """The cheapest request that proves Consul answers (needs no ACL token). Short timeout: a
+        black-holed address must not hold the probe longer than its own pacing."""
+        request = self.raw.http.get(CB.json(), "/v1/status/leader", connections_timeout=_PROBE_TIMEOUT)
+        await self.call("consul probe", request)
 
     @staticmethod
     def blocking_params(index: int, wait: str, dc: str | None = None) -> list[tuple[str, Any]]:

@@ -53,6 +53,8 @@ class Registrar:
         self._closed = False
         # Set while Consul is unreachable: it may come back without our registrations.
         self._stale = True
+        # Services removed by a reload whose deregistration has not reached Consul yet.
+        self._pending_removal: dict[str, LocalService] = {}
         self.last_error: str | None = None
 
     def registrations(self, services: tuple[LocalService, ...]) -> list[Registration]:
@@ -76,8 +78,18 @@ class Registrar:
             self._on_change(value)
 
     async def register(self, services: tuple[LocalService, ...]) -> None:
-        """Register (idempotently) exactly these services; deregister ones no longer present."""
-        gone = [s for s in self._services if s.id not in {n.id for n in services}]
+        """Register (idempotently) exactly these services; deregister ones no longer present.
+
+        A service dropped by an earlier call that failed stays pending until deregistered.
+        """
+        if self._closed:
+            return
+        kept = {s.id for s in services}
+        for s in self._services:
+            if s.id not in kept:
+                self._pending_removal[s.id] = s
+        for s in services:
+            self._pending_removal.pop(s.id, None)
         self._services = services
         for reg in self.registrations(services):
             ok = await self._client.call(
@@ -87,12 +99,24 @@ class Registrar:
                 raise ConsulRefused(f"register {reg.service_id}: Consul did not accept the registration", 404)
         for s in services:
             await self._pass(s)
-        for s in gone:
+        for s in list(self._pending_removal.values()):
             await self._deregister_one(s)
+            self._pending_removal.pop(s.id, None)
+            log.info("deregistered", services=[s.name], node=self._node)
         self.last_error = None
         self._stale = False
         self._set_registered(True)
         log.info("registered", services=[s.name for s in services], node=self._node)
+
+    async def update(self, services: tuple[LocalService, ...]) -> None:
+        """A new set of services (a reload): registered now when Consul answers, else by the
+        heartbeat as soon as it does."""
+        try:
+            await self.register(services)
+        except MeshError as exc:
+            self._stale = True
+            self.last_error = str(exc)
+            log.warning("registration deferred to the heartbeat", error=str(exc))
 
     async def _pass(self, service: LocalService) -> None:
         check_id = liveness_check_id(service)
@@ -112,9 +136,13 @@ class Registrar:
                     raise
 
     async def deregister_all(self) -> None:
-        """Remove every registration; the proxy goes first so peers stop choosing this host."""
+        """Remove every registration; the proxy goes first so peers stop choosing this host.
+
+        Stop the heartbeat task first: one already past its `_closed` check could register
+        again right after this.
+        """
         self._closed = True
-        for s in self._services:
+        for s in (*self._services, *self._pending_removal.values()):
             await self._deregister_one(s)
         self._set_registered(False)
         log.info("deregistered", services=[s.name for s in self._services])
@@ -122,6 +150,7 @@ class Registrar:
     async def run(self, backoff: Backoff | None = None) -> None:
         """Heartbeat forever; re-register when Consul forgot us or came back."""
         backoff = backoff or Backoff(base=0.5, cap=10.0)
+        reachability = self._client.reachability
         failures = 0
         while not self._closed:
             try:
@@ -142,12 +171,16 @@ class Registrar:
                 await asyncio.sleep(backoff.delay(failures))
             except ConsulUnavailable as exc:
                 if failures == 0:
-                    log.warning("consul unreachable; will register again when it returns", error=str(exc))
+                    log.warning("consul unavailable; will register again when it answers", error=str(exc))
                 # Still registered as far as anyone can tell; fail static until Consul answers.
                 self._stale = True
                 self.last_error = str(exc)
                 failures += 1
-                await asyncio.sleep(backoff.delay(failures))
+                if not reachability.reachable:
+                    # Register again the moment Consul answers (it may have come back empty).
+                    await reachability.until_reachable()
+                else:
+                    await asyncio.sleep(backoff.delay(failures))
             except MeshError as exc:  # pragma: no cover - defensive: never let the heartbeat die
                 log.error("registration failed", error=str(exc))
                 failures += 1

@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 
 from mesh.consul.pacing import Backoff, TokenBucket, next_index
+from mesh.consul.reachability import Reachability
 from mesh.errors import BackendUnavailable, MeshError
 
 log = structlog.get_logger("mesh.consul.watch")
@@ -38,6 +39,10 @@ class BlockingWatch:
     `fetch(index, wait)` performs the query and returns (X-Consul-Index, data), raising the
     project's own errors. Results are emitted only when the index moves (or on the first
     answer); a failure is emitted once per outage so the last good data stays in force.
+
+    With a `reachability`, a failure while Consul does not answer at all waits for Consul to
+    answer again (one shared probe paces that) instead of retrying on this watch's own
+    schedule; other failures back off quadratically up to the cap.
     """
 
     def __init__(
@@ -49,6 +54,7 @@ class BlockingWatch:
         wait: float = DEFAULT_WAIT_SECONDS,
         bucket: TokenBucket | None = None,
         backoff: Backoff | None = None,
+        reachability: Reachability | None = None,
     ) -> None:
         self.correlation_id = correlation_id
         self._fetch = fetch
@@ -56,6 +62,7 @@ class BlockingWatch:
         self._wait = f"{int(wait * 1000)}ms"
         self._bucket = bucket or TokenBucket(rate=2.0, burst=5.0)
         self._backoff = backoff or Backoff()
+        self._reachability = reachability
         self.index = 0
         self.failures = 0
         self.requests = 0
@@ -78,7 +85,10 @@ class BlockingWatch:
                     level = "warning" if isinstance(exc, BackendUnavailable) else "error"
                     getattr(log, level)("watch failed", watch=self.correlation_id, error=str(exc))
                     self._emit(UpdateEvent(self.correlation_id, error=exc, index=self.index))
-                await asyncio.sleep(self._backoff.delay(self.failures))
+                if self._reachability is not None and not self._reachability.reachable:
+                    await self._reachability.until_reachable()
+                else:
+                    await asyncio.sleep(self._backoff.delay(self.failures))
                 continue
             if self.failures:
                 log.info("watch recovered", watch=self.correlation_id, after_failures=self.failures)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +11,7 @@ from mesh.consul.watch import UpdateEvent
 from mesh.intentions import IntentionFormatError, IntentionTable, intention_from_consul
 from mesh.snapshot.endpoints import endpoints_from_health
 from mesh.snapshot.model import MeshSnapshot, UpstreamKey
+from mesh.snapshot.persisted import SourceRecord, kv_listing_in_force
 from mesh.traffic.state import next_state
 
 INTENTIONS = "intentions"
@@ -22,6 +24,9 @@ class SnapshotBuilder:
     A source whose data fails validation keeps its previous good data; the error is
     recorded under its correlation id and the snapshot version still moves so status
     output shows it.
+
+    `last_good` holds, per source, the input that produced its data in force (what the agent
+    persists for fail-static); `restore` applies such a record from disk.
     """
 
     def __init__(
@@ -30,6 +35,7 @@ class SnapshotBuilder:
         self.datacenter = datacenter
         self.config_prefix = config_prefix
         self.snapshot = snapshot or MeshSnapshot()
+        self.last_good: dict[str, SourceRecord] = {}
         self._handlers: dict[str, Callable[[MeshSnapshot, UpdateEvent], MeshSnapshot]] = {
             INTENTIONS: self._intentions,
             KV: self._traffic,
@@ -48,10 +54,41 @@ class SnapshotBuilder:
             else:
                 errors = {k: v for k, v in nxt.errors.items() if k != cid}
                 nxt = dataclasses.replace(
-                    nxt, synced=nxt.synced | {cid}, indexes={**nxt.indexes, cid: event.index}, errors=errors
+                    nxt,
+                    synced=nxt.synced | {cid},
+                    restored=nxt.restored - {cid},
+                    indexes={**nxt.indexes, cid: event.index},
+                    errors=errors,
                 )
+                self._record(cid, event.index, event.result, nxt)
         self.snapshot = dataclasses.replace(nxt, version=snap.version + 1)
         return self.snapshot
+
+    def restore(self, cid: str, record: SourceRecord) -> MeshSnapshot:
+        """Serve a persisted record for a source Consul has not answered for yet.
+
+        Validated by the same handler as a live answer; raises ValueError when refused. The
+        source's error (why Consul did not answer) stays visible.
+        """
+        snap = self.snapshot
+        nxt = self._handler(cid)(snap, UpdateEvent(cid, record.result, index=record.index))
+        nxt = dataclasses.replace(
+            nxt,
+            restored=nxt.restored | {cid},
+            indexes={**nxt.indexes, cid: record.index},
+            version=snap.version + 1,
+        )
+        self.last_good[cid] = record
+        self.snapshot = nxt
+        return nxt
+
+    def _record(self, cid: str, index: int, result: Any, snap: MeshSnapshot) -> None:
+        if cid == KV:
+            previous = self.last_good.get(KV)
+            result = kv_listing_in_force(snap.traffic, previous.result if previous is not None else None)
+        elif not isinstance(result, list):
+            result = []  # py-consul's None for "nothing there"
+        self.last_good[cid] = SourceRecord(index, time.time(), result)
 
     def _handler(self, cid: str) -> Callable[[MeshSnapshot, UpdateEvent], MeshSnapshot]:
         if cid.startswith("endpoints/"):

@@ -29,6 +29,9 @@ class MeshSnapshot:
     traffic: TrafficState = field(default_factory=TrafficState)
     # Which watches have delivered at least once; "ready" needs all required ones.
     synced: frozenset[str] = frozenset()
+    # Sources served from the snapshot persisted in state_dir because Consul has not answered
+    # for them since this agent started (fail-static); a live answer removes them from here.
+    restored: frozenset[str] = frozenset()
     # The Consul index each source was last applied at (config versions in /v1/status).
     indexes: Mapping[str, int] = field(default_factory=dict)
     # The last error per source; the data of that source stays as it was.

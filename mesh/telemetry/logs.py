@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import re
@@ -45,13 +46,14 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
+            structlog.stdlib.add_logger_name,
             structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
             structlog.processors.format_exc_info,
             _redact,
             structlog.processors.JSONRenderer(sort_keys=False),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(out),
+        logger_factory=_NamedLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(out)
@@ -62,7 +64,29 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
     root.setLevel(numeric if numeric <= logging.DEBUG else logging.WARNING)
 
 
+class _NamedPrintLogger(structlog.PrintLogger):
+    """A PrintLogger that remembers the name it was created for (`get_logger("mesh.certs")`)."""
+
+    def __init__(self, file: TextIO, name: str) -> None:
+        super().__init__(file)
+        self.name = name
+
+
+class _NamedLoggerFactory:
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def __call__(self, *args: Any) -> _NamedPrintLogger:
+        return _NamedPrintLogger(self._out, str(args[0]) if args else "mesh")
+
+
+def _iso_utc(created: float) -> str:
+    return dt.datetime.fromtimestamp(created, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
 class _StdlibJson(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         msg = redact_text(record.getMessage())
-        return json.dumps({"level": record.levelname.lower(), "logger": record.name, "event": msg})
+        return json.dumps(
+            {"event": msg, "level": record.levelname.lower(), "logger": record.name, "ts": _iso_utc(record.created)}
+        )

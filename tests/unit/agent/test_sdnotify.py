@@ -1,6 +1,7 @@
 """The systemd notify protocol, driven through a fake NOTIFY_SOCKET."""
 
 import socket
+import time
 from pathlib import Path
 
 from agent.sdnotify import Notifier
@@ -34,3 +35,16 @@ def test_without_systemd_nothing_is_sent() -> None:
 
 def test_a_watchdog_meant_for_another_pid_is_ignored() -> None:
     assert Notifier({"NOTIFY_SOCKET": "/x", "WATCHDOG_USEC": "1000", "WATCHDOG_PID": "1"}).watchdog_interval is None
+
+
+def test_a_reload_announces_itself_with_the_monotonic_clock(tmp_path: Path) -> None:
+    path = str(tmp_path / "notify")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(path)
+        before = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        assert Notifier({"NOTIFY_SOCKET": path}).reloading("reloading configuration")
+        after = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        fields = dict(line.split("=", 1) for line in server.recv(1024).decode().splitlines())
+    assert fields["RELOADING"] == "1"
+    assert before <= int(fields["MONOTONIC_USEC"]) <= after
+    assert fields["STATUS"] == "reloading configuration"
