@@ -3,9 +3,11 @@
 The documents are today's KV listing run through the agents' own state machine (what an agent
 starting now would have in force), the endpoints are Consul's healthy instances
 (`/v1/health/connect/<service>`, read as the agents read them), and the routing is
-mesh.routing's (see route_dry_run.py). What meshctl cannot see is the running agent's own
-state: an older good version it keeps for a document rejected since, and endpoints its outlier
-detection has ejected.
+the data plane's own (see route_dry_run.py). The endpoints outlier detection has ejected come
+from the agent's `/v1/status` (`--admin`) when it answers: those are the calling host's, so run
+explain on that host (an endpoint counts as ejected when any of the agent's local services has
+it out). What meshctl cannot see is an older good version the agent keeps for a document
+rejected since.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
+from mesh.cli.admin_api import fetch_status
 from mesh.cli.consul_api import ConsulApi
-from mesh.cli.errors import NEGATIVE, OK
+from mesh.cli.errors import NEGATIVE, OK, AgentUnreachable, Refused
 from mesh.cli.options import consul_for, output_of
 from mesh.cli.output import dump, sections
 from mesh.cli.request_options import add_request_arguments, parse_headers
@@ -66,8 +69,12 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         path_and_query=args.path or "/",
         headers=headers,
     )
+    ejected, unknown = agent_ejections(args.admin)
     # A draw like the data plane's (split, random balancing), not a secret.
-    answer = dry_run(traffic, question, _ConsulEndpoints(api), random.Random())  # noqa: S311
+    answer = dry_run(traffic, question, _ConsulEndpoints(api), random.Random(), ejected=ejected)  # noqa: S311
+    answer["ejections"] = {"agent": args.admin, "ejected": sorted(ejected or ()), "unknown": unknown}
+    if unknown is not None:
+        answer["notes"].insert(0, f"outlier ejections not known ({unknown}): every healthy endpoint taken as usable")
     answer["documents"] = {
         "in_force": traffic.versions(),
         "not_in_force": {key: e.message for key, e in sorted(traffic.errors.items()) if e.outcome != "in_force"},
@@ -76,6 +83,24 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     out.write((render(answer) if fmt == "table" else dump(answer, fmt)) + "\n")
     endpoints = answer["explain"].get("endpoints") or {}
     return OK if endpoints.get("chosen") else NEGATIVE
+
+
+def agent_ejections(admin: str) -> tuple[frozenset[str] | None, str | None]:
+    """The `Endpoint.key`s the agent at `admin` has ejected now, or (None, why) when it cannot say."""
+    try:
+        status = fetch_status(admin)
+    except (AgentUnreachable, Refused) as exc:
+        return None, str(exc)
+    endpoints = status.get("endpoints")
+    if not isinstance(endpoints, dict):
+        return None, f"the agent at {admin} lists no endpoints"
+    return frozenset(
+        f"{e['address']}:{e['port']}/{e['instance']}"
+        for listed in endpoints.values()
+        if isinstance(listed, list)
+        for e in listed
+        if isinstance(e, dict) and e.get("ejected")
+    ), None
 
 
 def render(answer: Mapping[str, Any]) -> str:
@@ -100,7 +125,10 @@ def render(answer: Mapping[str, Any]) -> str:
     requested = f" (asked for {target['requested']})" if target["requested"] else ""
     lines.append(f"target     {target['service']}{subset}, {target['datacenter'] or answer['datacenter']}{requested}")
     if answer["failed_over_to"]:
-        lines.append(f"failover   taken: the target had no healthy endpoint, so {answer['failed_over_to']}")
+        how = "the resolver's failover" if answer["failed_over_by"] == "failover" else "another split"
+        lines.append(
+            f"failover   taken: {answer['planned_target']} had no usable endpoint, so {how}, {answer['failed_over_to']}"
+        )
     elif e["failover"]:
         lines.append(f"failover   if needed: {', '.join(e['failover'])}")
     endpoints = e.get("endpoints") or {}
@@ -131,7 +159,8 @@ def _path(path: Sequence[int]) -> str:
 
 
 def _endpoint(e: Mapping[str, Any]) -> str:
-    return f"{e['instance']} on {e['node']} at {e['address']} ({e['health']})"
+    ejected = ", ejected" if e.get("ejected") else ""
+    return f"{e['instance']} on {e['node']} at {e['address']} ({e['health']}{ejected})"
 
 
 def _seconds(value: float | None) -> str:

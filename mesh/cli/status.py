@@ -23,6 +23,9 @@ _KNOWN = {
     "trust_domain",
     "ready",
     "not_ready_reasons",
+    "warnings",
+    "fail_static",
+    "restart_required",
     "services",
     "endpoints",
     "intentions",
@@ -54,13 +57,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def render_status(doc: Mapping[str, Any], now: float) -> str:
-    parts: list[str] = []
-    ready = "ready" if doc.get("ready") else "NOT READY"
-    parts.append(
-        f"node {doc.get('node', '?')}  datacenter {doc.get('datacenter', '?')}  "
-        f"trust domain {doc.get('trust_domain', '?')}  {ready}"
-        + "".join(f"\n  not ready: {r}" for r in doc.get("not_ready_reasons") or ())
-    )
+    parts: list[str] = [_headline(doc), _restart_required(doc.get("restart_required") or ())]
     services = [s for s in doc.get("services") or () if isinstance(s, Mapping)]
     endpoints: Mapping[str, Any] = doc.get("endpoints") or {}
     parts.append(_services(services, now))
@@ -78,6 +75,30 @@ def render_status(doc: Mapping[str, Any], now: float) -> str:
     for name in sorted(set(doc) - _KNOWN):
         parts.append(generic_section(name, doc[name]))
     return sections(parts)
+
+
+def _headline(doc: Mapping[str, Any]) -> str:
+    """Who and whether it serves: readiness first, then what degrades it while it still serves
+    (fail-static: Consul out of reach or state restored from state_dir, the last good data in force)."""
+    ready = "ready" if doc.get("ready") else "NOT READY"
+    if doc.get("fail_static"):
+        ready += ", FAIL-STATIC (serving the last good state)"
+    lines = [
+        f"node {doc.get('node', '?')}  datacenter {doc.get('datacenter', '?')}  "
+        f"trust domain {doc.get('trust_domain', '?')}  {ready}"
+    ]
+    lines += [f"  not ready: {r}" for r in doc.get("not_ready_reasons") or ()]
+    lines += [f"  warning: {w}" for w in doc.get("warnings") or ()]
+    return "\n".join(lines)
+
+
+def _restart_required(settings: Sequence[Any]) -> str:
+    """Settings changed in the config file that a reload cannot apply: the running values stay."""
+    if not settings:
+        return ""
+    return "RESTART REQUIRED: changed in the config file, running values kept until a restart\n" + "\n".join(
+        f"  {setting}" for setting in settings
+    )
 
 
 def _errors(errors: Mapping[str, Any]) -> str:

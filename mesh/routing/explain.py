@@ -9,7 +9,7 @@ passes them) the endpoints of the subset and the balancer's order.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from mesh.routing.matching import Mismatch
@@ -27,8 +27,12 @@ def explain(
     *,
     subset_endpoints: Sequence[Endpoint] | None = None,
     order: Sequence[Endpoint] | None = None,
+    ejected: Collection[str] | None = None,
 ) -> dict[str, Any]:
-    """Describe `plan` (made from `traffic` for `request`; None for a connection)."""
+    """Describe `plan` (made from `traffic` for `request`; None for a connection).
+
+    With `ejected` (the `Endpoint.key`s outlier detection has out), each endpoint says whether it is.
+    """
     out: dict[str, Any] = {
         "upstream": plan.upstream,
         "datacenter": plan.datacenter,
@@ -54,9 +58,9 @@ def explain(
         out["fault"] = dataclasses.asdict(plan.fault)
     if subset_endpoints is not None:
         out["endpoints"] = {
-            "in_subset": [_endpoint(e) for e in subset_endpoints],
-            "chosen": _endpoint(order[0]) if order else None,
-            "fallbacks": [_endpoint(e) for e in (order or [])[1:]],
+            "in_subset": [_endpoint(e, ejected) for e in subset_endpoints],
+            "chosen": _endpoint(order[0], ejected) if order else None,
+            "fallbacks": [_endpoint(e, ejected) for e in (order or [])[1:]],
         }
     return out
 
@@ -102,8 +106,16 @@ def _target(backend: Backend) -> dict[str, Any]:
     }
 
 
-def _endpoint(e: Endpoint) -> dict[str, Any]:
-    return {"instance": e.instance_id, "node": e.node, "address": f"{e.address}:{e.port}", "health": e.health}
+def _endpoint(e: Endpoint, ejected: Collection[str] | None) -> dict[str, Any]:
+    shown: dict[str, Any] = {
+        "instance": e.instance_id,
+        "node": e.node,
+        "address": f"{e.address}:{e.port}",
+        "health": e.health,
+    }
+    if ejected is not None:
+        shown["ejected"] = e.key in ejected
+    return shown
 
 
 def describe(failed: Mismatch, match: HttpMatch, request: RequestInfo) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,35 +126,68 @@ def test_status_and_certs_describe_the_running_agent(mesh: Mesh) -> None:
     assert 0 < row["renews_in_seconds"] < row["expires_in_seconds"] <= 3600
 
 
-def test_explain_picks_the_instance_the_documents_and_registrations_select(mesh: Mesh, tmp_path: Path) -> None:
-    hosts = {version: mesh.host() for version in ("v1", "v2")}
-    for version, host in hosts.items():
-        port = mesh.app("api", host, instance=f"api-{version}")
-        service = {"name": "api", "port": port, "address": host, "protocol": "http", "meta": {"version": version}}
-        mesh.agent(f"host-{version}", host, [service])
-    resolver = tmp_path / "resolver.yaml"
-    resolver.write_text(
-        "DefaultSubset: v1\nSubsets:\n  v1: {Filter: Service.Meta.version == v1}\n"
-        "  v2: {Filter: Service.Meta.version == v2}\n"
-    )
-    router = tmp_path / "router.json"
-    router.write_text(
-        json.dumps(
-            {
-                "Routes": [
-                    {
-                        "Match": {"HTTP": {"Header": [{"Name": "x-canary", "Exact": "1"}]}},
-                        "Destination": {"ServiceSubset": "v2"},
-                    }
-                ]
-            }
-        )
-    )
-    assert meshctl(mesh.stack, "config", "put", "service-resolver", "api", str(resolver)).code == 0
-    assert meshctl(mesh.stack, "config", "put", "service-router", "api", str(router)).code == 0
+RESOLVER = {
+    "DefaultSubset": "v1",
+    "Subsets": {"v1": {"Filter": "Service.Meta.version == v1"}, "v2": {"Filter": "Service.Meta.version == v2"}},
+}
+SPLIT_50_50 = {"Splits": [{"Weight": 50, "ServiceSubset": "v1"}, {"Weight": 50, "ServiceSubset": "v2"}]}
+CANARY_ROUTE = {
+    "Routes": [
+        {"Match": {"HTTP": {"Header": [{"Name": "x-canary", "Exact": "1"}]}}, "Destination": {"ServiceSubset": "v2"}}
+    ]
+}
 
-    canary = meshctl(mesh.stack, "explain", "api", "--header", "x-canary=1", "-o", "json").json()["explain"]
-    assert (canary["route"]["index"], canary["target"]["subset"]) == (0, "v2")
-    assert canary["endpoints"]["chosen"]["instance"] == "api-host-v2"
-    plain = meshctl(mesh.stack, "explain", "api", "-o", "json").json()["explain"]
-    assert plain["endpoints"]["chosen"]["instance"] == "api-host-v1"
+
+def put(stack: Stack, tmp_path: Path, kind: str, body: str) -> None:
+    document = tmp_path / f"{kind}.yaml"
+    document.write_text(body)
+    assert meshctl(stack, "config", "put", kind, "api", str(document)).code == 0
+
+
+def served(agent: Agent, port: int, n: int, headers: dict[str, str] | None = None) -> Counter[str]:
+    """The instance the echo app reports for each of `n` requests through web's upstream listener."""
+    counts: Counter[str] = Counter()
+    for _ in range(n):
+        answer = through(agent, port, headers=headers)
+        counts[answer["instance"] if answer is not None else "refused"] += 1
+    return counts
+
+
+def test_explain_names_the_route_subset_and_instance_requests_actually_take(mesh: Mesh, tmp_path: Path) -> None:
+    port = 15102
+    for version in ("v1", "v2"):
+        host = mesh.host()
+        # The echo app reports the instance id the agent registers (`<name>-<node>`), as explain names it.
+        app = mesh.app("api", host, instance=f"api-host-{version}")
+        service = {"name": "api", "port": app, "address": host, "protocol": "http", "meta": {"version": version}}
+        mesh.agent(f"host-{version}", host, [service])
+    web_host = mesh.host()
+    upstream = {"destination_name": "api", "local_bind_port": port, "local_bind_address": web_host}
+    web_service = {"name": "web", "port": mesh.app("web", web_host), "address": web_host, "upstreams": [upstream]}
+    web = mesh.agent("host-web", web_host, [web_service])
+    mesh.stack.allow("web", "api")
+    put(mesh.stack, tmp_path, "service-resolver", json.dumps(RESOLVER))
+    put(mesh.stack, tmp_path, "service-splitter", json.dumps(SPLIT_50_50))
+    put(mesh.stack, tmp_path, "service-router", json.dumps(CANARY_ROUTE))
+    canary_header = {"x-canary": "1"}
+    wait_until(lambda: served(web, port, 5, canary_header) == {"api-host-v2": 5}, 10, what="the canary route in force")
+
+    canary = meshctl(mesh.stack, "explain", "api", "--header", "x-canary=1", "-o", "json", agent=web).json()
+    assert canary["ejections"]["unknown"] is None  # read from web's agent
+    e = canary["explain"]
+    assert (e["route"]["index"], e["target"]["subset"], e["split"]) == (0, "v2", None)
+    assert served(web, port, 20, canary_header) == {e["endpoints"]["chosen"]["instance"]: 20}
+
+    plain = meshctl(mesh.stack, "explain", "api", "-o", "json", agent=web).json()["explain"]
+    assert plain["route"]["index"] is None
+    assert plain["route"]["tried"] == [
+        {"index": 0, "reason": "Header['x-canary']: header absent (needed for Exact '1')"}
+    ]
+    weights = {s["target"]: s["weight"] for s in plain["split"]["splits"]}
+    assert weights == {"api/v1@dc1": 50, "api/v2@dc1": 50}
+    # The draw is the one fact a dry run cannot share with the request; what it implies can be:
+    # the instance explain picks is in the subset it drew, and requests divide as its weights say.
+    assert plain["endpoints"]["chosen"]["instance"] == f"api-host-{plain['target']['subset']}"
+    counts = served(web, port, 200)
+    assert set(counts) == {"api-host-v1", "api-host-v2"}
+    assert 70 <= counts["api-host-v1"] <= 130, counts

@@ -1,10 +1,15 @@
-"""A real Consul stand-in (the devstack's, on loopback) for the commands that read and write Consul."""
+"""A real Consul stand-in (the devstack's, on loopback) for the commands that read and write Consul,
+and an agent's admin API answering `/v1/status` with a document the test sets."""
 
 from __future__ import annotations
 
 import io
+import json
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import consul
 import pytest
@@ -49,3 +54,37 @@ def consul_standin() -> Iterator[ConsulStandIn]:
     server = ConsulServer(trust_domain=TRUST_DOMAIN)
     with StandInThread(server, name="cli-consul"):
         yield ConsulStandIn(server.url, consul.Consul(host=server.host, port=server.port))
+
+
+@dataclass
+class AdminStandIn:
+    """An agent's admin API on loopback: `GET /v1/status` answers `document`."""
+
+    url: str
+    document: dict[str, Any] = field(default_factory=dict)
+
+
+@pytest.fixture
+def admin() -> Iterator[AdminStandIn]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _AdminHandler)
+    standin = AdminStandIn(f"http://127.0.0.1:{server.server_address[1]}")
+    server.standin = standin  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield standin
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _AdminHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = json.dumps(self.server.standin.document).encode()  # type: ignore[attr-defined]
+        self.send_response(200 if self.path == "/v1/status" else 404)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass

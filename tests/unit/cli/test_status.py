@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-import pytest
 
 from mesh.cli.certs import certificates, render_certs
 from mesh.cli.status import render_status
 from tests.support.ports import free_port
-from tests.unit.cli.conftest import meshctl
+from tests.unit.cli.conftest import AdminStandIn, meshctl
 
 NOW = 1_700_000_000.0
 
@@ -76,6 +71,43 @@ def test_status_says_why_the_agent_is_not_ready_and_shows_the_last_errors() -> N
     assert "LAST ERRORS\nmesh/config/service-router/api: rejected (ModifyIndex 52)\n    Routes[0]: bad" in text
 
 
+def test_a_fail_static_agent_says_so_in_its_headline_and_lists_each_warning() -> None:
+    warnings = [
+        "fail-static: Consul unreachable since 2023-11-14T22:13:20+00:00 (40s); serving the last good snapshot",
+        "not registered in Consul yet (it registers as soon as Consul answers)",
+    ]
+    text = render_status(status_doc(warnings=warnings, fail_static=True), NOW)
+    first, second, third = text.splitlines()[:3]
+    assert first.endswith("  ready, FAIL-STATIC (serving the last good state)")
+    assert second == f"  warning: {warnings[0]}"
+    assert third == f"  warning: {warnings[1]}"
+
+
+def test_a_warning_without_fail_static_leaves_the_headline_plain() -> None:
+    text = render_status(status_doc(warnings=["something degraded"], fail_static=False), NOW)
+    assert text.splitlines()[:2] == [
+        "node vm-web-1  datacenter dc1  trust domain td.consul  ready",
+        "  warning: something degraded",
+    ]
+
+
+def test_settings_only_a_restart_applies_are_listed_under_the_headline() -> None:
+    text = render_status(status_doc(restart_required=["inbound.listen", "state_dir"]), NOW)
+    block = text.split("\n\n")[1]
+    assert block == (
+        "RESTART REQUIRED: changed in the config file, running values kept until a restart\n"
+        "  inbound.listen\n"
+        "  state_dir"
+    )
+
+
+def test_an_agent_in_good_shape_shows_no_warning_fail_static_or_restart_block() -> None:
+    text = render_status(status_doc(warnings=[], fail_static=False, restart_required=[]), NOW)
+    assert "warning:" not in text
+    assert "FAIL" not in text
+    assert "RESTART" not in text
+
+
 def test_ejected_endpoints_are_counted_apart_from_healthy_ones_when_the_agent_reports_them() -> None:
     doc = status_doc()
     doc["endpoints"]["api@dc1"][1]["ejected"] = True
@@ -122,52 +154,22 @@ def test_a_service_without_a_certificate_is_called_out() -> None:
     assert "NO CERTIFICATE" in render_certs(certificates(doc, NOW), NOW)
 
 
-class _Admin(BaseHTTPRequestHandler):
-    document: dict[str, Any] = {}
-
-    def do_GET(self) -> None:
-        body = json.dumps(self.document).encode()
-        self.send_response(200 if self.path == "/v1/status" else 404)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def admin() -> Iterator[tuple[str, type[_Admin]]]:
-    handler = type("Admin", (_Admin,), {"document": status_doc()})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", handler
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def test_status_json_is_the_agents_document_unchanged(admin: tuple[str, type[_Admin]]) -> None:
-    url, handler = admin
-    handler.document = status_doc(future_field={"x": 1})
-    run = meshctl("status", "--admin", url, "-o", "json")
+def test_status_json_is_the_agents_document_unchanged(admin: AdminStandIn) -> None:
+    admin.document = status_doc(future_field={"x": 1})
+    run = meshctl("status", "--admin", admin.url, "-o", "json")
     assert run.code == 0
-    assert json.loads(run.out) == handler.document
+    assert json.loads(run.out) == admin.document
 
 
-def test_status_exits_1_when_the_agent_is_not_ready(admin: tuple[str, type[_Admin]]) -> None:
-    url, handler = admin
-    handler.document = status_doc(ready=False, not_ready_reasons=["no certificates yet"])
-    assert meshctl("--admin", url, "status").code == 1
+def test_status_exits_1_when_the_agent_is_not_ready(admin: AdminStandIn) -> None:
+    admin.document = status_doc(ready=False, not_ready_reasons=["no certificates yet"])
+    assert meshctl("--admin", admin.url, "status").code == 1
 
 
-def test_certs_exits_1_when_a_service_has_no_certificate(admin: tuple[str, type[_Admin]]) -> None:
-    url, handler = admin
-    handler.document = status_doc()
-    handler.document["services"][0]["certificate"] = None
-    assert meshctl("certs", "--admin", url).code == 1
+def test_certs_exits_1_when_a_service_has_no_certificate(admin: AdminStandIn) -> None:
+    admin.document = status_doc()
+    admin.document["services"][0]["certificate"] = None
+    assert meshctl("certs", "--admin", admin.url).code == 1
 
 
 def test_an_agent_that_does_not_answer_is_exit_2_with_a_sentence_not_a_traceback() -> None:
