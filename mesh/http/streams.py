@@ -2,7 +2,9 @@
 
 No timeouts in here: the caller sets deadlines (`async with asyncio.timeout(...)` around
 a head read gives its 408; `HttpReader.head_started` says whether to send it or just
-close an idle keep-alive connection).
+close an idle keep-alive connection). Between messages two deadlines apply (the keep-alive
+idle timeout until a message starts, then the header timeout for its head), so waiting for
+the first byte is a step of its own, `wait_for_message`, that a timeout can cancel at no cost.
 
 Reading goes through `HttpReader` rather than bare functions over a StreamReader because
 a read can return bytes past the end of a message (a pipelined request, the body after a
@@ -12,7 +14,7 @@ head); the HttpReader keeps them for the next read instead of losing them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable
 from typing import TypeVar
 
 from mesh.http.body import Data, body_reader
@@ -54,6 +56,19 @@ class HttpReader:
         """The trailer fields of the last body read by `iter_body` (empty unless chunked)."""
         return self._trailers
 
+    async def wait_for_message(self) -> bytes | None:
+        """The next message's first byte, once it has arrived, left in place for the next read;
+        None when the peer closed cleanly first.
+
+        Cancelling it loses nothing: bytes are kept only once a read has returned them.
+        """
+        if not self._buffer:
+            data = await self._stream.read(self._read_size)
+            if not data:
+                return None
+            self._buffer = data
+        return self._buffer[:1]
+
     def take_buffered(self) -> bytes:
         """Bytes already read past the last message; for a tunnel after a 101 or CONNECT 2xx."""
         data, self._buffer = self._buffer, b""
@@ -82,11 +97,12 @@ class HttpReader:
             return None
         return got, framing_for_response(request_method, got)
 
-    async def iter_body(self, framing: Framing, *, error_status: int = 400) -> AsyncIterator[bytes]:
+    async def iter_body(self, framing: Framing, *, error_status: int = 400) -> AsyncGenerator[bytes, None]:
         """Yield the body's bytes as they arrive; `trailers` is set once it is exhausted.
 
         `error_status` is 400 for a request body and 502 for a response body. A body left
-        unfinished leaves the connection mid-message: close it.
+        unfinished leaves the connection mid-message: close it (and close the generator,
+        `contextlib.aclosing`, when not iterating it to the end).
         """
         reader = body_reader(framing, self._limits, error_status=error_status)
         self._trailers = EMPTY_HEADERS

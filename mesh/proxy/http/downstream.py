@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Protocol
 import structlog
 
 from mesh.http import ContentLength, Framing, NoBody, ProtocolError
+from mesh.http.streams import HttpReader
 from mesh.proxy.http.access_log import RequestRecord, logged_path
-from mesh.proxy.http.client_reader import ClientReader
 from mesh.proxy.http.local_replies import local_reply
 from mesh.proxy.http.normalize import PreparedRequest, prepare_request
 from mesh.proxy.http.timeouts import DownstreamTimeouts
@@ -46,7 +46,7 @@ class Downstream:
 
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
-    http: ClientReader
+    http: HttpReader
 
 
 @dataclass(eq=False, slots=True)
@@ -168,11 +168,11 @@ async def serve_connection(
         await close_quietly(client.writer)
 
 
-async def _wait_for_request(http: ClientReader, idle: float, drain: DrainSignal) -> bool:
+async def _wait_for_request(http: HttpReader, idle: float, drain: DrainSignal) -> bool:
     try:
         async with asyncio.timeout(idle) as deadline:
             with drain.idle(deadline):
-                return await http.wait_for_message()
+                return await http.wait_for_message() is not None
     except (TimeoutError, OSError):
         return False
 

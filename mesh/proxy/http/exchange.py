@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from mesh.http import (
     HTTP_11,
@@ -89,8 +89,8 @@ class BodySource:
 
     def __init__(self, reader: HttpReader, framing: Framing, *, error_status: int) -> None:
         self.reader = reader
-        # iter_body is an async generator (typed as an iterator): pump_body closes it whatever happens.
-        self.chunks = cast(AsyncGenerator[bytes, None], reader.iter_body(framing, error_status=error_status))
+        # pump_body closes the generator whatever happens.
+        self.chunks = reader.iter_body(framing, error_status=error_status)
         self.pending = b""
 
     async def read_ahead(self, idle: float) -> None:
@@ -365,7 +365,7 @@ async def _discard_response(
     """Drop a withheld response; keep the connection if its body is small and quick to skip."""
     reusable = False
     if keep_alive(response) and not isinstance(framing, UntilClose):
-        chunks = cast(AsyncGenerator[bytes, None], upstream.http.iter_body(framing, error_status=502))
+        chunks = upstream.http.iter_body(framing, error_status=502)
         size = 0
         try:
             async with asyncio.timeout(DISCARD_TIME), contextlib.aclosing(chunks):

@@ -28,9 +28,9 @@ import structlog
 
 from mesh.config.model import LocalService
 from mesh.errors import PeerRejected
+from mesh.http.streams import HttpReader
 from mesh.identity import ServiceIdentity
 from mesh.proxy.http.client_cert import with_client_cert, xfcc_value
-from mesh.proxy.http.client_reader import ClientReader
 from mesh.proxy.http.downstream import Downstream, DrainSignal, IncomingRequest, serve_connection
 from mesh.proxy.http.failures import ExchangeFailed
 from mesh.proxy.http.forwarding import Candidate, ConnectionUse, Forwarded, forward
@@ -100,7 +100,7 @@ class InboundHttp:
         gauge.inc()
         try:
             await serve_connection(
-                Downstream(reader, writer, ClientReader(reader)), handler, timeouts=self.timeouts, drain=self.drain
+                Downstream(reader, writer, HttpReader(reader)), handler, timeouts=self.timeouts, drain=self.drain
             )
         finally:
             gauge.dec()

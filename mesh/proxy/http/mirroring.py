@@ -16,8 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncGenerator, Callable
-from typing import cast
+from collections.abc import Callable
 
 from mesh.http import (
     NO_BODY,
@@ -132,7 +131,7 @@ async def _exchange_copy(conn: UpstreamConnection, head: RequestHead, body: byte
         response, framing = got
         if response.status >= 200:
             break
-    chunks = cast(AsyncGenerator[bytes, None], conn.http.iter_body(framing, error_status=502))
+    chunks = conn.http.iter_body(framing, error_status=502)
     async with contextlib.aclosing(chunks):
         async for _ in chunks:
             pass

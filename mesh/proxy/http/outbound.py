@@ -32,9 +32,9 @@ import structlog
 
 from mesh.config.model import LocalService, Upstream
 from mesh.http import Headers
+from mesh.http.streams import HttpReader
 from mesh.proxy.http.breaker import ConnectionSlots
 from mesh.proxy.http.client_cert import with_client_cert
-from mesh.proxy.http.client_reader import ClientReader
 from mesh.proxy.http.downstream import Downstream, DrainSignal, IncomingRequest, serve_connection
 from mesh.proxy.http.failures import ExchangeFailed
 from mesh.proxy.http.forwarding import Candidate, ConnectFailed, ConnectionUse, Forwarded, forward
@@ -62,7 +62,6 @@ from mesh.routing import (
     Balancer,
     HashDecision,
     RequestInfo,
-    RetryPolicy,
     RoutePlan,
     Target,
     plan_request,
@@ -77,13 +76,6 @@ from mesh.telemetry.metrics import Metrics
 log = structlog.get_logger("mesh.proxy.http.outbound")
 
 NO_HASH = HashDecision(None)
-
-
-def connect_attempts(retry: RetryPolicy) -> int:
-    """Endpoints tried when connecting fails: a failed connect sent nothing, so moving on is always
-    safe (the L4 path does the same); RetryOnConnectFailure with NumRetries can allow more."""
-    on_connect_failure = retry.retry_on_connect_failure or "connect-failure" in retry.retry_on
-    return max(MAX_ATTEMPTS, 1 + retry.max_retries) if on_connect_failure else MAX_ATTEMPTS
 
 
 class HttpOutboundListener(OutboundListener):
@@ -127,7 +119,7 @@ class HttpOutboundListener(OutboundListener):
         gauge = self.metrics.active_connections.labels("outbound", self.source.name)
         gauge.inc()
         try:
-            client = Downstream(reader, writer, ClientReader(reader))
+            client = Downstream(reader, writer, HttpReader(reader))
             await serve_connection(client, handler, timeouts=self.timeouts, drain=self.drain_signal)
         finally:
             gauge.dec()
@@ -313,7 +305,9 @@ class _OutboundRequests(ProxyHandler):
         policies = backend.load_balancer.hash_policies
         decision = request_hash(policies, routed.info) if policies else NO_HASH
         balancer = owner.balancers.get(owner.key.service, backend)
-        order = balancer.order(attempt.target.endpoints, decision.key, limit=connect_attempts(plan.retry))
+        # Connect failures move on to the next endpoints (a failed connect sent nothing); more than
+        # MAX_ATTEMPTS is the retry loop's, where NumRetries, backoff and the budget bound it.
+        order = balancer.order(attempt.target.endpoints, decision.key, limit=MAX_ATTEMPTS)
         by_key: dict[object, Endpoint] = {}
         candidates: list[Candidate] = []
         for endpoint in order:

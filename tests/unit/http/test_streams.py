@@ -118,6 +118,43 @@ async def test_a_head_read_cut_by_the_callers_deadline_says_whether_a_head_had_s
     assert slow.head_started, "a head had started: answer 408"
 
 
+async def test_waiting_for_a_message_leaves_its_first_bytes_to_the_head_read() -> None:
+    reader = HttpReader(stream_of(b"GET /a HTTP/1.1\r\n", b"Host: app\r\n\r\n"))
+    assert await reader.wait_for_message() == b"G"
+    assert reader.head_started
+    got = await reader.read_request_head()
+    assert got is not None
+    assert got[0].target == b"/a"
+
+
+async def test_waiting_for_a_message_on_a_connection_closed_cleanly_is_none() -> None:
+    assert await HttpReader(stream_of()).wait_for_message() is None
+
+
+async def test_a_pipelined_message_already_read_is_waited_for_without_reading_again() -> None:
+    reader = HttpReader(stream_of(b"GET /a HTTP/1.1\r\nHost: app\r\n\r\nPUT /b HTTP/1.1\r\nHost: app\r\n\r\n"))
+    assert await reader.read_request_head() is not None
+    # The stream is at EOF now: a read would say "closed"; the buffered request says otherwise.
+    assert await reader.wait_for_message() == b"P"
+    second = await reader.read_request_head()
+    assert second is not None
+    assert second[0].target == b"/b"
+
+
+async def test_a_wait_cut_by_the_idle_deadline_loses_nothing() -> None:
+    stream = stream_of(eof=False)
+    reader = HttpReader(stream)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.01):
+            await reader.wait_for_message()
+    assert not reader.head_started
+    stream.feed_data(b"GET /late HTTP/1.1\r\nHost: app\r\n\r\n")
+    stream.feed_eof()
+    got = await reader.read_request_head()
+    assert got is not None
+    assert got[0].target == b"/late"
+
+
 async def test_the_bytes_after_a_101_are_handed_over_for_the_tunnel() -> None:
     reader = HttpReader(stream_of(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello"))
     got = await reader.read_response_head(b"GET")

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from mesh.proxy.http.outbound import connect_attempts
 from mesh.proxy.http.timeouts import LOCAL_APP_DEFAULTS, local_app_timeouts
-from mesh.proxy.outbound import MAX_ATTEMPTS
-from mesh.routing import RetryPolicy
 from mesh.traffic.model import ServiceDefaults
 
 
@@ -22,13 +19,3 @@ def test_service_defaults_set_the_local_connect_and_request_timeouts() -> None:
 def test_zero_in_service_defaults_means_the_default() -> None:
     timeouts = local_app_timeouts(ServiceDefaults("api", local_connect_timeout_ms=0, local_request_timeout_ms=2000))
     assert (timeouts.connect, timeouts.request) == (5.0, 2.0)
-
-
-def test_connect_failures_move_on_to_the_next_endpoints_even_without_a_retry_policy() -> None:
-    assert connect_attempts(RetryPolicy()) == MAX_ATTEMPTS
-
-
-def test_retry_on_connect_failure_with_more_retries_allows_more_endpoints() -> None:
-    assert connect_attempts(RetryPolicy(num_retries=5, retry_on_connect_failure=True)) == 6
-    assert connect_attempts(RetryPolicy(num_retries=5, retry_on=("connect-failure",))) == 6
-    assert connect_attempts(RetryPolicy(num_retries=5, retry_on=("5xx",))) == MAX_ATTEMPTS

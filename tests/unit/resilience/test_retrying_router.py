@@ -20,6 +20,7 @@ from mesh.proxy.http.forwarding import Forwarded
 from mesh.proxy.http.normalize import prepare_request
 from mesh.proxy.http.request_body import BufferedBody
 from mesh.proxy.http.retrying import Attempt, RetryingRouter
+from mesh.proxy.outbound import MAX_ATTEMPTS
 from mesh.resilience import ResilienceMetrics, UpstreamResilience
 from mesh.routing import RoutePlan, Target, plan_request
 from mesh.snapshot.endpoints import Endpoint
@@ -27,6 +28,7 @@ from mesh.telemetry.metrics import Metrics
 from tests.unit.routing.world import instance, request, traffic
 
 ENDPOINTS = (instance("a"), instance("b"), instance("c"))
+EIGHT = tuple(instance(name) for name in "abcdefgh")
 FAST_BACKOFF = "RetryBackoff: {BaseInterval: 1ms, MaxInterval: 1ms}"
 
 
@@ -48,17 +50,21 @@ def incoming(framing: Framing = NO_BODY, body: bytes | None = None) -> IncomingR
 @dataclass
 class Upstream:
     """Answers attempts in order: a status, "refused" (the connect fails), or "all refused" (the
-    attempt's connect fails on each of its endpoints, as the router tries them in turn)."""
+    attempt's connect fails on each endpoint it dials: the listener dials at most MAX_ATTEMPTS
+    of them per attempt, in turn)."""
 
     script: list[int | str]
     served: list[str] = field(default_factory=list)
+    dialed: list[str] = field(default_factory=list)
 
     async def send(self, attempt: Attempt) -> Forwarded:
         endpoint = attempt.target.endpoints[0]
         outcome = self.script.pop(0)
         self.served.append(endpoint.instance_id)
         if outcome in ("refused", "all refused"):
-            for unreachable in attempt.target.endpoints if outcome == "all refused" else (endpoint,):
+            dials = attempt.target.endpoints[:MAX_ATTEMPTS] if outcome == "all refused" else (endpoint,)
+            for unreachable in dials:
+                self.dialed.append(unreachable.instance_id)
                 attempt.connect_failed(unreachable)
             raise ExchangeFailed(503, "connect_failure", "refused")
         assert isinstance(outcome, int)
@@ -69,14 +75,14 @@ class Upstream:
         return Forwarded(result, no_connection, no_connection)
 
 
-def endpoints_of(target: Target) -> Sequence[Endpoint]:
-    return ENDPOINTS
-
-
 @dataclass
 class Rig:
     registry: Metrics = field(default_factory=Metrics)
     state: UpstreamResilience = field(default_factory=UpstreamResilience)
+    endpoints: Sequence[Endpoint] = ENDPOINTS
+
+    def endpoints_of(self, target: Target) -> Sequence[Endpoint]:
+        return self.endpoints
 
     async def run(
         self, route: RoutePlan, upstream: Upstream, req: IncomingRequest | None = None, deadline: float | None = None
@@ -85,7 +91,7 @@ class Rig:
         router = RetryingRouter(
             req or incoming(),
             route,
-            endpoints_of,
+            self.endpoints_of,
             state=self.state,
             metrics=ResilienceMetrics.of(self.registry),
             labels=("web", "api"),
@@ -157,6 +163,24 @@ async def test_each_unreachable_endpoint_uses_up_a_retry() -> None:
         await Rig().run(plan("NumRetries: 2, RetryOnConnectFailure: true"), upstream)
     assert failed.value.flag == "connect_failure"
     assert upstream.script == [200]  # three endpoints refused: the two retries are spent
+
+
+async def test_without_a_retry_policy_a_request_ends_with_the_endpoints_one_attempt_dials() -> None:
+    upstream = Upstream(["all refused", 200])
+    with pytest.raises(ExchangeFailed) as failed:
+        await Rig(endpoints=EIGHT).run(plan("RequestTimeout: 5s"), upstream)
+    assert failed.value.flag == "connect_failure"
+    assert len(upstream.dialed) == MAX_ATTEMPTS
+
+
+async def test_retrying_connect_failures_dials_one_endpoint_more_per_retry_across_attempts() -> None:
+    # NumRetries bounds the dials, not rounds of them: 1 + 5 endpoints, over two attempts.
+    upstream = Upstream(["all refused"] * 3)
+    with pytest.raises(ExchangeFailed) as failed:
+        await Rig(endpoints=EIGHT).run(plan("NumRetries: 5, RetryOnConnectFailure: true"), upstream)
+    assert failed.value.flag == "connect_failure"
+    assert len(upstream.dialed) == 6
+    assert len(set(upstream.dialed)) == 6, "each retry goes to an endpoint not dialed yet"
 
 
 async def test_failures_feed_outlier_detection_and_the_ejected_endpoint_is_skipped() -> None:
