@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from mesh.intentions.model import WILDCARD, HeaderMatch, HttpMatch, Intention, Permission
+from mesh.intentions.model import WILDCARD, HttpMatch, Intention, Permission
+from mesh.matching import header_matches
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,22 +111,3 @@ def http_matches(match: HttpMatch, request: RequestFacts) -> bool:
     if match.methods and request.method.upper() not in match.methods:
         return False
     return all(header_matches(h, request.headers.get(h.name)) for h in match.headers)
-
-
-def header_matches(match: HeaderMatch, value: str | None) -> bool:
-    if value is None:
-        # An absent header matches nothing, except "not present" (Present with Invert).
-        return match.present and match.invert
-    if match.present:
-        hit = True
-    elif match.exact is not None:
-        hit = value == match.exact
-    elif match.prefix is not None:
-        hit = value.startswith(match.prefix)
-    elif match.suffix is not None:
-        hit = value.endswith(match.suffix)
-    elif match.regex is not None:
-        hit = match.regex.fullmatch(value) is not None
-    else:
-        hit = True
-    return hit != match.invert

@@ -6,21 +6,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from mesh.matching import HeaderMatch
+
 Action = Literal["allow", "deny"]
 WILDCARD = "*"
-
-
-@dataclass(frozen=True, slots=True)
-class HeaderMatch:
-    """One `Permissions[].HTTP.Header[]` clause: exactly one of present/exact/prefix/suffix/regex."""
-
-    name: str
-    present: bool = False
-    exact: str | None = None
-    prefix: str | None = None
-    suffix: str | None = None
-    regex: re.Pattern[str] | None = None
-    invert: bool = False
 
 
 @dataclass(frozen=True, slots=True)

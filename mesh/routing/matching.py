@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from mesh.matching import header_matches
 from mesh.routing.request import RequestInfo
-from mesh.traffic.model import HeaderMatch, HttpMatch, QueryParamMatch
+from mesh.traffic.model import HttpMatch, QueryParamMatch
 
 Condition = Literal["path", "method", "header", "query"]
 
@@ -47,27 +48,6 @@ def mismatch(match: HttpMatch | None, request: RequestInfo) -> Mismatch | None:
         if not query_matches(param, request.query_value(param.name)):
             return Mismatch("query", position)
     return None
-
-
-def header_matches(header: HeaderMatch, value: str | None) -> bool:
-    """Envoy's rule for an absent header: a value condition fails whatever `invert` says (an
-    inverted Exact means "present with another value"), while `Present` is inverted like any
-    other result, so `Present` + `Invert` means "absent"."""
-    if value is None:
-        return header.present and header.invert
-    if header.present:
-        result = True
-    elif header.exact is not None:
-        result = value == header.exact
-    elif header.prefix is not None:
-        result = value.startswith(header.prefix)
-    elif header.suffix is not None:
-        result = value.endswith(header.suffix)
-    elif header.regex is not None:
-        result = header.regex.fullmatch(value) is not None
-    else:
-        result = False
-    return result != header.invert
 
 
 def query_matches(param: QueryParamMatch, value: str | None) -> bool:

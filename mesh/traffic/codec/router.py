@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from mesh.matching import HeaderMatch
 from mesh.traffic.codec.common import (
     compact,
     fault_from,
@@ -24,7 +25,7 @@ from mesh.traffic.codec.common import (
     retry_budget_from,
     retry_budget_to,
 )
-from mesh.traffic.model.router import HeaderMatch, HttpMatch, QueryParamMatch, Route, RouteDestination, ServiceRouter
+from mesh.traffic.model.router import HttpMatch, QueryParamMatch, Route, RouteDestination, ServiceRouter
 
 
 def _regex(value: str | None) -> re.Pattern[str] | None:

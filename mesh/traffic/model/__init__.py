@@ -11,6 +11,7 @@ Durations are float seconds; Consul's `...Ms` fields stay integers with a second
 
 from __future__ import annotations
 
+from mesh.matching import HeaderMatch
 from mesh.traffic.model.common import (
     Fault,
     FaultAbort,
@@ -42,7 +43,7 @@ from mesh.traffic.model.resolver import (
     ServiceResolver,
     Subset,
 )
-from mesh.traffic.model.router import HeaderMatch, HttpMatch, QueryParamMatch, Route, RouteDestination, ServiceRouter
+from mesh.traffic.model.router import HttpMatch, QueryParamMatch, Route, RouteDestination, ServiceRouter
 from mesh.traffic.model.splitter import ServiceSplitter, Split
 
 TrafficDocument = ServiceDefaults | ServiceResolver | ServiceSplitter | ServiceRouter

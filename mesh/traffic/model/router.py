@@ -6,23 +6,9 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar
 
+from mesh.matching import HeaderMatch
 from mesh.traffic.keys import SERVICE_ROUTER, DocumentId
 from mesh.traffic.model.common import Fault, HeaderModifiers, Mirror, RetryBackoff, RetryBudget
-
-
-@dataclass(frozen=True, slots=True)
-class HeaderMatch:
-    """A condition on request header `name` (lower-cased: header names compare case-insensitively):
-    exactly one of present/exact/prefix/suffix/regex is set; `invert` negates the result. Values
-    compare case-sensitively; regexes match the whole value (`fullmatch`), as in Envoy."""
-
-    name: str
-    present: bool = False
-    exact: str | None = None
-    prefix: str | None = None
-    suffix: str | None = None
-    regex: re.Pattern[str] | None = None
-    invert: bool = False
 
 
 @dataclass(frozen=True, slots=True)
