@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -17,6 +18,7 @@ from mesh.filterexpr import Filter, FilterEvaluationError
 
 if TYPE_CHECKING:
     from mesh.devstack.consul.agent import LocalAgent
+    from mesh.devstack.consul.config_state import ConfigState
 
 T = TypeVar("T")
 
@@ -37,6 +39,10 @@ class ServerContext(Protocol):
         ...
 
     def datacenters(self) -> list[str]: ...
+
+    def config_write(self) -> AbstractContextManager[ConfigState]:
+        """The config entries to write (the primary datacenter's), replicated once the block ends."""
+        ...
 
 
 @dataclass

@@ -1,5 +1,8 @@
 """/v1/config (agent/config_endpoint.go): config entries by kind and name.
 
+Reads answer from the datacenter asked (`?dc`); writes go to the primary datacenter, whatever
+`?dc` says, and reach the others by replication (ConfigEntry.Apply, federation.py).
+
 Reads need service:read on the entry's name (intention:read for service-intentions);
 writes need service:write (intention:write), and operator-level write for the
 proxy-defaults/mesh kinds, which only a management token has here.
@@ -59,11 +62,12 @@ async def apply(call: Call) -> web.StreamResponse:
         raise HTTPError(exc.status, str(exc)) from None
     kind, name = str(entry["Kind"]), str(entry.get("Name") or "")
     call.require(resource_for(kind), WRITE, None if kind in _GLOBAL_KINDS else name)
-    store = call.ctx.store_getter(call.dc)()
-    try:
-        return json_response(store.config.apply(entry, _cas(call)))
-    except ConfigEntryError as exc:
-        raise HTTPError(exc.status, str(exc)) from None
+    cas = _cas(call)
+    with call.ctx.config_write() as config:
+        try:
+            return json_response(config.apply(entry, cas))
+        except ConfigEntryError as exc:
+            raise HTTPError(exc.status, str(exc)) from None
 
 
 async def get_or_delete(call: Call) -> web.StreamResponse:
@@ -101,10 +105,10 @@ async def _delete(call: Call, kind: str, name: str) -> web.StreamResponse:
     if kind not in KNOWN_KINDS:
         raise HTTPError(400, f"invalid config entry kind: {kind}")
     call.require(resource_for(kind), WRITE, None if kind in _GLOBAL_KINDS else name)
-    store = call.ctx.store_getter(call.dc)()
     cas = _cas(call)
-    try:
-        deleted = store.config.delete(kind, name, cas)
-    except ConfigEntryError as exc:
-        raise HTTPError(exc.status, str(exc)) from None
+    with call.ctx.config_write() as config:
+        try:
+            deleted = config.delete(kind, name, cas)
+        except ConfigEntryError as exc:
+            raise HTTPError(exc.status, str(exc)) from None
     return json_response(deleted if cas is not None else {})

@@ -11,6 +11,7 @@ proxy-defaults `Config.protocol`, else "tcp") to be http, http2 or grpc.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -122,6 +123,29 @@ class ConfigState:
         self._ix.notify()
         return True
 
+    def replicate(self, primary: ConfigState) -> None:
+        """Make this secondary datacenter's entries the primary's: each entry that differs (or is
+        gone) is written here with this datacenter's next index, as Consul's replication applies
+        them through the secondary's own Raft log; what did not change keeps its indexes."""
+        wanted = {key: _content(entry) for key, entry in primary._entries.items()}
+        changes = 0
+        for key in sorted(self._entries.keys() - wanted.keys()):
+            del self._entries[key]
+            self._ix.stamp(self._ix.next(), CONFIG_ENTRIES)
+            changes += 1
+        for key, content in sorted(wanted.items()):
+            existing = self._entries.get(key)
+            if existing is not None and _content(existing) == content:
+                continue
+            index = self._ix.next()
+            content["CreateIndex"] = existing["CreateIndex"] if existing else index
+            content["ModifyIndex"] = index
+            self._entries[key] = content
+            self._ix.stamp(index, CONFIG_ENTRIES)
+            changes += 1
+        if changes:
+            self._ix.notify()
+
     # -- validation ---------------------------------------------------------------
 
     def _validate(self, kind: str, name: str, entry: Mapping[str, Any]) -> None:
@@ -152,6 +176,11 @@ class ConfigState:
                 raise ConfigEntryError(
                     f'service "{name}" has protocol "{protocol}", which is incompatible with L7 intentions permissions'
                 )
+
+
+def _content(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """An entry without the indexes of the datacenter that stores it (a copy)."""
+    return {k: copy.deepcopy(v) for k, v in entry.items() if k not in ("CreateIndex", "ModifyIndex")}
 
 
 def _protocol(entries: Mapping[tuple[str, str], Mapping[str, Any]], service: str) -> str:

@@ -89,28 +89,30 @@ async def check(call: Call) -> web.StreamResponse:
 
 async def exact(call: Call) -> web.StreamResponse:
     source, destination = _name(call, "source"), _name(call, "destination")
-    store = call.ctx.store_getter(call.dc)()
     if call.request.method == "GET":
         call.require("intention", READ, destination)
-        entry = store.config.get(SERVICE_INTENTIONS, destination)
+        entry = call.ctx.store_getter(call.dc)().config.get(SERVICE_INTENTIONS, destination)
         for src in (entry or {}).get("Sources") or []:
             if src.get("Name") == source:
                 assert entry is not None
                 return json_response(intentions.to_intention(entry, src))
         raise HTTPError(404, "Intention not found")
     call.require("intention", WRITE, destination)
-    entry = store.config.get(SERVICE_INTENTIONS, destination)
-    try:
-        if call.request.method == "PUT":
-            store.config.apply(_upserted(entry, destination, source, await call.json()))
-        elif entry is not None:
-            remaining = intentions.remove_source(entry, source)
-            if remaining is None:
-                store.config.delete(SERVICE_INTENTIONS, destination)
-            else:
-                store.config.apply(intentions.normalize_entry(remaining))
-    except ConfigEntryError as exc:
-        raise HTTPError(exc.status, str(exc)) from None
+    body = await call.json() if call.request.method == "PUT" else None
+    # Intention.Apply: the read-modify-write happens in the primary datacenter (federation.py).
+    with call.ctx.config_write() as config:
+        entry = config.get(SERVICE_INTENTIONS, destination)
+        try:
+            if call.request.method == "PUT":
+                config.apply(_upserted(entry, destination, source, body))
+            elif entry is not None:
+                remaining = intentions.remove_source(entry, source)
+                if remaining is None:
+                    config.delete(SERVICE_INTENTIONS, destination)
+                else:
+                    config.apply(intentions.normalize_entry(remaining))
+        except ConfigEntryError as exc:
+            raise HTTPError(exc.status, str(exc)) from None
     return json_response(True)
 
 

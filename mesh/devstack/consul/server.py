@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from aiohttp import web
 
 from mesh.devstack.consul.agent import LocalAgent
 from mesh.devstack.consul.ca_state import parse_root
+from mesh.devstack.consul.config_state import ConfigState
 from mesh.devstack.consul.federation import Federation
 from mesh.devstack.consul.responses import HTTPError
 from mesh.devstack.consul.routes import build_router
@@ -97,6 +99,17 @@ class ConsulServer(StandInServer):
             raise HTTPError(500, "No path to datacenter")
         return lambda: member.store
 
+    @contextmanager
+    def config_write(self) -> Iterator[ConfigState]:
+        """The config entries a write changes: the primary datacenter's, whatever `?dc` says, as
+        Consul forwards every config-entry and intention write there; the secondaries then
+        replicate the result (federation.py)."""
+        federation = self.federation
+        primary = federation.primary if federation is not None else None
+        yield (primary.store if primary is not None else self._store).config
+        if federation is not None:
+            federation.replicate_config()
+
     @property
     def in_flight_requests(self) -> int:
         """Requests being answered now (blocking queries park here): lets tests wait for a watcher."""
@@ -159,6 +172,9 @@ class ConsulServer(StandInServer):
         self._agent.forget_all()
         self._store = self._new_store()
         old.indexes.abandon()
+        if self.federation is not None:
+            # A secondary starting over replicates again; a primary starting over empty is replicated.
+            self.federation.replicate_config()
 
     def set_ca_roots(self, pem_list: list[str], active_index: int = -1) -> None:
         """Publish these PEM roots at /v1/connect/ca/roots; `active_index` picks the active one.
