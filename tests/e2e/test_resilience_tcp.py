@@ -42,14 +42,6 @@ class TcpFleet:
         return str(json.loads(body)["instance"])
 
 
-def _answers(tcp: TcpFleet) -> bool:
-    try:
-        tcp.answered()
-    except OSError:
-        return False
-    return True
-
-
 @pytest.fixture
 def tcp(mesh: Mesh) -> TcpFleet:
     api = {}
@@ -83,7 +75,7 @@ def test_max_connections_closes_the_connection_over_the_limit(tcp: TcpFleet) -> 
         held.close()
     # The slot is released once the first relay has ended: after the client's EOF it lingers while
     # the server side may still answer (mesh/proxy/relay.py, HALF_CLOSE_LINGER).
-    wait_until(lambda: _answers(tcp), 5, what="a new connection once the first closed")
+    wait_until(tcp.answered, 5, what="a new connection once the first closed")
     assert 'result="over_limit"' in tcp.web.metrics()
 
 

@@ -20,13 +20,21 @@ from tests.support.ports import free_port
 
 
 def wait_until(predicate: Any, timeout: float, interval: float = 0.05, what: str = "condition") -> Any:
-    """Poll `predicate` until it returns something truthy; fail with `what` after `timeout`."""
+    """Poll `predicate` until it returns something truthy; fail with `what` after `timeout`.
+
+    A network error raised by the predicate (a refused or reset connection while the mesh is
+    still converging) counts as "not yet", and is reported if the time runs out.
+    """
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
+        try:
+            last = predicate()
+        except OSError as exc:
+            last = exc
+        else:
+            if last:
+                return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
