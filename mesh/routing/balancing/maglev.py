@@ -5,14 +5,14 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from mesh.routing.balancing.base import Balancer
 from mesh.routing.balancing.hashing import stable_hash
+from mesh.routing.balancing.slots import OwnedSlots, SlotBalancer
 from mesh.snapshot.endpoints import Endpoint
 
 DEFAULT_TABLE_SIZE = 65537  # prime, as the permutation scheme needs
 
 
-class _Table:
+class _Table(OwnedSlots):
     def __init__(self, endpoints: Sequence[Endpoint], size: int) -> None:
         """Endpoints take turns claiming their next preferred free slot; an endpoint claims a
         turn each time its accumulated weight reaches the heaviest one's, so slots end up in
@@ -41,24 +41,10 @@ class _Table:
                 filled += 1
                 if filled == size:
                     break
-        self.table = table
-        self.endpoints = tuple(endpoints)
-
-    def walk(self, key: int, limit: int) -> list[Endpoint]:
-        """The owner of `key`'s slot, then the next distinct owners in table order, up to `limit`."""
-        size = len(self.table)
-        start = key % size
-        seen: list[int] = []
-        for step in range(size):
-            owner = self.table[(start + step) % size]
-            if owner not in seen:
-                seen.append(owner)
-                if len(seen) == limit:
-                    break
-        return [self.endpoints[o] for o in seen]
+        super().__init__(endpoints, table)
 
 
-class Maglev(Balancer):
+class Maglev(SlotBalancer):
     """A key goes to the owner of slot `key % size`. Removing one of N endpoints remaps about
     1/N of the keys (those it owned, plus a little churn Maglev trades for even load). The table
     is rebuilt only when the endpoint set (or a weight) changes. `table_size` must be prime."""
@@ -67,16 +53,8 @@ class Maglev(Balancer):
         super().__init__(rng)
         self.table_size = table_size
         self._table: _Table | None = None
-        self._built_for: tuple[tuple[str, int], ...] = ()
 
-    def order(
-        self, endpoints: Sequence[Endpoint], hash_key: int | None = None, *, limit: int | None = None
-    ) -> list[Endpoint]:
-        if not endpoints:
-            return []
-        identity = tuple((e.key, e.weight) for e in endpoints)
-        if self._table is None or identity != self._built_for:
+    def _slots_for(self, endpoints: Sequence[Endpoint]) -> OwnedSlots:
+        if self._table is None or not self._table.built_from(endpoints):
             self._table = _Table(endpoints, self.table_size)
-            self._built_for = identity
-        key = hash_key if hash_key is not None else self.rng.getrandbits(64)
-        return self._table.walk(key, len(endpoints) if limit is None else limit)
+        return self._table

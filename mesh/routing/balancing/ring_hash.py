@@ -7,8 +7,8 @@ import math
 import random
 from collections.abc import Sequence
 
-from mesh.routing.balancing.base import Balancer
 from mesh.routing.balancing.hashing import stable_hash
+from mesh.routing.balancing.slots import OwnedSlots, SlotBalancer
 from mesh.snapshot.endpoints import Endpoint
 from mesh.traffic.model import RingHashConfig
 
@@ -20,7 +20,7 @@ DEFAULT_MAXIMUM_RING_SIZE = 8 * 1024 * 1024
 RING_ENTRIES_CAP = 1 << 17
 
 
-class _Ring:
+class _Ring(OwnedSlots):
     def __init__(self, endpoints: Sequence[Endpoint], minimum: int, maximum: int) -> None:
         total = sum(max(e.weight, 1) for e in endpoints)
         shares = [max(e.weight, 1) / total for e in endpoints]
@@ -39,24 +39,14 @@ class _Ring:
                 placed += 1
         points.sort()
         self.hashes = [h for h, _ in points]
-        self.owners = [o for _, o in points]
-        self.endpoints = tuple(endpoints)
+        super().__init__(endpoints, [o for _, o in points])
 
-    def walk(self, key: int, limit: int) -> list[Endpoint]:
-        """Endpoints met clockwise from `key`, each once, up to `limit`."""
-        start = bisect.bisect_left(self.hashes, key)
-        size = len(self.hashes)
-        seen: list[int] = []
-        for step in range(size):
-            owner = self.owners[(start + step) % size]
-            if owner not in seen:
-                seen.append(owner)
-                if len(seen) == limit:
-                    break
-        return [self.endpoints[o] for o in seen]
+    def start(self, key: int) -> int:
+        """The first point at or after `key`, clockwise."""
+        return bisect.bisect_left(self.hashes, key)
 
 
-class RingHash(Balancer):
+class RingHash(SlotBalancer):
     """Each endpoint owns points on a 64-bit ring in proportion to its weight; a key goes to
     the owner of the first point at or after it. Removing an endpoint moves only the keys it
     owned. Fallbacks are the next distinct owners clockwise. The ring is rebuilt only when the
@@ -69,20 +59,12 @@ class RingHash(Balancer):
         self.maximum = min(maximum, RING_ENTRIES_CAP)
         self.minimum = min(minimum, self.maximum)
         self._ring: _Ring | None = None
-        self._built_for: tuple[tuple[str, int], ...] = ()
 
     @property
     def size(self) -> int:
         return len(self._ring.hashes) if self._ring is not None else 0
 
-    def order(
-        self, endpoints: Sequence[Endpoint], hash_key: int | None = None, *, limit: int | None = None
-    ) -> list[Endpoint]:
-        if not endpoints:
-            return []
-        identity = tuple((e.key, e.weight) for e in endpoints)
-        if self._ring is None or identity != self._built_for:
+    def _slots_for(self, endpoints: Sequence[Endpoint]) -> OwnedSlots:
+        if self._ring is None or not self._ring.built_from(endpoints):
             self._ring = _Ring(endpoints, self.minimum, self.maximum)
-            self._built_for = identity
-        key = hash_key if hash_key is not None else self.rng.getrandbits(64)
-        return self._ring.walk(key, len(endpoints) if limit is None else limit)
+        return self._ring
