@@ -40,8 +40,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         description="Compare the stored document with FILE, both in a normal form (JSON, keys sorted, "
         "Kind/Name left out when they repeat the key). Exit status 1 when they differ.",
     )
-    add_document_arguments(diff)
-    diff.add_argument("file", metavar="FILE", help="JSON or YAML file, or - for standard input")
+    add_document_arguments(diff, with_file=True)
     diff.set_defaults(run=run_diff)
 
     listing = sub.add_parser(

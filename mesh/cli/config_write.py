@@ -27,8 +27,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         description="Write FILE to <prefix>/KIND/SERVICE. Nothing is written when it is invalid, when it "
         "would break another document, or when the key changed in Consul since it was read.",
     )
-    add_document_arguments(put)
-    put.add_argument("file", metavar="FILE", help="JSON or YAML file, or - for standard input")
+    add_document_arguments(put, with_file=True)
     put.set_defaults(run=run_put)
 
     validate = sub.add_parser(
@@ -37,8 +36,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help="check FILE alone, as the agents would, without contacting Consul",
         description="Validate FILE as the KIND document of SERVICE. Exit status 1 with every problem when invalid.",
     )
-    add_document_arguments(validate)
-    validate.add_argument("file", metavar="FILE", help="JSON or YAML file, or - for standard input")
+    add_document_arguments(validate, with_file=True)
     validate.set_defaults(run=run_validate)
 
     delete = sub.add_parser(

@@ -57,7 +57,10 @@ def consul_for(args: argparse.Namespace) -> ConsulApi:
     return ConsulApi(resolve_target(args.consul_addr, args.token_file, args.ca_file, os.environ))
 
 
-def add_document_arguments(parser: argparse.ArgumentParser) -> None:
-    """KIND SERVICE: which document, as in its key `<prefix>/<kind>/<service>`."""
+def add_document_arguments(parser: argparse.ArgumentParser, *, with_file: bool = False) -> None:
+    """KIND SERVICE: which document, as in its key `<prefix>/<kind>/<service>`; then FILE, the
+    document's new text, for the commands that take one."""
     parser.add_argument("kind", metavar="KIND", help=f"one of {', '.join(KINDS)}")
     parser.add_argument("service", metavar="SERVICE")
+    if with_file:
+        parser.add_argument("file", metavar="FILE", help="JSON or YAML file, or - for standard input")
