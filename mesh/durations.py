@@ -56,3 +56,30 @@ def format_duration(seconds: float) -> str:
     if s or frac or not out:
         out += f"{s + frac:g}s"
     return out
+
+
+def format_go_duration(seconds: float) -> str:
+    """Go's `time.Duration.String()` (`0s`, `500ms`, `10s`, `1m0s`, `72h0m0s`, `1.5s`), which
+    Consul's JSON and Vault's warnings quote; whole nanoseconds, as a Go Duration holds."""
+    nanos = round(seconds * 1e9)
+    if nanos == 0:
+        return "0s"
+    sign = "-" if nanos < 0 else ""
+    nanos = abs(nanos)
+    if nanos < 1_000_000_000:
+        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
+            if nanos >= size:
+                return sign + _trim(nanos / size) + unit
+    hours, rem = divmod(nanos, 3_600_000_000_000)
+    minutes, rem = divmod(rem, 60_000_000_000)
+    secs = _trim(rem / 1e9)
+    if hours:
+        return f"{sign}{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{sign}{minutes}m{secs}s"
+    return f"{sign}{secs}s"
+
+
+def _trim(value: float) -> str:
+    text = f"{value:.9f}".rstrip("0").rstrip(".")
+    return text or "0"

@@ -1,6 +1,6 @@
 import pytest
 
-from mesh.durations import format_duration, parse_duration
+from mesh.durations import format_duration, format_go_duration, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -20,3 +20,11 @@ def test_malformed_durations_are_refused_with_the_input_in_the_message(text: str
 @pytest.mark.parametrize("seconds", [0.0, 0.25, 5.0, 90.0, 86400.0, 3725.0])
 def test_format_round_trips(seconds: float) -> None:
     assert parse_duration(format_duration(seconds)) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0s"), (0.5, "500ms"), (1.5, "1.5s"), (10, "10s"), (60, "1m0s"), (5400, "1h30m0s"), (768 * 3600, "768h0m0s")],
+)
+def test_go_spelling_is_what_time_duration_string_prints(seconds: float, text: str) -> None:
+    assert format_go_duration(seconds) == text

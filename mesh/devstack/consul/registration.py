@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from mesh.devstack.consul.decode import DecodeError, Field, canonical, schema
-from mesh.devstack.consul.godurations import format_go_duration, parse_go_duration
+from mesh.devstack.consul.godurations import parse_go_duration
 from mesh.devstack.consul.model import CONNECT_PROXY, VALID_STATUSES, Check, CheckSpec, Service
+from mesh.durations import format_go_duration
 
 _CHECK_TYPE_FIELDS = (
     Field("CheckID", aliases=("ID",)),

@@ -18,8 +18,9 @@ from typing import Any
 from mesh.devstack.vault.fields import Body
 from mesh.devstack.vault.routes import Request, Route, route
 from mesh.devstack.vault.tokens import TokenStore, entity_id_for, rfc3339, sanitize_policies
-from mesh.devstack.vault.ttl import MountLimits, TTLError, go_duration
+from mesh.devstack.vault.ttl import MountLimits, TTLError
 from mesh.devstack.vault.wire import Reply, bad_request
+from mesh.durations import format_go_duration
 
 _NAME = r"(?P<name>\w(?:[\w.-]*\w)?)"
 _INVALID = "invalid role or secret ID"
@@ -140,8 +141,8 @@ class AppRoleBackend:
         limits = self.limits()
         if role.token_period > limits.max_ttl:
             raise bad_request(
-                f'period of "{go_duration(role.token_period)}" is greater than the backend\'s maximum lease TTL '
-                f'of "{go_duration(limits.max_ttl)}"'
+                f'period of "{format_go_duration(role.token_period)}" is greater than the backend\'s maximum lease TTL '
+                f'of "{format_go_duration(limits.max_ttl)}"'
             )
         self.roles[name] = role
         if role.token_max_ttl > limits.max_ttl:

@@ -12,8 +12,9 @@ from typing import Any
 
 from mesh.devstack.vault.fields import Body
 from mesh.devstack.vault.pki_x509 import UnsupportedKey, normalized_key_bits
-from mesh.devstack.vault.ttl import MountLimits, go_duration
+from mesh.devstack.vault.ttl import MountLimits
 from mesh.devstack.vault.wire import VaultError, bad_request
+from mesh.durations import format_go_duration
 
 DEFAULT_KEY_USAGE = ("DigitalSignature", "KeyAgreement", "KeyEncipherment")
 _UNSUPPORTED_TRUE = ("allowed_uri_sans_template", "allowed_domains_template", "allow_token_displayname")
@@ -240,7 +241,7 @@ def certificate_not_after(
     max_ttl = role_max_ttl or limits.max_ttl
     if ttl > max_ttl:
         warnings.append(
-            f'TTL "{go_duration(ttl)}" is longer than permitted maxTTL "{go_duration(max_ttl)}", '
+            f'TTL "{format_go_duration(ttl)}" is longer than permitted maxTTL "{format_go_duration(max_ttl)}", '
             "so maxTTL is being used"
         )
         ttl = max_ttl

@@ -1,4 +1,4 @@
-"""Vault's duration arithmetic: parsing TTL fields, Go's duration spelling, lease TTL capping.
+"""Vault's duration arithmetic: parsing TTL fields, lease TTL capping.
 
 Warnings that Vault returns quote durations with Go's `time.Duration.String()` (`72h0m0s`),
 so clients matching on them see the same text from the stand-in.
@@ -10,7 +10,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from mesh.durations import parse_duration
+from mesh.durations import format_go_duration, parse_duration
 
 HOUR = 3600
 # `vault server -dev` runs with the built-in defaults: 32 days for both.
@@ -57,33 +57,6 @@ def parse_ttl(value: object, field: str) -> int:
     return seconds
 
 
-def go_duration(seconds: float) -> str:
-    """Go's `time.Duration.String()`: `72h0m0s`, `1m30s`, `1.5s`, `500ms`, `0s`."""
-    if seconds == 0:
-        return "0s"
-    sign = "-" if seconds < 0 else ""
-    seconds = abs(seconds)
-    if seconds < 1:
-        for unit, scale in (("ms", 1e3), ("µs", 1e6), ("ns", 1e9)):
-            amount = seconds * scale
-            if amount >= 1 or unit == "ns":
-                return f"{sign}{_trim(amount)}{unit}"
-    whole = math.floor(seconds)
-    hours, rest = divmod(whole, HOUR)
-    minutes, secs = divmod(rest, 60)
-    tail = f"{_trim(secs + (seconds - whole))}s"
-    if hours:
-        return f"{sign}{hours}h{minutes}m{tail}"
-    if minutes:
-        return f"{sign}{minutes}m{tail}"
-    return f"{sign}{tail}"
-
-
-def _trim(amount: float) -> str:
-    text = f"{amount:.9f}".rstrip("0").rstrip(".")
-    return text or "0"
-
-
 @dataclass(frozen=True, slots=True)
 class MountLimits:
     """A mount's effective lease TTLs (its tuned values, else the system's)."""
@@ -124,7 +97,8 @@ def calculate_ttl(
     if period > 0:
         if period > max_ttl:
             warnings.append(
-                f'period of "{go_duration(period)}" exceeded the effective max_ttl of "{go_duration(max_ttl)}"; '
+                f'period of "{format_go_duration(period)}" exceeded the effective max_ttl of '
+                f'"{format_go_duration(max_ttl)}"; '
                 "period value is capped accordingly"
             )
             period = max_ttl
@@ -140,7 +114,8 @@ def calculate_ttl(
             raise TTLError("past the max TTL, cannot renew")
         if remaining < ttl:
             warnings.append(
-                f'TTL of "{go_duration(ttl)}" exceeded the effective max_ttl of "{go_duration(remaining)}"; '
+                f'TTL of "{format_go_duration(ttl)}" exceeded the effective max_ttl of '
+                f'"{format_go_duration(remaining)}"; '
                 "TTL value is capped accordingly"
             )
             ttl = remaining
