@@ -14,10 +14,14 @@ A write that leaves a record as it was is skipped: no index moves, nobody wakes.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
+from typing import TypeVar
 
 from mesh.devstack.consul.indexes import CHECKS, NODES, SERVICES, Indexes
 from mesh.devstack.consul.model import Check, Node, Service
+
+_Record = TypeVar("_Record", Node, Service, Check)
+_Key = TypeVar("_Key", bound=Hashable)
 
 
 class CatalogState:
@@ -86,27 +90,33 @@ class CatalogState:
 
     # -- writes -------------------------------------------------------------------
 
-    def ensure_node(self, node: Node) -> None:
-        existing = self.nodes.get(node.name)
-        if existing is not None and dataclasses.replace(existing, create_index=0, modify_index=0) == node:
-            return
+    def _upsert(
+        self, table: dict[_Key, _Record], key: _Key, record: _Record, stamp: str
+    ) -> tuple[_Record, _Record | None]:
+        """Store `record` under `key` with the next index, keeping the creation index of the record
+        it replaces: (stored, replaced). A record equal but for its indexes is left as it was, and
+        comes back as both."""
+        existing = table.get(key)
+        if existing is not None and existing.content() == record.content():
+            return existing, existing
         index = self._ix.next()
         created = existing.create_index if existing else index
-        self.nodes[node.name] = dataclasses.replace(node, create_index=created, modify_index=index)
-        self._ix.stamp(index, NODES)
-        self._bump_node_services(index, node.name)
+        stored = table[key] = dataclasses.replace(record, create_index=created, modify_index=index)
+        self._ix.stamp(index, stamp)
+        return stored, existing
+
+    def ensure_node(self, node: Node) -> None:
+        stored, existing = self._upsert(self.nodes, node.name, node, NODES)
+        if stored is existing:
+            return
+        self._bump_node_services(stored.modify_index, node.name)
         self._ix.notify()
 
     def ensure_service(self, svc: Service) -> Service:
-        key = (svc.node, svc.id)
-        existing = self.services.get(key)
-        if existing is not None and existing.content() == svc.content():
-            return existing
-        index = self._ix.next()
-        created = existing.create_index if existing else index
-        stored = dataclasses.replace(svc, create_index=created, modify_index=index)
-        self.services[key] = stored
-        self._ix.stamp(index, SERVICES)
+        stored, existing = self._upsert(self.services, (svc.node, svc.id), svc, SERVICES)
+        if stored is existing:
+            return stored
+        index = stored.modify_index
         if existing is not None and existing.name != svc.name:
             self._forget_extinct(index, existing)
         if existing is not None:
@@ -130,18 +140,12 @@ class CatalogState:
         return existing
 
     def ensure_check(self, check: Check) -> Check:
-        key = (check.node, check.check_id)
-        existing = self.checks.get(key)
-        if existing is not None and existing.content() == check.content():
-            return existing
-        index = self._ix.next()
-        created = existing.create_index if existing else index
-        stored = dataclasses.replace(check, create_index=created, modify_index=index)
-        self.checks[key] = stored
-        self._ix.stamp(index, CHECKS)
+        stored, existing = self._upsert(self.checks, (check.node, check.check_id), check, CHECKS)
+        if stored is existing:
+            return stored
         for touched in (existing, stored):
             if touched is not None:
-                self._bump_for_check(index, touched)
+                self._bump_for_check(stored.modify_index, touched)
         self._ix.notify()
         return stored
 

@@ -31,6 +31,9 @@ class Node:
     create_index: int = 0
     modify_index: int = 0
 
+    def content(self) -> Node:
+        return dataclasses.replace(self, create_index=0, modify_index=0)
+
 
 @dataclass(frozen=True)
 class Service:
