@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from mesh.intentions.model import WILDCARD, HttpMatch, Intention, Permission
-from mesh.matching import header_matches
+from mesh.matching import header_matches, method_matches, path_matches
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,13 +101,6 @@ def permission_matches(permission: Permission, request: RequestFacts) -> bool:
 
 
 def http_matches(match: HttpMatch, request: RequestFacts) -> bool:
-    path = request.path
-    if match.path_exact is not None and path != match.path_exact:
-        return False
-    if match.path_prefix is not None and not path.startswith(match.path_prefix):
-        return False
-    if match.path_regex is not None and match.path_regex.fullmatch(path) is None:
-        return False
-    if match.methods and request.method.upper() not in match.methods:
+    if not path_matches(match, request.path) or not method_matches(match.methods, request.method.upper()):
         return False
     return all(header_matches(h, request.headers.get(h.name)) for h in match.headers)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from mesh.matching import header_matches
+from mesh.matching import header_matches, method_matches, path_matches
 from mesh.routing.request import RequestInfo
 from mesh.traffic.model import HttpMatch, QueryParamMatch
 
@@ -32,14 +32,9 @@ def mismatch(match: HttpMatch | None, request: RequestInfo) -> Mismatch | None:
     """None when `request` fits `match` (a route without Match fits every request)."""
     if match is None:
         return None
-    path = request.path
-    if match.path_exact is not None and path != match.path_exact:
+    if not path_matches(match, request.path):
         return PATH_MISMATCH
-    if match.path_prefix is not None and not path.startswith(match.path_prefix):
-        return PATH_MISMATCH
-    if match.path_regex is not None and match.path_regex.fullmatch(path) is None:
-        return PATH_MISMATCH
-    if match.methods and request.method not in match.methods:
+    if not method_matches(match.methods, request.method):
         return METHOD_MISMATCH
     for position, header in enumerate(match.headers):
         if not header_matches(header, request.headers.get(header.name)):
