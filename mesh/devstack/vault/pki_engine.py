@@ -120,17 +120,7 @@ class PkiEngine:
         if not common_name:
             raise bad_request(_CN_REQUIRED)
         key, key_entry = self._new_key(body)
-        limits = self.limits()
-        now = self.now()
-        not_after, warnings = certificate_not_after(
-            now=now,
-            role_ttl=0,
-            role_max_ttl=limits.max_ttl,
-            requested_ttl=body.ttl("ttl"),
-            limits=limits,
-            issuer_not_after=None,
-            issuer_behavior="err",
-        )
+        now, not_after, warnings = self._ca_not_after(body, None)
         spec = CertSpec(
             subject=_subject(body, common_name).name(),
             public_key=key.public_key(),
@@ -188,17 +178,7 @@ class PkiEngine:
             if not common_name:
                 raise bad_request(_CN_REQUIRED)
             subject = _subject(body, common_name).name()
-        limits = self.limits()
-        now = self.now()
-        not_after, warnings = certificate_not_after(
-            now=now,
-            role_ttl=0,
-            role_max_ttl=limits.max_ttl,
-            requested_ttl=body.ttl("ttl"),
-            limits=limits,
-            issuer_not_after=issuer.certificate.not_valid_after_utc.timestamp(),
-            issuer_behavior=issuer.leaf_not_after_behavior,
-        )
+        now, not_after, warnings = self._ca_not_after(body, issuer)
         spec = CertSpec(
             subject=subject,
             public_key=public_key_of(csr),
@@ -242,6 +222,23 @@ class PkiEngine:
             },
             warnings=warnings,
         )
+
+    def _ca_not_after(self, body: Body, issuer: Issuer | None) -> tuple[float, float, list[str]]:
+        """Now, and the NotAfter of a CA certificate (a root, or an intermediate `issuer` signs): the
+        requested TTL within the mount's, then within the issuer's validity as its
+        `leaf_not_after_behavior` says; with Vault's warnings."""
+        limits = self.limits()
+        now = self.now()
+        not_after, warnings = certificate_not_after(
+            now=now,
+            role_ttl=0,
+            role_max_ttl=limits.max_ttl,
+            requested_ttl=body.ttl("ttl"),
+            limits=limits,
+            issuer_not_after=None if issuer is None else issuer.certificate.not_valid_after_utc.timestamp(),
+            issuer_behavior="err" if issuer is None else issuer.leaf_not_after_behavior,
+        )
+        return now, not_after, warnings
 
     def _new_key(self, body: Body) -> tuple[PrivateKey, KeyEntry]:
         try:
