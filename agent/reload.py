@@ -93,7 +93,7 @@ class Reload:
         agent.reload_error = "; ".join(failed) or None
         for problem in failed:
             log.error("upstream listener not started", problem=problem)
-        agent.enforce_intentions(agent.state.snapshot)
+        agent.enforce_intentions()
         log.info(
             "configuration reloaded",
             added=list(plan.added),

@@ -48,7 +48,7 @@ from mesh.proxy.tracker import ConnectionTracker
 from mesh.resilience import ResilienceMetrics
 from mesh.routing import reachable_targets
 from mesh.snapshot.builder import INTENTIONS, KV, SnapshotBuilder
-from mesh.snapshot.model import MeshSnapshot, UpstreamKey
+from mesh.snapshot.model import UpstreamKey
 from mesh.snapshot.persisted import PersistedSnapshot, SnapshotStore
 from mesh.telemetry.metrics import Metrics
 from mesh.traffic.state import TrafficState
@@ -190,14 +190,14 @@ class Agent:
         for key, eps in snap.endpoints.items():
             self.metrics.endpoints.labels(key.service, key.datacenter).set(len(eps))
         if snap.intentions is not before.intentions:
-            self.enforce_intentions(snap)
+            self.enforce_intentions()
         if snap.traffic is not before.traffic:
             report_traffic(before.traffic, snap.traffic, self.metrics)
             self._watch_traffic_targets(snap.traffic)
         self._maybe_ready()
         self.readiness()
 
-    def enforce_intentions(self, snap: MeshSnapshot) -> None:
+    def enforce_intentions(self) -> None:
         """Close open L4 connections whose source is no longer allowed (consul#5277), or whose
         service this host no longer serves."""
         inbound = self.inbound
@@ -233,7 +233,7 @@ class Agent:
         while True:
             await asyncio.sleep(INTENTIONS_RECHECK_INTERVAL)
             if self.state is not None:
-                self.enforce_intentions(self.state.snapshot)
+                self.enforce_intentions()
 
     def _on_roots(self, event: UpdateEvent) -> None:
         # Consul's CA roots feed the trust bundle directly (rotation overlap, consul#8681).

@@ -24,8 +24,6 @@ HEAD_BLOCK_OK = FIELD_VALUE_OK + b"\r\n"
 # ('#' is never sent on the wire by a compliant client) and no raw non-ASCII bytes,
 # because an app that decodes them differently than we match paths is an authz bypass.
 TARGET_OK = bytes(b for b in range(0x21, 0x7F) if b != ord("#"))
-# Host (RFC 9110 7.2 + RFC 3986 host/port): reg-name, IPv4, IP-literal and port chars.
-HOST_OK = _ALPHA + _DIGIT + b"-._~%!$&'()*+,;=[]:"
 
 LOWERCASE = b"abcdefghijklmnopqrstuvwxyz"
 

@@ -39,6 +39,3 @@ class ConnectionTracker:
             c.task.cancel()
             self._open.pop(c.id, None)
         return closed
-
-    def count_for(self, service: str) -> int:
-        return sum(1 for c in self._open.values() if c.service == service)

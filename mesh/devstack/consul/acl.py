@@ -23,7 +23,6 @@ from typing import Any
 
 from mesh.devstack.consul.indexes import ACL_TOKENS, Indexes
 
-ANONYMOUS_ACCESSOR = "00000000-0000-0000-0000-000000000002"
 MANAGEMENT_POLICY_ID = "00000000-0000-0000-0000-000000000001"
 MANAGEMENT_POLICY = {"ID": MANAGEMENT_POLICY_ID, "Name": "global-management"}
 ACL_NOT_FOUND = "ACL not found"

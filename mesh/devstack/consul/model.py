@@ -14,7 +14,6 @@ from typing import Any
 PASSING = "passing"
 WARNING = "warning"
 CRITICAL = "critical"
-MAINTENANCE = "maintenance"
 VALID_STATUSES = (PASSING, WARNING, CRITICAL)
 
 CONNECT_PROXY = "connect-proxy"

@@ -269,7 +269,7 @@ class AppRoleBackend:
             )
         except TTLError as exc:
             raise bad_request(str(exc)) from None
-        return Reply(auth=token.auth_block(self.now()), warnings=warnings)
+        return Reply(auth=token.auth_block(), warnings=warnings)
 
 
 def _apply_role_fields(role: AppRoleRole, body: Body) -> None:

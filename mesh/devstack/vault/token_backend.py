@@ -79,7 +79,7 @@ class TokenBackend:
             )
         except TTLError as exc:
             raise bad_request(str(exc)) from None
-        return Reply(auth=token.auth_block(self.now()), warnings=warnings)
+        return Reply(auth=token.auth_block(), warnings=warnings)
 
     def _lookup_self(self, req: Request) -> Reply:
         return Reply(data=_caller(req).lookup_data(self.now()))
@@ -108,7 +108,7 @@ class TokenBackend:
             warnings = self.tokens.renew(token, req.body.ttl("increment"), limits=self.limits())
         except TTLError as exc:
             raise bad_request(str(exc)) from None
-        return Reply(auth=token.auth_block(self.now()), warnings=warnings)
+        return Reply(auth=token.auth_block(), warnings=warnings)
 
     def _revoke_self(self, req: Request) -> None:
         self.tokens.revoke(_caller(req).id)

@@ -79,7 +79,7 @@ class Token:
         expires = self.expires_at
         return 0 if expires is None else max(0, round(expires - now))
 
-    def auth_block(self, now: float) -> dict[str, Any]:
+    def auth_block(self) -> dict[str, Any]:
         return {
             "client_token": self.id,
             "accessor": self.accessor,

@@ -51,8 +51,6 @@ POOL_MAX_IDLE = 64
 # After a response completes while the request body is still being sent (the app answered
 # early), how long the body may take to finish before both connections are given up.
 EARLY_RESPONSE_GRACE = 0.25
-# The outbound request timeout when the route sets none (Consul's RequestTimeout: 15 s).
-DEFAULT_ROUTE_REQUEST_TIMEOUT = 15.0
 
 
 @dataclass(frozen=True, slots=True)

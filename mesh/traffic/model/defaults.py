@@ -12,7 +12,6 @@ from mesh.traffic.model.common import Fault, RetryBackoff, RetryBudget
 # Consul's values (seconds) for the `...Ms` fields below when they are 0.
 DEFAULT_LOCAL_CONNECT_TIMEOUT = 5.0
 DEFAULT_LOCAL_REQUEST_TIMEOUT = 15.0
-DEFAULT_UPSTREAM_CONNECT_TIMEOUT = 5.0
 
 
 def _seconds_or_none(ms: int) -> float | None:
