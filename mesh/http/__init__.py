@@ -47,6 +47,7 @@ from mesh.http.head_reader import (
     parse_request_head,
     parse_response_head,
 )
+from mesh.http.header_view import HeaderView
 from mesh.http.headers import EMPTY_HEADERS, Headers
 from mesh.http.limits import DEFAULT_LIMITS, Limits
 from mesh.http.messages import HTTP_10, HTTP_11, RequestHead, ResponseHead
@@ -81,6 +82,7 @@ __all__ = [
     "Event",
     "Framing",
     "HeadReader",
+    "HeaderView",
     "Headers",
     "Limits",
     "NoBody",

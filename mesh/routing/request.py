@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from mesh.http import RequestHead, parse_target
+from mesh.http import HeaderView, RequestHead, parse_target
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,18 +33,14 @@ class RequestInfo:
 
 
 def request_info(head: RequestHead, source_ip: str) -> RequestInfo:
-    """Decode what routing needs from a parsed request head (the parser has validated it)."""
+    """Decode what routing needs from a parsed request head (the parser has validated it).
+    Headers are decoded lazily: most routes and hash policies look at none, or a few."""
     target = parse_target(head.method, head.target)
-    headers: dict[str, str] = {}
-    for name, value in head.headers:
-        key = name.decode("latin-1").lower()
-        text = value.decode("latin-1")
-        headers[key] = f"{headers[key]},{text}" if key in headers else text
     return RequestInfo(
         method=head.method.decode("latin-1"),
         path=target.path.decode("latin-1"),
         query=parse_query(target.query.decode("latin-1")) if target.query else (),
-        headers=headers,
+        headers=HeaderView(head.headers),
         source_ip=source_ip,
     )
 

@@ -13,11 +13,11 @@ slashes are kept and an escaped slash (`%2F`) stays escaped. An invalid escape i
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 
 from mesh.http import (
     Headers,
+    HeaderView,
     ProtocolError,
     RequestHead,
     expects_continue,
@@ -121,40 +121,6 @@ def _normalize_escapes(path: bytes) -> bytes:
         else:
             out.append(b"%" + code.upper() + piece[2:])
     return b"".join(out)
-
-
-class HeaderView(Mapping[str, str]):
-    """Lower-case name -> the values joined by ',' (Envoy's view for header matching).
-
-    Lazy: L7 permissions and routes look at a handful of fields, so nothing is decoded
-    until a rule asks for it.
-    """
-
-    __slots__ = ("_headers",)
-
-    def __init__(self, headers: Headers) -> None:
-        self._headers = headers
-
-    def __getitem__(self, name: str) -> str:
-        try:
-            values = self._headers.get_all(name.encode("latin-1"))
-        except UnicodeEncodeError:
-            values = []
-        if not values:
-            raise KeyError(name)
-        return b",".join(values).decode("latin-1")
-
-    def __iter__(self) -> Iterator[str]:
-        seen: dict[str, None] = {}
-        for name, _ in self._headers:
-            seen.setdefault(name.decode("latin-1").lower())
-        return iter(seen)
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.encode("latin-1", "replace") in self._headers
 
 
 def request_facts(request: PreparedRequest) -> RequestFacts:
