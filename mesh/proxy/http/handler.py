@@ -3,7 +3,7 @@
 A handler answers a request either itself (a refusal, an error: `answer`) or by forwarding
 it (`finish_forward`, which also turns the exchange's failures into answers and runs a
 WebSocket tunnel). Either way it returns whether the client connection may carry another
-request, and the record is reported exactly once by the listener's `handle`.
+request, and `handle` reports the record exactly once.
 """
 
 from __future__ import annotations
@@ -41,6 +41,16 @@ class ProxyHandler:
 
     def report(self, record: RequestRecord) -> None:
         self.metrics.report(record, time.perf_counter())
+
+    async def handle(self, request: IncomingRequest) -> bool:
+        try:
+            return await self._handle(request)
+        finally:
+            self.report(request.record)
+
+    async def _handle(self, request: IncomingRequest) -> bool:
+        """The listener's own steps for one request (see its module docstring)."""
+        raise NotImplementedError
 
     async def answer(
         self, request: IncomingRequest, status: int, reason: str, *, flag: str, denied: bool = False

@@ -152,12 +152,6 @@ class _InboundRequests(ProxyHandler):
         self.service = service
         self.client_cert = client_cert
 
-    async def handle(self, request: IncomingRequest) -> bool:
-        try:
-            return await self._handle(request)
-        finally:
-            self.report(request.record)
-
     async def _handle(self, request: IncomingRequest) -> bool:
         state = self.owner.state
         snapshot = state.snapshot

@@ -165,12 +165,6 @@ class _OutboundRequests(ProxyHandler):
         self.source_ip = source_ip
         self.labels = (owner.source.name, owner.key.service)
 
-    async def handle(self, request: IncomingRequest) -> bool:
-        try:
-            return await self._handle(request)
-        finally:
-            self.report(request.record)
-
     async def _handle(self, request: IncomingRequest) -> bool:
         owner = self.owner
         snapshot, tls = owner.state.snapshot, owner.state.tls
