@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,10 +53,11 @@ class Stack:
         self.thread.call(self.devstack.publish_roots)
 
 
-@pytest.fixture
-def stack() -> Iterator[Stack]:
-    devstack = DevStack()
-    thread = StandInThread(name="e2e-devstack")
+@contextlib.contextmanager
+def running_stack(name: str = "e2e-devstack", **kwargs: Any) -> Iterator[Stack]:
+    """The stand-ins (`DevStack(**kwargs)`) on a thread named `name`, stopped on the way out."""
+    devstack = DevStack(**kwargs)
+    thread = StandInThread(name=name)
     thread.start()
     thread.run(devstack.start())
     try:
@@ -63,6 +65,12 @@ def stack() -> Iterator[Stack]:
     finally:
         thread.run(devstack.stop())
         thread.stop()
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    with running_stack() as found:
+        yield found
 
 
 @dataclass

@@ -18,9 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mesh.devstack import DevStack
-from mesh.devstack.threaded import StandInThread
-from tests.e2e.conftest import Mesh, Stack
+from tests.e2e.conftest import Mesh, Stack, running_stack
 from tests.support.ports import free_port
 from tests.support.processes import Agent, wait_until
 
@@ -157,22 +155,16 @@ def fleet(
     datacenters: tuple[str, ...] = ("dc1",),
 ) -> Iterator[Fleet]:
     """Start the stand-ins, `instances` as (name, version, datacenter), and web; http everywhere."""
-    devstack = DevStack(datacenters=datacenters)
-    thread = StandInThread(name=name)
-    thread.start()
-    thread.run(devstack.start())
-    stack = Stack(devstack, thread)
-    mesh = Mesh(tmp, stack)
-    try:
-        # Written once: Consul replicates intentions from the primary datacenter to the others.
-        stack.allow("web", "api")
-        found = _start(mesh, stack, instances, checks)
-        found.put("service-defaults", {"Protocol": "http"})
-        yield found
-    finally:
-        mesh.close()
-        thread.run(devstack.stop())
-        thread.stop()
+    with running_stack(name, datacenters=datacenters) as stack:
+        mesh = Mesh(tmp, stack)
+        try:
+            # Written once: Consul replicates intentions from the primary datacenter to the others.
+            stack.allow("web", "api")
+            found = _start(mesh, stack, instances, checks)
+            found.put("service-defaults", {"Protocol": "http"})
+            yield found
+        finally:
+            mesh.close()
 
 
 def _start(mesh: Mesh, stack: Stack, instances: list[tuple[str, str, str]], checks: bool) -> Fleet:

@@ -19,10 +19,8 @@ import pytest
 from cryptography import x509
 
 from mesh.certs.retry import cap_for_ttl
-from mesh.devstack import DevStack
-from mesh.devstack.threaded import StandInThread
 from mesh.identity import ServiceIdentity
-from tests.e2e.conftest import Mesh, Stack
+from tests.e2e.conftest import Mesh, Stack, running_stack
 from tests.support.load import Load
 from tests.support.pki import make_leaf, spiffe, stand_in_roots
 from tests.support.processes import Agent, http_get, wait_until
@@ -165,15 +163,8 @@ def test_leaves_rotate_under_load_without_a_failed_request(mesh: Mesh, tmp_path:
 def short_td_stack() -> Iterator[Stack]:
     # The rotated root's CN is "<trust domain> Root CA (generation 2)"; X.509 caps a CN at
     # 64 characters, which Consul's UUID trust domains overrun in the stand-in's naming.
-    devstack = DevStack(trust_domain=f"{uuid.uuid4().hex[:8]}.consul")
-    thread = StandInThread(name="e2e-rotation")
-    thread.start()
-    thread.run(devstack.start())
-    try:
-        yield Stack(devstack, thread)
-    finally:
-        thread.run(devstack.stop())
-        thread.stop()
+    with running_stack("e2e-rotation", trust_domain=f"{uuid.uuid4().hex[:8]}.consul") as stack:
+        yield stack
 
 
 def bundle_roots(agent: Agent) -> set[str]:

@@ -23,11 +23,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mesh.devstack import DevStack
-from mesh.devstack.threaded import StandInThread
 from mesh.identity import ServiceIdentity
 from mesh.proxy.http.timeouts import HEADER_TIMEOUT
-from tests.e2e.conftest import Mesh, Stack
+from tests.e2e.conftest import Mesh, running_stack
 from tests.support.ports import free_port
 from tests.support.processes import Agent, http_get, wait_until
 from tests.support.tlsclient import ClientCert, mtls_connect, vault_leaf
@@ -51,40 +49,39 @@ class Doors:
 
 @pytest.fixture(scope="module")
 def doors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Doors]:
-    devstack = DevStack()
-    thread = StandInThread(name="hardening")
-    thread.start()
-    thread.run(devstack.start())
-    tmp = Path(tmp_path_factory.mktemp("hardening"))
-    mesh = Mesh(tmp, Stack(devstack, thread))
-    try:
-        a_host, b_host = mesh.host(), mesh.host()
-        api_port = mesh.app("api", b_host)
-        api = mesh.agent("host-b", b_host, [{"name": "api", "port": api_port, "address": b_host, "protocol": "http"}])
-        port = free_port(a_host)
-        upstream = {"destination_name": "api", "local_bind_port": port, "local_bind_address": a_host}
-        web = mesh.agent(
-            "host-a", a_host, [{"name": "web", "port": free_port(a_host), "address": a_host, "upstreams": [upstream]}]
-        )
-        mesh.stack.allow("web", "api")
-        td = mesh.stack.info["trust_domain"]
-        cert: ClientCert = vault_leaf(mesh.stack.vault(), tmp, ServiceIdentity(td, "dc1", "web"))
-
-        def outbound() -> socket.socket:
-            return socket.create_connection((a_host, port), timeout=5)
-
-        def inbound() -> ssl.SSLSocket:
-            return mtls_connect(
-                b_host, api.inbound_port, service="api", trust_domain=td, bundle_pem=cert.bundle_pem, cert=cert
+    with running_stack("hardening") as stack:
+        tmp = Path(tmp_path_factory.mktemp("hardening"))
+        mesh = Mesh(tmp, stack)
+        try:
+            a_host, b_host = mesh.host(), mesh.host()
+            api_port = mesh.app("api", b_host)
+            api = mesh.agent(
+                "host-b", b_host, [{"name": "api", "port": api_port, "address": b_host, "protocol": "http"}]
             )
+            port = free_port(a_host)
+            upstream = {"destination_name": "api", "local_bind_port": port, "local_bind_address": a_host}
+            web = mesh.agent(
+                "host-a",
+                a_host,
+                [{"name": "web", "port": free_port(a_host), "address": a_host, "upstreams": [upstream]}],
+            )
+            mesh.stack.allow("web", "api")
+            td = mesh.stack.info["trust_domain"]
+            cert: ClientCert = vault_leaf(mesh.stack.vault(), tmp, ServiceIdentity(td, "dc1", "web"))
 
-        found = Doors(web, api, f"http://{b_host}:{api_port}", outbound, inbound)
-        wait_until(lambda: exchange(outbound, b"GET / HTTP/1.1\r\nHost: api\r\n\r\n")[0] == 200, 10, what="traffic")
-        yield found
-    finally:
-        mesh.close()
-        thread.run(devstack.stop())
-        thread.stop()
+            def outbound() -> socket.socket:
+                return socket.create_connection((a_host, port), timeout=5)
+
+            def inbound() -> ssl.SSLSocket:
+                return mtls_connect(
+                    b_host, api.inbound_port, service="api", trust_domain=td, bundle_pem=cert.bundle_pem, cert=cert
+                )
+
+            found = Doors(web, api, f"http://{b_host}:{api_port}", outbound, inbound)
+            wait_until(lambda: exchange(outbound, b"GET / HTTP/1.1\r\nHost: api\r\n\r\n")[0] == 200, 10, what="traffic")
+            yield found
+        finally:
+            mesh.close()
 
 
 def exchange(door: Door, data: bytes, *, wait: float = 5.0) -> tuple[int | None, bool, bytes]:

@@ -18,10 +18,8 @@ from typing import Any
 
 import pytest
 
-from mesh.devstack import DevStack
-from mesh.devstack.threaded import StandInThread
 from mesh.identity import ServiceIdentity
-from tests.e2e.conftest import Mesh, Stack
+from tests.e2e.conftest import Mesh, running_stack
 from tests.support.ports import free_port
 from tests.support.processes import Agent, http_get, wait_until
 from tests.support.tlsclient import ClientCert, mtls_connect, vault_leaf
@@ -70,28 +68,27 @@ class Hosts:
 
 @pytest.fixture(scope="module")
 def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
-    devstack = DevStack()
-    thread = StandInThread(name="l7-intentions")
-    thread.start()
-    thread.run(devstack.start())
-    mesh = Mesh(Path(tmp_path_factory.mktemp("l7-intentions")), Stack(devstack, thread))
-    try:
-        a_host, b_host = mesh.host(), mesh.host()
-        api_port = mesh.app("api", b_host)
-        api = mesh.agent("host-b", b_host, [{"name": "api", "port": api_port, "address": b_host, "protocol": "http"}])
-        port = free_port(a_host)
-        upstream = {"destination_name": "api", "local_bind_port": port, "local_bind_address": a_host}
-        web = mesh.agent(
-            "host-a", a_host, [{"name": "web", "port": free_port(a_host), "address": a_host, "upstreams": [upstream]}]
-        )
-        assert mesh.stack.consul().config.set("service-defaults", "api", {"Protocol": "http"})
-        td = mesh.stack.info["trust_domain"]
-        cert = vault_leaf(mesh.stack.vault(), mesh.tmp, ServiceIdentity(td, "dc1", "web"))
-        yield Hosts(mesh, web, api, port, f"http://{b_host}:{api_port}", cert)
-    finally:
-        mesh.close()
-        thread.run(devstack.stop())
-        thread.stop()
+    with running_stack("l7-intentions") as stack:
+        mesh = Mesh(Path(tmp_path_factory.mktemp("l7-intentions")), stack)
+        try:
+            a_host, b_host = mesh.host(), mesh.host()
+            api_port = mesh.app("api", b_host)
+            api = mesh.agent(
+                "host-b", b_host, [{"name": "api", "port": api_port, "address": b_host, "protocol": "http"}]
+            )
+            port = free_port(a_host)
+            upstream = {"destination_name": "api", "local_bind_port": port, "local_bind_address": a_host}
+            web = mesh.agent(
+                "host-a",
+                a_host,
+                [{"name": "web", "port": free_port(a_host), "address": a_host, "upstreams": [upstream]}],
+            )
+            assert mesh.stack.consul().config.set("service-defaults", "api", {"Protocol": "http"})
+            td = mesh.stack.info["trust_domain"]
+            cert = vault_leaf(mesh.stack.vault(), mesh.tmp, ServiceIdentity(td, "dc1", "web"))
+            yield Hosts(mesh, web, api, port, f"http://{b_host}:{api_port}", cert)
+        finally:
+            mesh.close()
 
 
 def test_a_permission_denies_delete_admin_from_web_while_get_succeeds(hosts: Hosts) -> None:

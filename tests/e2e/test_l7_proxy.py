@@ -22,9 +22,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from mesh.devstack import DevStack
 from mesh.devstack.threaded import StandInThread
-from tests.e2e.conftest import Mesh, Stack
+from tests.e2e.conftest import Mesh, running_stack
 from tests.support.ports import free_port
 from tests.support.processes import Agent, wait_until
 
@@ -142,40 +141,37 @@ class L7:
 
 @pytest.fixture(scope="module")
 def l7(tmp_path_factory: pytest.TempPathFactory) -> Iterator[L7]:
-    devstack = DevStack()
-    thread = StandInThread(name="l7-devstack")
-    thread.start()
-    thread.run(devstack.start())
-    app_thread = StandInThread(name="l7-app")
-    app_thread.start()
-    app = LabApp()
-    mesh = Mesh(Path(tmp_path_factory.mktemp("l7")), Stack(devstack, thread))
-    try:
-        a_host, b_host = mesh.host(), mesh.host()
-        api_port = free_port(b_host)
-        app_thread.run(app.start(b_host, api_port))
-        api = mesh.agent("host-b", b_host, [{"name": "api", "port": api_port, "address": b_host, "protocol": "http"}])
-        port = free_port(a_host)
-        upstream = {"destination_name": "api", "local_bind_port": port, "local_bind_address": a_host}
-        web_service = {"name": "web", "port": free_port(a_host), "address": a_host, "protocol": "http"}
-        web_agent = mesh.agent("host-a", a_host, [{**web_service, "upstreams": [upstream]}])
-        mesh.stack.allow("web", "api")
-        lab = L7(mesh, web_agent, api, port, app)
+    with running_stack("l7-devstack") as stack:
+        app_thread = StandInThread(name="l7-app")
+        app_thread.start()
+        app = LabApp()
+        mesh = Mesh(Path(tmp_path_factory.mktemp("l7")), stack)
+        try:
+            a_host, b_host = mesh.host(), mesh.host()
+            api_port = free_port(b_host)
+            app_thread.run(app.start(b_host, api_port))
+            api = mesh.agent(
+                "host-b", b_host, [{"name": "api", "port": api_port, "address": b_host, "protocol": "http"}]
+            )
+            port = free_port(a_host)
+            upstream = {"destination_name": "api", "local_bind_port": port, "local_bind_address": a_host}
+            web_service = {"name": "web", "port": free_port(a_host), "address": a_host, "protocol": "http"}
+            web_agent = mesh.agent("host-a", a_host, [{**web_service, "upstreams": [upstream]}])
+            mesh.stack.allow("web", "api")
+            lab = L7(mesh, web_agent, api, port, app)
 
-        def serving() -> bool:
-            try:
-                return lab.get("/ready")[0] == 200
-            except OSError:
-                return False
+            def serving() -> bool:
+                try:
+                    return lab.get("/ready")[0] == 200
+                except OSError:
+                    return False
 
-        wait_until(serving, 10, what="an HTTP request through both agents")
-        yield lab
-    finally:
-        mesh.close()
-        app_thread.run(app.stop())
-        app_thread.stop()
-        thread.run(devstack.stop())
-        thread.stop()
+            wait_until(serving, 10, what="an HTTP request through both agents")
+            yield lab
+        finally:
+            mesh.close()
+            app_thread.run(app.stop())
+            app_thread.stop()
 
 
 def peak_rss(agent: Agent) -> int:

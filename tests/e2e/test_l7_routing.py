@@ -19,9 +19,7 @@ from typing import Any
 
 import pytest
 
-from mesh.devstack import DevStack
-from mesh.devstack.threaded import StandInThread
-from tests.e2e.conftest import Mesh, Stack
+from tests.e2e.conftest import Mesh, running_stack
 from tests.support.ports import free_port
 from tests.support.processes import Agent, wait_until
 
@@ -75,33 +73,36 @@ class Fleet:
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    devstack = DevStack()
-    thread = StandInThread(name="l7-routing")
-    thread.start()
-    thread.run(devstack.start())
-    mesh = Mesh(Path(tmp_path_factory.mktemp("l7-routing")), Stack(devstack, thread))
-    try:
-        a_host = mesh.host()
-        for node, version in (("host-b", "v1"), ("host-c", "v2")):
-            host = mesh.host()
-            app = mesh.app("api", host, instance=f"api-{version}")
-            service = {"name": "api", "port": app, "address": host, "protocol": "http", "meta": {"version": version}}
-            mesh.agent(node, host, [service])
-        port = free_port(a_host)
-        upstream = {"destination_name": "api", "local_bind_port": port, "local_bind_address": a_host}
-        web = mesh.agent(
-            "host-a", a_host, [{"name": "web", "port": free_port(a_host), "address": a_host, "upstreams": [upstream]}]
-        )
-        mesh.stack.allow("web", "api")
-        found = Fleet(mesh, web, port)
-        found.put("service-defaults", {"Protocol": "http"})
-        found.put("service-resolver", RESOLVER)
-        wait_until(lambda: found.served(20) == {"api-v1": 20}, 10, what="DefaultSubset v1 in force")
-        yield found
-    finally:
-        mesh.close()
-        thread.run(devstack.stop())
-        thread.stop()
+    with running_stack("l7-routing") as stack:
+        mesh = Mesh(Path(tmp_path_factory.mktemp("l7-routing")), stack)
+        try:
+            a_host = mesh.host()
+            for node, version in (("host-b", "v1"), ("host-c", "v2")):
+                host = mesh.host()
+                app = mesh.app("api", host, instance=f"api-{version}")
+                service = {
+                    "name": "api",
+                    "port": app,
+                    "address": host,
+                    "protocol": "http",
+                    "meta": {"version": version},
+                }
+                mesh.agent(node, host, [service])
+            port = free_port(a_host)
+            upstream = {"destination_name": "api", "local_bind_port": port, "local_bind_address": a_host}
+            web = mesh.agent(
+                "host-a",
+                a_host,
+                [{"name": "web", "port": free_port(a_host), "address": a_host, "upstreams": [upstream]}],
+            )
+            mesh.stack.allow("web", "api")
+            found = Fleet(mesh, web, port)
+            found.put("service-defaults", {"Protocol": "http"})
+            found.put("service-resolver", RESOLVER)
+            wait_until(lambda: found.served(20) == {"api-v1": 20}, 10, what="DefaultSubset v1 in force")
+            yield found
+        finally:
+            mesh.close()
 
 
 @pytest.fixture

@@ -21,10 +21,8 @@ from typing import Any
 import pytest
 
 from agent.runtime import INTENTIONS_RECHECK_INTERVAL
-from mesh.devstack import DevStack
-from mesh.devstack.threaded import StandInThread
 from mesh.identity import ServiceIdentity
-from tests.e2e.conftest import Mesh, Stack
+from tests.e2e.conftest import Mesh, running_stack
 from tests.support.pki import Issued, make_ca, make_leaf, spiffe, stand_in_issuer
 from tests.support.processes import Agent, http_get, wait_until
 from tests.support.scrape import sample
@@ -33,19 +31,6 @@ from tests.support.tlsclient import TLS_1_1, ClientCert, issued_cert, mtls_conne
 pytestmark = pytest.mark.e2e
 
 IMPOSTOR_UPSTREAM_PORT = 15201
-
-
-@contextlib.contextmanager
-def running_stack(**kwargs: Any) -> Iterator[Stack]:
-    devstack = DevStack(**kwargs)
-    thread = StandInThread(name="e2e-zero-trust")
-    thread.start()
-    thread.run(devstack.start())
-    try:
-        yield Stack(devstack, thread)
-    finally:
-        thread.run(devstack.stop())
-        thread.stop()
 
 
 @dataclass
@@ -74,7 +59,7 @@ class Estate:
 @pytest.fixture(scope="module")
 def estate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Estate]:
     tmp = tmp_path_factory.mktemp("zero-trust")
-    with running_stack() as stack:
+    with running_stack("e2e-zero-trust") as stack:
         mesh = Mesh(tmp, stack)
         try:
             b_host, a_host = mesh.host(), mesh.host()
@@ -339,7 +324,7 @@ def test_tokens_and_private_keys_never_appear_in_logs_metrics_or_status(tmp_path
     """A debug-level agent goes through login, renewals, rotations, a sealed Vault and a revoked
     token; none of the credentials it handled shows up anywhere it writes or answers."""
     consul_token = str(uuid.uuid4())
-    with running_stack(acl_management_token=consul_token) as stack:
+    with running_stack("e2e-zero-trust", acl_management_token=consul_token) as stack:
         mesh = Mesh(tmp_path, stack)
         try:
             root = stack.vault()
