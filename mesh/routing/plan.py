@@ -21,7 +21,7 @@ from mesh.traffic.model import (
     Route,
     ServiceResolver,
 )
-from mesh.traffic.model.resolver import DEFAULT_REQUEST_TIMEOUT
+from mesh.traffic.model.resolver import DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT
 from mesh.traffic.resolution import Target
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ class Backend:
     response_headers: tuple[HeaderModifiers, ...] = ()
     resolver: ServiceResolver | None = None
     load_balancer: LoadBalancer = DEFAULT_LOAD_BALANCER
-    connect_timeout: float = 5.0
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     request_timeout: float | None = None  # the resolver's RequestTimeout, used when the route sets none
     protocol: str | None = None  # service-defaults Protocol of the target's service, when a document says
     fault: Fault | None = None  # service-defaults Fault of the target's service
