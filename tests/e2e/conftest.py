@@ -14,7 +14,7 @@ import pytest
 
 from mesh.devstack import DevStack
 from mesh.devstack.threaded import StandInThread
-from tests.support.ports import next_host
+from tests.support.ports import free_port, next_host
 from tests.support.processes import Agent, Process, start_agent, start_app
 
 
@@ -96,6 +96,16 @@ class Mesh:
         if ready:
             agent.wait_ready()
         return agent
+
+    def web_calling_api(self, node: str, host: str) -> tuple[Agent, int]:
+        """An agent on `host` serving `web` (no app behind it) with one upstream, to `api`; and
+        the port where that upstream listens on `host`."""
+        port = free_port(host)
+        upstream = {"destination_name": "api", "local_bind_port": port, "local_bind_address": host}
+        web = self.agent(
+            node, host, [{"name": "web", "port": free_port(host), "address": host, "upstreams": [upstream]}]
+        )
+        return web, port
 
     def close(self) -> None:
         for agent in self.agents:

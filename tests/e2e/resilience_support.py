@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e.conftest import Mesh, Stack, running_stack
-from tests.support.ports import free_port
 from tests.support.processes import Agent, wait_until
 
 PREFIX = "mesh/config"
@@ -187,13 +186,7 @@ def _start(mesh: Mesh, stack: Stack, instances: list[tuple[str, str, str]], chec
         agent = mesh.agent(f"host-{instance}", host, [service], **extra)
         api[instance] = Instance(instance, host, port, agent, dc)
     web_host = mesh.host()
-    port = free_port(web_host)
-    upstream = {"destination_name": "api", "local_bind_port": port, "local_bind_address": web_host}
-    web = mesh.agent(
-        "host-web",
-        web_host,
-        [{"name": "web", "port": free_port(web_host), "address": web_host, "upstreams": [upstream]}],
-    )
+    web, port = mesh.web_calling_api("host-web", web_host)
     found = Fleet(mesh, web, port, api)
     local = sum(1 for i in api.values() if i.datacenter == "dc1")
     wait_until(lambda: len(found.endpoints()) == local, 15, what=f"web sees {local} api endpoints")

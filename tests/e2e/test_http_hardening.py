@@ -26,7 +26,6 @@ from hypothesis import strategies as st
 from mesh.identity import ServiceIdentity
 from mesh.proxy.http.timeouts import HEADER_TIMEOUT
 from tests.e2e.conftest import Mesh, running_stack
-from tests.support.ports import free_port
 from tests.support.processes import Agent, http_get, wait_until
 from tests.support.tlsclient import ClientCert, mtls_connect, vault_leaf
 
@@ -58,13 +57,7 @@ def doors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Doors]:
             api = mesh.agent(
                 "host-b", b_host, [{"name": "api", "port": api_port, "address": b_host, "protocol": "http"}]
             )
-            port = free_port(a_host)
-            upstream = {"destination_name": "api", "local_bind_port": port, "local_bind_address": a_host}
-            web = mesh.agent(
-                "host-a",
-                a_host,
-                [{"name": "web", "port": free_port(a_host), "address": a_host, "upstreams": [upstream]}],
-            )
+            web, port = mesh.web_calling_api("host-a", a_host)
             mesh.stack.allow("web", "api")
             td = mesh.stack.info["trust_domain"]
             cert: ClientCert = vault_leaf(mesh.stack.vault(), tmp, ServiceIdentity(td, "dc1", "web"))

@@ -20,7 +20,6 @@ import pytest
 
 from mesh.identity import ServiceIdentity
 from tests.e2e.conftest import Mesh, running_stack
-from tests.support.ports import free_port
 from tests.support.processes import Agent, http_get, wait_until
 from tests.support.tlsclient import ClientCert, mtls_connect, vault_leaf
 
@@ -76,13 +75,7 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
             api = mesh.agent(
                 "host-b", b_host, [{"name": "api", "port": api_port, "address": b_host, "protocol": "http"}]
             )
-            port = free_port(a_host)
-            upstream = {"destination_name": "api", "local_bind_port": port, "local_bind_address": a_host}
-            web = mesh.agent(
-                "host-a",
-                a_host,
-                [{"name": "web", "port": free_port(a_host), "address": a_host, "upstreams": [upstream]}],
-            )
+            web, port = mesh.web_calling_api("host-a", a_host)
             assert mesh.stack.consul().config.set("service-defaults", "api", {"Protocol": "http"})
             td = mesh.stack.info["trust_domain"]
             cert = vault_leaf(mesh.stack.vault(), mesh.tmp, ServiceIdentity(td, "dc1", "web"))

@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import Mesh, running_stack
-from tests.support.ports import free_port
 from tests.support.processes import Agent, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -88,13 +87,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
                     "meta": {"version": version},
                 }
                 mesh.agent(node, host, [service])
-            port = free_port(a_host)
-            upstream = {"destination_name": "api", "local_bind_port": port, "local_bind_address": a_host}
-            web = mesh.agent(
-                "host-a",
-                a_host,
-                [{"name": "web", "port": free_port(a_host), "address": a_host, "upstreams": [upstream]}],
-            )
+            web, port = mesh.web_calling_api("host-a", a_host)
             mesh.stack.allow("web", "api")
             found = Fleet(mesh, web, port)
             found.put("service-defaults", {"Protocol": "http"})

@@ -12,7 +12,6 @@ import pytest
 from agent.shutdown import DRAIN_DEADLINE
 from tests.e2e.conftest import Mesh
 from tests.support.load import Load
-from tests.support.ports import free_port
 from tests.support.processes import http_get, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -34,11 +33,7 @@ def test_a_draining_destination_loses_no_request_and_exits_cleanly_within_the_de
         app = mesh.app("api", host, instance=node)
         service = {"name": "api", "port": app, "address": host, "protocol": "http"}
         destinations[node] = mesh.agent(node, host, [service])
-    port = free_port(a_host)
-    upstream = {"destination_name": "api", "local_bind_port": port, "local_bind_address": a_host}
-    a = mesh.agent(
-        "host-a", a_host, [{"name": "web", "port": free_port(a_host), "address": a_host, "upstreams": [upstream]}]
-    )
+    a, port = mesh.web_calling_api("host-a", a_host)
     consul = mesh.stack.consul()
     assert consul.kv.put("mesh/config/service-defaults/api", json.dumps({"Protocol": "http"}))
     assert consul.kv.put("mesh/config/service-router/api", json.dumps(ROUTER))

@@ -17,7 +17,6 @@ from mesh.consul.reachability import PROBE_CAP
 from mesh.snapshot.persisted import FILENAME
 from tests.e2e.conftest import Mesh
 from tests.support.load import Load
-from tests.support.ports import free_port
 from tests.support.processes import Agent, http_get, wait_until
 from tests.support.scrape import sample
 
@@ -31,11 +30,7 @@ def two_hosts(mesh: Mesh) -> tuple[Agent, Agent, str]:
     a_host, b_host = mesh.host(), mesh.host()
     api = mesh.app("api", b_host)
     b = mesh.agent("host-b", b_host, [{"name": "api", "port": api, "address": b_host, "protocol": "http"}])
-    port = free_port(a_host)
-    upstream = {"destination_name": "api", "local_bind_port": port, "local_bind_address": a_host}
-    a = mesh.agent(
-        "host-a", a_host, [{"name": "web", "port": free_port(a_host), "address": a_host, "upstreams": [upstream]}]
-    )
+    a, port = mesh.web_calling_api("host-a", a_host)
     assert mesh.stack.consul().kv.put("mesh/config/service-defaults/api", json.dumps({"Protocol": "http"}))
     mesh.stack.allow("web", "api")
     url = f"http://{a_host}:{port}/"

@@ -11,7 +11,6 @@ import pytest
 
 from tests.e2e.conftest import Mesh
 from tests.e2e.resilience_support import PREFIX
-from tests.support.ports import free_port
 from tests.support.processes import Agent, http_get, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -50,13 +49,7 @@ def tcp(mesh: Mesh) -> TcpFleet:
         app = mesh.app("api", host, instance=name)
         api[name] = mesh.agent(f"host-{name}", host, [{"name": "api", "port": app, "address": host}])
     web_host = mesh.host()
-    port = free_port(web_host)
-    upstream = {"destination_name": "api", "local_bind_port": port, "local_bind_address": web_host}
-    web = mesh.agent(
-        "host-web",
-        web_host,
-        [{"name": "web", "port": free_port(web_host), "address": web_host, "upstreams": [upstream]}],
-    )
+    web, port = mesh.web_calling_api("host-web", web_host)
     mesh.stack.allow("web", "api")
     wait_until(lambda: len(web.status()["endpoints"].get("api@dc1", [])) == 2, 10, what="both api endpoints")
     return TcpFleet(mesh, web, port, api)
