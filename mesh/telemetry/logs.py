@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import re
@@ -14,24 +15,32 @@ import structlog
 
 # Keys whose values are secrets wherever they appear in an event.
 _SECRET_KEYS = re.compile(r"(token|secret|password|private_key|key_pem|authorization)", re.IGNORECASE)
-# Secret-looking material inside free text: Vault tokens, PEM private keys.
+# Secret-looking material inside free text: Vault tokens, PEM private keys. Each with a literal
+# that every match contains: a substring test (one C scan) spares the regex on most values,
+# which matters on the access log's hot path.
 _SECRET_TEXT = (
-    re.compile(r"\bhv[sbr]\.[A-Za-z0-9_\-]{20,}"),
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL),
+    ("hv", re.compile(r"\bhv[sbr]\.[A-Za-z0-9_\-]{20,}")),
+    ("-----BEGIN ", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL)),
 )
 REDACTED = "<redacted>"
 
 
 def redact_text(text: str) -> str:
-    for pattern in _SECRET_TEXT:
-        text = pattern.sub(REDACTED, text)
+    for literal, pattern in _SECRET_TEXT:
+        if literal in text:
+            text = pattern.sub(REDACTED, text)
     return text
+
+
+@functools.lru_cache(maxsize=1024)  # keys are names in our code: a small set, asked about per event
+def _secret_key(key: str) -> bool:
+    return key != "event" and _SECRET_KEYS.search(key) is not None
 
 
 def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in list(event):
         value = event[key]
-        if _SECRET_KEYS.search(key) and key != "event":
+        if _secret_key(key):
             event[key] = REDACTED
         elif isinstance(value, str):
             event[key] = redact_text(value)
