@@ -105,9 +105,15 @@ class Headers:
         """Replace every `name` line with one `name: value` at the first one's place (else append)."""
         _check_field(name, value)
         key = name.lower()
-        if key not in self._lower:
+        lower = self._lower
+        lines = lower.count(key)
+        if not lines:
             return self._append(name, key, value)
-        first = self._lower.index(key)
+        first = lower.index(key)
+        if lines == 1:  # the usual case (Content-Length, traceparent): swap one field in place
+            after = first + 1
+            names = (*self._names[:first], name, *self._names[after:])
+            return Headers._trusted(names, lower, (*self._values[:first], value, *self._values[after:]))
         keep = [i for i, k in enumerate(self._lower) if k != key or i == first]
         names = tuple(name if i == first else self._names[i] for i in keep)
         values = tuple(value if i == first else self._values[i] for i in keep)
