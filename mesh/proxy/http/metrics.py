@@ -9,7 +9,7 @@ Build one HttpMetrics per agent: its extra counters are registered once.
 from __future__ import annotations
 
 import structlog
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 from mesh.proxy.http.access_log import RequestRecord
 from mesh.telemetry.metrics import Metrics
@@ -40,13 +40,24 @@ class HttpMetrics:
             registry=r,
         )
 
+        # The request counter's and latency histogram's children per label values: `.labels()`
+        # validates and locks on every call. As many entries as the registry has series (never removed).
+        self._series: dict[tuple[str, str, str, str, int], tuple[Counter, Histogram]] = {}
+
     def report(self, record: RequestRecord, now: float) -> None:
         """Count the request and write its access log line."""
         duration = max(0.0, now - record.started)
-        labels = (record.direction, record.source or "-", record.destination, record.subset)
-        m = self.metrics
-        m.requests.labels(*labels, str(record.status)).inc()
-        m.request_duration.labels(*labels).observe(duration)
+        key = (record.direction, record.source or "-", record.destination, record.subset, record.status)
+        series = self._series.get(key)
+        if series is None:
+            m, labels = self.metrics, key[:4]
+            series = self._series[key] = (
+                m.requests.labels(*labels, str(record.status)),
+                m.request_duration.labels(*labels),
+            )
+        requests, latency = series
+        requests.inc()
+        latency.observe(duration)
         if "denied" in record.flags:
             self.denied.labels(record.destination, record.source or "-").inc()
         if "bad_request" in record.flags or "header_timeout" in record.flags:
