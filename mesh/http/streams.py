@@ -69,6 +69,11 @@ class HttpReader:
             self._buffer = data
         return self._buffer[:1]
 
+    @property
+    def has_buffered(self) -> bool:
+        """Bytes past the last head or message are already here (a body read next starts without waiting)."""
+        return bool(self._buffer)
+
     def take_buffered(self) -> bytes:
         """Bytes already read past the last message; for a tunnel after a 101 or CONNECT 2xx."""
         data, self._buffer = self._buffer, b""
@@ -137,22 +142,32 @@ class HttpReader:
 
 
 class BodyWriter:
-    """Writes a body to a StreamWriter in `framing` (see `outgoing_framing`), with backpressure."""
+    """Writes a body to a StreamWriter in `framing` (see `outgoing_framing`), with backpressure.
 
-    __slots__ = ("_encoder", "_writer")
+    `prefix` (an encoded head) goes out in the same write as the body's first bytes: one
+    write is one syscall (and one TLS record), and a small message then costs one of each.
+    Give it only when those bytes are at hand, or the head waits for them.
+    """
 
-    def __init__(self, writer: asyncio.StreamWriter, framing: Framing) -> None:
+    __slots__ = ("_encoder", "_prefix", "_writer")
+
+    def __init__(self, writer: asyncio.StreamWriter, framing: Framing, *, prefix: bytes = b"") -> None:
         self._writer = writer
         self._encoder = BodyEncoder(framing)
+        self._prefix = prefix
 
     async def write(self, data: bytes) -> None:
         out = self._encoder.encode(data)
+        if self._prefix:
+            out, self._prefix = self._prefix + out, b""
         if out:
             self._writer.write(out)
             await self._writer.drain()
 
     async def finish(self, trailers: Headers = EMPTY_HEADERS) -> None:
         out = self._encoder.finish(trailers)
+        if self._prefix:
+            out, self._prefix = self._prefix + out, b""
         if out:
             self._writer.write(out)
         await self._writer.drain()

@@ -31,12 +31,14 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 
 from mesh.http import (
     HTTP_11,
+    ContentLength,
     Framing,
     Headers,
     ProtocolError,
     RequestHead,
     ResponseHead,
     UntilClose,
+    encode_response_head,
     keep_alive,
     outgoing_framing,
     strip_hop_by_hop,
@@ -120,9 +122,13 @@ async def pump_body(
     *,
     idle: float,
     on_data: Callable[[int], None],
+    head: bytes = b"",
 ) -> None:
-    """Copy one body, re-framed, with backpressure; BodyFailure when either side fails or stalls."""
-    writer = BodyWriter(sink, outgoing)
+    """Copy one body, re-framed, with backpressure; BodyFailure when either side fails or stalls.
+
+    `head`: an encoded head to send with the body's first bytes (see BodyWriter's `prefix`).
+    """
+    writer = BodyWriter(sink, outgoing, prefix=head)
     loop = asyncio.get_running_loop()
     reading = False
     try:
@@ -328,7 +334,12 @@ async def _relay_response(
     headers = with_framing_headers(strip_hop_by_hop(response.headers), to_client)
     if close:
         headers = headers.with_set(b"Connection", b"close")
-    write_head(client.writer, ResponseHead(HTTP_11, response.status, response.reason, headers))
+    head = encode_response_head(ResponseHead(HTTP_11, response.status, response.reason, headers))
+    # A body that came in with the head (the common small response) goes out in one write with
+    # it; nothing awaits before pump_body writes them. A body still to come must not hold the head.
+    with_body = isinstance(framing, ContentLength) and framing.length > 0 and upstream.http.has_buffered
+    if not with_body:
+        client.writer.write(head)
     record.status = response.status
 
     def count(n: int) -> None:
@@ -336,7 +347,9 @@ async def _relay_response(
 
     try:
         body = BodySource(upstream.http, framing, error_status=502)
-        await pump_body(body, client.writer, to_client, idle=timeouts.stream_idle, on_data=count)
+        await pump_body(
+            body, client.writer, to_client, idle=timeouts.stream_idle, on_data=count, head=head if with_body else b""
+        )
     except BodyFailure as failure:
         record.flags.append(_response_flag(failure, upstream_closed=upstream.reader.at_eof()))
         upstream.abort()
