@@ -75,6 +75,7 @@ class Reload:
         agent.restart_required = plan.restart_required
         if final.log_level != old.log_level:
             configure_logging(final.log_level)
+        agent.http_metrics.log_mode = final.access_log
 
         # Phase 1: serve both old and new services; Consul learns the new set.
         new_names = {s.name for s in final.services}

@@ -3,7 +3,7 @@
 Live (applied on SIGHUP): `services` (added ones registered and given certificates, removed
 ones deregistered, changed ones registered again; upstream listeners whose declaration
 changed are rebound, the others keep their connections), `mtls_mode`, `intentions.default`,
-`log_level`.
+`log_level`, `access_log` (the next request reported follows it).
 
 Restart only (the running value is kept, and named in the log and in `/v1/status`
 `restart_required` until a restart or a reload that reverts them): the identity of the host

@@ -86,7 +86,7 @@ class Agent:
         self.certs: CertificateManager | None = None
         self.inbound: InboundListener | None = None
         # L7 data plane (mesh/proxy/http): one HttpMetrics per registry, one inbound HTTP handler.
-        self.http_metrics = HttpMetrics(self.metrics)
+        self.http_metrics = HttpMetrics(self.metrics, access_log=config.access_log)
         self.inbound_http: InboundHttp | None = None
         self.watches: WatchSet | None = None
         self.listeners: UpstreamListeners | None = None

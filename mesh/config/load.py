@@ -6,10 +6,11 @@ import ipaddress
 import os
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from mesh.config.model import (
+    AccessLogMode,
     AgentConfig,
     ConsulSettings,
     HealthCheck,
@@ -138,6 +139,7 @@ class _Builder:
             datacenter=datacenter,
             advertise_address=advertise,
             log_level=d.get("log_level", "info"),
+            access_log=self.access_log(d.get("access_log", "all")),
             consul=self.consul(d.get("consul", {})),
             vault=self.vault(d.get("vault")),
             trust_domain=trust_domain,
@@ -148,6 +150,11 @@ class _Builder:
             state_dir=d.get("state_dir", "/var/lib/mesh-agent"),
             services=services,
         )
+
+    @staticmethod
+    def access_log(value: str | bool) -> AccessLogMode:
+        # YAML 1.1 reads an unquoted `off` as false; that is what the operator meant.
+        return "off" if value is False else cast(AccessLogMode, value)
 
     def _ip_or_name(self, path: str, value: str) -> None:
         try:

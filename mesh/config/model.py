@@ -9,6 +9,8 @@ from mesh.durations import format_duration
 
 MtlsMode = Literal["strict", "permissive"]
 Protocol = Literal["tcp", "http"]
+# Which proxied HTTP requests get an access-log line (mesh.proxy.http.access_log.logged_under).
+AccessLogMode = Literal["all", "errors", "off"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +114,7 @@ class AgentConfig:
     advertise_address: str
     datacenter: str | None = None
     log_level: str = "info"
+    access_log: AccessLogMode = "all"
     consul: ConsulSettings = field(default_factory=ConsulSettings)
     vault: VaultSettings = field(default_factory=VaultSettings)
     trust_domain: str = "auto"

@@ -102,6 +102,7 @@ def converged(ansible_available: None, tmp_path_factory: pytest.TempPathFactory)
         "mesh_agent_advertise_address": "10.0.0.5",
         "mesh_agent_datacenter": "dc1",
         "mesh_agent_services": SERVICES,
+        "mesh_agent_access_log": "off",  # the value YAML would misread if the template did not quote it
         "converge_environment": env,
         **SECRETS,
     }

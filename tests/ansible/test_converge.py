@@ -89,6 +89,7 @@ def test_the_rendered_config_carries_the_inventory_services_and_credential_paths
         "mount": "approle",
     }
     assert config["state_dir"] == str(converged.path("/var/lib/mesh-agent"))
+    assert config["access_log"] == "off"
 
 
 def test_the_rendered_config_passes_check_config_with_file_checks(converged: Converged) -> None:

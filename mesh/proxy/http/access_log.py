@@ -23,8 +23,13 @@ what went wrong) and reported once, when the response is done or the request giv
     fault_delay             held by fault injection before being forwarded
     fault_abort             answered by fault injection instead of being forwarded
     upgraded                a WebSocket upgrade became a tunnel
+    no_certificate          the outbound side has no leaf certificate yet (503)
+    local_error             the agent itself failed while handling the request (500)
 
 A response the mesh answers itself carries its flag, dashed, in `x-mesh-reason`.
+
+The agent's `access_log` setting picks which records get a line (`logged_under`); the
+golden-signal metrics count every record whatever it says.
 """
 
 from __future__ import annotations
@@ -32,7 +37,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from mesh.config.model import AccessLogMode
+
 Direction = Literal["inbound", "outbound"]
+
+# Flags that say how a request went without saying it failed: a retry that then succeeded,
+# a delay injected on purpose, an upgrade. Every other flag names a refusal or a failure, so a
+# flag added later is logged under `errors` unless it is put here deliberately.
+INFORMATIONAL_FLAGS = frozenset({"retried", "retried_stale", "connect_retried", "fault_delay", "upgraded"})
 
 
 @dataclass(slots=True)
@@ -80,6 +92,20 @@ class RequestRecord:
         if self.reason:
             out["reason"] = self.reason
         return out
+
+
+def failed(status: int, flags: list[str]) -> bool:
+    """The request failed: a 5xx, no response at all, or a flag naming a refusal or a failure
+    (denied 403, bad_request 400, header_timeout 408, rate_limited 429, fault_abort, resets...).
+    A 4xx the app itself answered is the app's business, not the mesh's: not a failure here."""
+    return status >= 500 or status == 0 or any(flag not in INFORMATIONAL_FLAGS for flag in flags)
+
+
+def logged_under(mode: AccessLogMode, record: RequestRecord) -> bool:
+    """Whether `record` gets an access-log line under the agent's `access_log` setting."""
+    if mode == "all":
+        return True
+    return mode == "errors" and failed(record.status, record.flags)
 
 
 MAX_LOGGED_PATH = 512

@@ -3,7 +3,8 @@
 Requests and latency use the series declared in mesh.telemetry.metrics (direction, source,
 destination, subset, code). Inbound requests have subset "" (the subset is the caller's
 choice, which this side does not know). `code` is "0" when no response was sent.
-Build one HttpMetrics per agent: its extra counters are registered once.
+Build one HttpMetrics per agent: its extra counters are registered once. Its `log_mode`
+mode is the agent's setting of that name; the agent sets it again on every reload.
 """
 
 from __future__ import annotations
@@ -11,15 +12,17 @@ from __future__ import annotations
 import structlog
 from prometheus_client import Counter, Histogram
 
-from mesh.proxy.http.access_log import RequestRecord
+from mesh.config.model import AccessLogMode
+from mesh.proxy.http.access_log import RequestRecord, logged_under
 from mesh.telemetry.metrics import Metrics
 
 access_log = structlog.get_logger("mesh.access")
 
 
 class HttpMetrics:
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, *, access_log: AccessLogMode = "all") -> None:
         self.metrics = metrics
+        self.log_mode: AccessLogMode = access_log
         r = metrics.registry
         self.denied = Counter(
             "mesh_http_requests_denied",
@@ -45,7 +48,7 @@ class HttpMetrics:
         self._series: dict[tuple[str, str, str, str, int], tuple[Counter, Histogram]] = {}
 
     def report(self, record: RequestRecord, now: float) -> None:
-        """Count the request and write its access log line."""
+        """Count the request, and write its access log line if the `access_log` mode wants it."""
         duration = max(0.0, now - record.started)
         key = (record.direction, record.source or "-", record.destination, record.subset, record.status)
         series = self._series.get(key)
@@ -62,4 +65,5 @@ class HttpMetrics:
             self.denied.labels(record.destination, record.source or "-").inc()
         if "bad_request" in record.flags or "header_timeout" in record.flags:
             self.protocol_errors.labels(record.direction, str(record.status)).inc()
-        access_log.info("request", **record.fields(duration))
+        if logged_under(self.log_mode, record):
+            access_log.info("request", **record.fields(duration))

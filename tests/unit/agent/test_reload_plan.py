@@ -16,7 +16,7 @@ WEB = LocalService(
 RUNNING = AgentConfig(node="n1", advertise_address="10.0.0.1", services=(API, WEB))
 
 # Applied live; every other field must be named in RESTART_ONLY (a new field must be classified).
-LIVE = {"services", "mtls_mode", "intentions_default", "log_level"}
+LIVE = {"services", "mtls_mode", "intentions_default", "log_level", "access_log"}
 RESTART_KEYS = {
     "node": "node",
     "datacenter": "datacenter",
@@ -79,7 +79,9 @@ def test_a_restart_only_setting_is_named_and_its_running_value_kept(change: dict
 
 
 def test_live_settings_are_taken_from_the_new_file() -> None:
-    loaded = dataclasses.replace(RUNNING, mtls_mode="permissive", intentions_default="allow", log_level="debug")
+    loaded = dataclasses.replace(
+        RUNNING, mtls_mode="permissive", intentions_default="allow", log_level="debug", access_log="errors"
+    )
     plan = plan_reload(RUNNING, loaded)
     assert plan.config == loaded
     assert plan.restart_required == ()

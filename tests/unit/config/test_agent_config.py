@@ -126,3 +126,25 @@ def test_an_unspecified_advertise_address_is_refused() -> None:
 
 def test_a_config_that_is_not_a_mapping_is_refused() -> None:
     assert "mapping" in problems_of("- a\n- b\n")[""]
+
+
+def test_access_log_defaults_to_every_request() -> None:
+    assert parse_config(MINIMAL).access_log == "all"
+
+
+@pytest.mark.parametrize("mode", ["all", "errors", "off"])
+def test_access_log_takes_each_mode_as_written(mode: str) -> None:
+    assert parse_config(MINIMAL + f'access_log: "{mode}"\n').access_log == mode
+
+
+def test_access_log_off_unquoted_means_off_although_yaml_reads_it_as_false() -> None:
+    assert parse_config(MINIMAL + "access_log: off\n").access_log == "off"
+
+
+def test_an_unknown_access_log_mode_is_refused_with_its_key_path_and_the_choices() -> None:
+    problems = problems_of(MINIMAL + "access_log: failures\n")
+    assert problems == {"access_log": 'must be one of "all", "errors", "off", false, got "failures"'}
+
+
+def test_access_log_on_is_not_taken_as_a_mode() -> None:
+    assert "got true" in problems_of(MINIMAL + "access_log: on\n")["access_log"]

@@ -1,8 +1,18 @@
-"""The access log line: the same fields for every request, optional ones only when they say something."""
+"""The access log line: the same fields for every request, optional ones only when they say something,
+and which requests get one under each `access_log` mode."""
 
 from __future__ import annotations
 
-from mesh.proxy.http.access_log import MAX_LOGGED_PATH, RequestRecord, logged_path
+import pytest
+
+from mesh.proxy.http.access_log import (
+    INFORMATIONAL_FLAGS,
+    MAX_LOGGED_PATH,
+    RequestRecord,
+    failed,
+    logged_path,
+    logged_under,
+)
 
 
 def test_a_served_request_logs_who_what_how_long_and_how_much() -> None:
@@ -39,3 +49,49 @@ def test_a_long_path_is_cut_and_marked() -> None:
     assert len(logged) == MAX_LOGGED_PATH + 3
     assert logged.endswith("...")
     assert logged_path(b"/short") == "/short"
+
+
+def _record(status: int, *flags: str) -> RequestRecord:
+    return RequestRecord("inbound", "web", "api", started=0.0, status=status, flags=list(flags))
+
+
+@pytest.mark.parametrize(
+    "record",
+    [_record(200), _record(404), _record(302), _record(101, "upgraded"), _record(200, "retried", "fault_delay")],
+    ids=["ok", "app-404", "redirect", "upgrade", "succeeded-after-retry"],
+)
+def test_under_errors_a_request_that_went_well_is_not_logged(record: RequestRecord) -> None:
+    assert not logged_under("errors", record)
+    assert logged_under("all", record)
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        _record(403, "denied"),
+        _record(400, "bad_request"),
+        _record(408, "header_timeout"),
+        _record(429, "rate_limited"),
+        _record(503, "max_concurrent_requests"),
+        _record(503, "connect_failure", "connect_retried"),
+        _record(504, "request_timeout"),
+        _record(418, "fault_abort"),
+        _record(500),
+        _record(502),
+        _record(0),
+        _record(200, "downstream_reset"),
+    ],
+    ids=lambda r: f"{r.status}-{'-'.join(r.flags) or 'app'}",
+)
+def test_under_errors_a_refused_or_failed_request_is_logged(record: RequestRecord) -> None:
+    assert logged_under("errors", record)
+
+
+def test_a_flag_the_decision_does_not_know_counts_as_a_failure() -> None:
+    assert failed(200, ["some_new_refusal"])
+    assert not failed(200, sorted(INFORMATIONAL_FLAGS))
+
+
+@pytest.mark.parametrize("record", [_record(200), _record(403, "denied"), _record(503, "no_endpoints")])
+def test_off_logs_nothing(record: RequestRecord) -> None:
+    assert not logged_under("off", record)
