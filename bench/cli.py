@@ -57,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
         default=d.scenarios,
         help=f"scenarios to run (default: {','.join(SCENARIOS)})",
     )
+    p.add_argument(
+        "--access-log",
+        choices=("all", "errors", "off"),
+        default=d.access_log,
+        help="the agents' access_log setting; the Envoy pair never logs (default: %(default)s)",
+    )
     p.add_argument("--keep-workdir", action="store_true", help="keep generated configs and certificates")
     return p
 
@@ -97,6 +103,7 @@ def _meta(plan: Plan, tools: Toolbox, started: str, load_at_start: float) -> dic
             "connections": list(plan.connections),
             "duration_s": plan.duration_s,
             "warmup_s": plan.warmup_s,
+            "access_log": plan.access_log,
             "wrk_threads": 1,
             "envoy_concurrency": 1,
             "cpu_pinning": "none (see docs/benchmarks.md)",
@@ -117,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.duration < 1 or args.warmup < 0 or min(args.connections) < 1:
         parser.error("--duration and --connections must be at least 1, --warmup at least 0")
-    plan = Plan(args.only, args.bodies, args.connections, args.duration, args.warmup)
+    plan = Plan(args.only, args.bodies, args.connections, args.duration, args.warmup, args.access_log)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _exit_on)
     run_dir = RESULTS / time.strftime("%Y%m%d-%H%M%S")

@@ -49,12 +49,13 @@ def consul_client(info: dict[str, Any]) -> consul.Consul:
 
 
 def agent_config(
-    home: Path, info: dict[str, Any], *, node: str, host: str, services: list[dict[str, Any]]
+    home: Path, info: dict[str, Any], *, node: str, host: str, services: list[dict[str, Any]], access_log: str = "all"
 ) -> dict[str, Any]:
     return {
         "node": node,
         "advertise_address": host,
         "log_level": "info",  # debug would log per connection and tax the data path being measured
+        "access_log": access_log,
         "consul": {"address": info["consul"], "config_prefix": KV_PREFIX},
         "vault": {
             "address": info["vault"],
@@ -80,14 +81,20 @@ def l7_observed(metrics_text: str) -> bool:
 
 
 def _start_agent(
-    supervisor: Supervisor, workdir: Path, info: dict[str, Any], name: str, host: str, services: list[dict[str, Any]]
+    supervisor: Supervisor,
+    workdir: Path,
+    info: dict[str, Any],
+    name: str,
+    host: str,
+    services: list[dict[str, Any]],
+    access_log: str,
 ) -> tuple[subprocess.Popen[bytes], str]:
     home = workdir / name
     home.mkdir(mode=0o700)
     for fname, key in (("vault-role-id", "approle_role_id"), ("vault-secret-id", "approle_secret_id")):
         (home / fname).write_text(info[key])
         (home / fname).chmod(0o600)
-    config = agent_config(home, info, node=name, host=host, services=services)
+    config = agent_config(home, info, node=name, host=host, services=services, access_log=access_log)
     (home / "agent.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     proc = supervisor.start(name, [sys.executable, "-m", "agent.cli", "run", "--config", str(home / "agent.yaml")])
     admin = f"http://{config['admin']['listen']}"
@@ -95,7 +102,13 @@ def _start_agent(
 
 
 def start_mesh_pair(
-    supervisor: Supervisor, workdir: Path, info: dict[str, Any], upstream: Upstream, mode: str
+    supervisor: Supervisor,
+    workdir: Path,
+    info: dict[str, Any],
+    upstream: Upstream,
+    mode: str,
+    *,
+    access_log: str = "all",
 ) -> MeshPair:
     destination = DESTINATION[mode]
     client = consul_client(info)
@@ -105,7 +118,9 @@ def start_mesh_pair(
     client.connect.intentions.upsert(CLIENT_SERVICE, destination, action="allow")
 
     server_service = {"name": destination, "port": upstream.port, "address": upstream.host, "protocol": PROTOCOL[mode]}
-    b, b_admin = _start_agent(supervisor, workdir, info, f"agent-b-{mode.lower()}", HOST_B, [server_service])
+    b, b_admin = _start_agent(
+        supervisor, workdir, info, f"agent-b-{mode.lower()}", HOST_B, [server_service], access_log
+    )
     bind_port = free_port(HOST_A)
     client_service = {
         "name": CLIENT_SERVICE,
@@ -113,7 +128,9 @@ def start_mesh_pair(
         "address": HOST_A,
         "upstreams": [{"destination_name": destination, "local_bind_address": HOST_A, "local_bind_port": bind_port}],
     }
-    a, a_admin = _start_agent(supervisor, workdir, info, f"agent-a-{mode.lower()}", HOST_A, [client_service])
+    a, a_admin = _start_agent(
+        supervisor, workdir, info, f"agent-a-{mode.lower()}", HOST_A, [client_service], access_log
+    )
     for name, proc, admin in ((f"agent-b-{mode.lower()}", b, b_admin), (f"agent-a-{mode.lower()}", a, a_admin)):
         supervisor.wait_until(name, proc, functools.partial(_ready, admin), timeout=30, what="ready (GET /ready 200)")
 

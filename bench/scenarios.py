@@ -32,6 +32,7 @@ class Plan:
     connections: tuple[int, ...] = (1, 32)
     duration_s: int = 10  # wrk takes whole seconds
     warmup_s: int = 2
+    access_log: str = "all"  # the agents' `access_log` setting (all | errors | off)
 
     def seconds(self) -> int:
         return len(self.scenarios) * len(self.bodies) * len(self.connections) * (self.duration_s + self.warmup_s)
@@ -106,7 +107,7 @@ def _start_targets(run: Run, upstream: Upstream) -> list[Target]:
             assert run.tools.envoy.path is not None
             pair = start_envoy_pair(run.supervisor, run.tools.envoy.path, run.workdir, info, upstream, mode)
         else:
-            mesh = start_mesh_pair(run.supervisor, run.workdir, info, upstream, mode)
+            mesh = start_mesh_pair(run.supervisor, run.workdir, info, upstream, mode, access_log=run.plan.access_log)
             pair = mesh.pair
             if mode == "L7" and not mesh.l7_active:
                 # The path works, but as an L4 relay: measuring it would report L4 under an L7 label.
