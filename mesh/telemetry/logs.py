@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import sys
+import threading
 from collections.abc import MutableMapping
 from typing import Any, TextIO
 
@@ -65,7 +66,7 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
         logger_factory=_NamedLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(out)
+    handler = _StdlibLines(out)
     handler.setFormatter(_StdlibJson())
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -73,20 +74,58 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
     root.setLevel(numeric if numeric <= logging.DEBUG else logging.WARNING)
 
 
-class _NamedPrintLogger(structlog.PrintLogger):
-    """A PrintLogger that remembers the name it was created for (`get_logger("mesh.certs")`)."""
+# One lock for every line written, from structlog (the event loop) and from the stdlib handler
+# (hvac, urllib3 and aiohttp, some in worker threads), so that lines never interleave.
+_LINES = threading.Lock()
 
-    def __init__(self, file: TextIO, name: str) -> None:
-        super().__init__(file)
+
+def write_line(out: TextIO, line: str) -> None:
+    """Write `line` and its newline in one call, flushed, under the process-wide lines lock.
+
+    print() writes the text and the newline separately: a line from another thread landing
+    between them glues two JSON objects together, and journald or a log shipper loses both.
+    """
+    with _LINES:
+        out.write(line + "\n")
+        out.flush()
+
+
+class _JsonLineLogger:
+    """structlog's final logger: one rendered event per line on `out`, named for `add_logger_name`."""
+
+    __slots__ = ("_out", "name")
+
+    def __init__(self, out: TextIO, name: str) -> None:
+        self._out = out
         self.name = name
+
+    def msg(self, message: str) -> None:
+        write_line(self._out, message)
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
 
 
 class _NamedLoggerFactory:
     def __init__(self, out: TextIO) -> None:
         self._out = out
 
-    def __call__(self, *args: Any) -> _NamedPrintLogger:
-        return _NamedPrintLogger(self._out, str(args[0]) if args else "mesh")
+    def __call__(self, *args: Any) -> _JsonLineLogger:
+        return _JsonLineLogger(self._out, str(args[0]) if args else "mesh")
+
+
+class _StdlibLines(logging.Handler):
+    """The stdlib root logger's handler: formatted records through `write_line`."""
+
+    def __init__(self, out: TextIO) -> None:
+        super().__init__()
+        self._out = out
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            write_line(self._out, self.format(record))
+        except Exception:  # logging.Handler's contract: report, never raise
+            self.handleError(record)
 
 
 def _iso_utc(created: float) -> str:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
 from collections.abc import Iterator
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TextIO
 
 import pytest
 import structlog
@@ -18,17 +21,23 @@ PRIVATE_KEY = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIFakeKeyMaterial\n-----EN
 CERTIFICATE = "-----BEGIN CERTIFICATE-----\nMIIBfakeCert\n-----END CERTIFICATE-----"
 
 
-@pytest.fixture
-def lines() -> Iterator[io.StringIO]:
+@contextlib.contextmanager
+def logging_to(out: TextIO) -> Iterator[None]:
     saved, root = structlog.get_config(), logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    out = io.StringIO()
     configure_logging("debug", out)
     try:
-        yield out
+        yield
     finally:
         structlog.configure(**saved)
         root.handlers[:], root.level = handlers, level
+
+
+@pytest.fixture
+def lines() -> Iterator[io.StringIO]:
+    out = io.StringIO()
+    with logging_to(out):
+        yield out
 
 
 def logged(out: io.StringIO) -> list[dict[str, Any]]:
@@ -73,3 +82,34 @@ def test_library_log_records_are_redacted_too(lines: io.StringIO) -> None:
     (line,) = logged(lines)
     assert line["event"] == f"request with X-Vault-Token {REDACTED} failed"
     assert line["logger"] == "hvac.adapters"
+
+
+def test_lines_from_threads_and_from_libraries_never_interleave(tmp_path: Path) -> None:
+    """hvac and urllib3 log from worker threads while the event loop logs: each line stays whole.
+
+    The file is unbuffered, as a pipe to journald nearly is: every write is a system call that
+    lets another thread run, so a line written in two parts would be split by another's.
+    """
+    per_thread = 300
+
+    def mesh_events(n: int) -> None:
+        log = structlog.get_logger("mesh.test")
+        for i in range(per_thread):
+            log.info("request", worker=n, i=i)
+
+    def library_records(n: int) -> None:
+        log = logging.getLogger("urllib3.connectionpool")
+        for i in range(per_thread):
+            log.warning("POST /v1/auth/approle/login %d %d", n, i)
+
+    path = tmp_path / "agent.log"
+    with (
+        io.TextIOWrapper(io.FileIO(path, "w"), write_through=True) as out,
+        logging_to(out),
+        ThreadPoolExecutor(6) as pool,
+    ):
+        for n in range(3):
+            pool.submit(mesh_events, n)
+            pool.submit(library_records, n)
+    text = path.read_text()
+    assert len([json.loads(line) for line in text.splitlines()]) == 6 * per_thread
