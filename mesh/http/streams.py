@@ -156,18 +156,20 @@ class BodyWriter:
         self._encoder = BodyEncoder(framing)
         self._prefix = prefix
 
+    def _after_prefix(self, out: bytes) -> bytes:
+        if not self._prefix:
+            return out
+        out, self._prefix = self._prefix + out, b""
+        return out
+
     async def write(self, data: bytes) -> None:
-        out = self._encoder.encode(data)
-        if self._prefix:
-            out, self._prefix = self._prefix + out, b""
+        out = self._after_prefix(self._encoder.encode(data))
         if out:
             self._writer.write(out)
             await self._writer.drain()
 
     async def finish(self, trailers: Headers = EMPTY_HEADERS) -> None:
-        out = self._encoder.finish(trailers)
-        if self._prefix:
-            out, self._prefix = self._prefix + out, b""
+        out = self._after_prefix(self._encoder.finish(trailers))
         if out:
             self._writer.write(out)
         await self._writer.drain()
