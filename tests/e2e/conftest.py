@@ -17,6 +17,10 @@ from mesh.devstack.threaded import StandInThread
 from tests.support.ports import free_port, next_host
 from tests.support.processes import Agent, Process, start_agent, start_app
 
+# L7 intention permissions (Consul's `Permissions`) that e2e tests share.
+ALLOW_ALL = [{"Action": "allow", "HTTP": {"PathPrefix": "/"}}]
+NO_DELETE_ADMIN = [{"Action": "deny", "HTTP": {"PathPrefix": "/admin", "Methods": ["DELETE"]}}, *ALLOW_ALL]
+
 
 @dataclass
 class Stack:

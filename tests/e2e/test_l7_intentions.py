@@ -19,14 +19,11 @@ from typing import Any
 import pytest
 
 from mesh.identity import ServiceIdentity
-from tests.e2e.conftest import Mesh, running_stack
-from tests.support.processes import Agent, http_get, wait_until
+from tests.e2e.conftest import ALLOW_ALL, NO_DELETE_ADMIN, Mesh, running_stack
+from tests.support.processes import Agent, http_call, http_get, wait_until
 from tests.support.tlsclient import ClientCert, mtls_connect, vault_leaf
 
 pytestmark = pytest.mark.e2e
-
-ALLOW_ALL = [{"Action": "allow", "HTTP": {"PathPrefix": "/"}}]
-NO_DELETE_ADMIN = [{"Action": "deny", "HTTP": {"PathPrefix": "/admin", "Methods": ["DELETE"]}}, *ALLOW_ALL]
 
 
 @dataclass
@@ -46,13 +43,7 @@ class Hosts:
         return http.client.HTTPConnection(self.web.host, self.port, timeout=5)
 
     def call(self, method: str, path: str, body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
-        conn = self.connect()
-        try:
-            conn.request(method, path, body=body)
-            response = conn.getresponse()
-            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-        finally:
-            conn.close()
+        return http_call(self.web.host, self.port, method, path, body)
 
     def inbound(self) -> ssl.SSLSocket:
         td = self.mesh.stack.info["trust_domain"]

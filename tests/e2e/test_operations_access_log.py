@@ -7,33 +7,20 @@ whose access log is read.
 
 from __future__ import annotations
 
-import http.client
 import signal
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Mesh
-from tests.support.processes import Agent, http_get, wait_until
+from tests.e2e.conftest import NO_DELETE_ADMIN, Mesh
+from tests.support.processes import Agent, http_call, http_get, wait_until
 from tests.support.scrape import sample
 
 pytestmark = pytest.mark.e2e
 
-NO_DELETE_ADMIN = [
-    {"Action": "deny", "HTTP": {"PathPrefix": "/admin", "Methods": ["DELETE"]}},
-    {"Action": "allow", "HTTP": {"PathPrefix": "/"}},
-]
-
 
 def call(host: str, port: int, method: str, path: str) -> int:
-    conn = http.client.HTTPConnection(host, port, timeout=5)
-    try:
-        conn.request(method, path)
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    finally:
-        conn.close()
+    return http_call(host, port, method, path)[0]
 
 
 def access_lines(agent: Agent) -> list[dict[str, Any]]:

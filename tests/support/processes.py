@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -46,6 +47,19 @@ def http_get(url: str, timeout: float = 5.0, headers: dict[str, str] | None = No
             return resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
+
+
+def http_call(
+    host: str, port: int, method: str, path: str, body: bytes | None = None, timeout: float = 5.0
+) -> tuple[int, dict[str, str], bytes]:
+    """One request on a fresh connection: status, headers (names lowercased), body."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body)
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
 
 
 @dataclass
