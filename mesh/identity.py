@@ -12,20 +12,22 @@ from dataclasses import dataclass
 DEFAULT_NAMESPACE = "default"
 
 # Consul service names: DNS-compatible labels (letters, digits, dashes), case-insensitive.
+# Every pattern is applied with fullmatch: `$` also matches before a trailing newline, which
+# let `.../svc/web\n` pass as `web`.
 _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
-_SERVICE_NAME = re.compile(rf"^{_NAME}$")
-_TRUST_DOMAIN = re.compile(rf"^{_NAME}(?:\.{_NAME})*$")
+_SERVICE_NAME = re.compile(_NAME)
+_TRUST_DOMAIN = re.compile(rf"{_NAME}(?:\.{_NAME})*")
 _SPIFFE_SERVICE = re.compile(
-    rf"^spiffe://(?P<td>{_NAME}(?:\.{_NAME})*)/ns/(?P<ns>{_NAME})/dc/(?P<dc>{_NAME})/svc/(?P<svc>{_NAME})$"
+    rf"spiffe://(?P<td>{_NAME}(?:\.{_NAME})*)/ns/(?P<ns>{_NAME})/dc/(?P<dc>{_NAME})/svc/(?P<svc>{_NAME})"
 )
 
 
 def is_valid_service_name(name: str) -> bool:
-    return bool(_SERVICE_NAME.match(name))
+    return _SERVICE_NAME.fullmatch(name) is not None
 
 
 def is_valid_trust_domain(td: str) -> bool:
-    return bool(_TRUST_DOMAIN.match(td)) and len(td) <= 253
+    return _TRUST_DOMAIN.fullmatch(td) is not None and len(td) <= 253
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +49,11 @@ class ServiceIdentity:
 
     @classmethod
     def parse(cls, uri: str) -> ServiceIdentity:
-        """Parse a Consul service SPIFFE ID; ValueError if it is not one."""
-        m = _SPIFFE_SERVICE.match(uri)
+        """Parse a Consul service SPIFFE ID, the whole string; ValueError if it is not one.
+
+        Any namespace is read as written: whether a peer's namespace is acceptable is the
+        peer check's decision (mesh.tls.peer), not the parser's."""
+        m = _SPIFFE_SERVICE.fullmatch(uri)
         if not m:
             raise ValueError(f"not a Consul service SPIFFE ID: {uri!r}")
         return cls(

@@ -2,7 +2,15 @@
 
 OpenSSL has already verified the chain, validity period and signature when these run;
 these are the mesh's own rules: one SPIFFE URI SAN naming a service of our trust domain,
-on a certificate that is not itself a CA.
+on a certificate that is not itself a CA. This is the one place where a peer's certificate
+becomes a service name, for callers (the inbound listener, XFCC) and servers (the outbound
+dial) alike.
+
+- The namespace must be `default`: the mesh speaks only that one (DESIGN.md section 6), and
+  `ns/other/.../svc/web` is another service than `web`, whatever its name says.
+- The datacenter may be any: Consul matches intention sources by service name across the
+  datacenters of one trust domain (WAN federation), and cross-datacenter upstreams are a
+  feature. The trust domain is what bounds it, and it must be ours.
 """
 
 from __future__ import annotations
@@ -10,7 +18,7 @@ from __future__ import annotations
 from cryptography import x509
 
 from mesh.errors import PeerRejected
-from mesh.identity import ServiceIdentity
+from mesh.identity import DEFAULT_NAMESPACE, ServiceIdentity
 
 
 def peer_identity(der: bytes | None, *, trust_domain: str, expect_service: str | None = None) -> ServiceIdentity:
@@ -49,6 +57,8 @@ def peer_identity(der: bytes | None, *, trust_domain: str, expect_service: str |
         raise PeerRejected("not_a_service_identity", f"{uri!r} is not a Consul service identity") from None
     if identity.trust_domain != trust_domain.lower():
         raise PeerRejected("wrong_trust_domain", f"{uri!r} is not in trust domain {trust_domain!r}")
+    if identity.namespace != DEFAULT_NAMESPACE:
+        raise PeerRejected("wrong_namespace", f"{uri!r} is not in namespace {DEFAULT_NAMESPACE!r}")
     if expect_service is not None and identity.service != expect_service:
         raise PeerRejected("wrong_service", f"expected service {expect_service!r}, peer is {identity.service!r}")
     return identity
