@@ -175,6 +175,17 @@ class BodyWriter:
         await self._writer.drain()
 
 
+def unread_bytes(stream: asyncio.StreamReader) -> int:
+    """Bytes the transport handed to `stream` that no read has taken yet.
+
+    asyncio has no public accessor: StreamReader keeps them in `_buffer` (a bytearray, on
+    every CPython since 3.4, whatever the event loop). Checking it costs no syscall, which is
+    why an idle pooled connection is judged by it (mesh.proxy.http.pool).
+    """
+    buffer: bytearray = stream._buffer  # type: ignore[attr-defined]
+    return len(buffer)
+
+
 def write_head(writer: asyncio.StreamWriter, head: RequestHead | ResponseHead) -> None:
     """Queue a head on `writer`; the body writes (or the caller) drain it."""
     writer.write(encode_request_head(head) if isinstance(head, RequestHead) else encode_response_head(head))

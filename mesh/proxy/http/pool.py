@@ -5,6 +5,19 @@ first out, so a steady load keeps reusing a few warm connections and the rest ag
 bounded, so a burst does not leave hundreds of idle sockets behind; and aged, so a
 connection idle past the timeout is closed before the peer closes it under us.
 
+An idle connection must stay silent. HTTP/1.1 responses carry no request id: a byte the
+upstream sends while nothing was asked (a stray second response, a late body after a HEAD
+response or a 204) would be read as the start of the next request's response, handing one
+caller another's answer. So, as Envoy does, a connection that received anything while idle
+(or is given back with bytes past its response already read) is closed and never reused:
+`IdleConnections` asks `usable` when a connection is put back, taken, and swept. For the
+real connections that is `UpstreamConnection.silent`: nothing buffered in our reader or in
+the StreamReader under it. asyncio's transports (TLS included: the SSL protocol decrypts
+every complete record as it arrives, the event loop's and uvloop's alike) hand each byte to
+the StreamReader as soon as it is read from the socket, so checking that buffer needs no
+syscall and no task per connection; what is still in flight when a connection is taken is
+indistinguishable from the response to the request about to be sent, on any HTTP/1.1 proxy.
+
 `ConnectionPool` keys them by upstream (an app's address, or an endpoint and the identity
 it must present) and sweeps expired ones on a timer, so idle sockets do not outlive a
 traffic lull. A connection is only ever given back when the exchange on it ended cleanly;
@@ -24,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from mesh.http import DEFAULT_LIMITS, Limits
-from mesh.http.streams import HttpReader
+from mesh.http.streams import HttpReader, unread_bytes
 from mesh.proxy.http.breaker import ConnectionSlots
 
 C = TypeVar("C")
@@ -33,22 +46,26 @@ C = TypeVar("C")
 class IdleConnections(Generic[C]):
     """Idle connections to one upstream, most recently used last."""
 
-    __slots__ = ("_idle", "idle_timeout", "max_idle")
+    __slots__ = ("_idle", "idle_timeout", "max_idle", "usable")
 
-    def __init__(self, *, max_idle: int, idle_timeout: float) -> None:
+    def __init__(self, *, max_idle: int, idle_timeout: float, usable: Callable[[C], bool] = lambda _: True) -> None:
         if max_idle < 0 or idle_timeout <= 0:
             raise ValueError("max_idle must be >= 0 and idle_timeout > 0")
         self.max_idle = max_idle
         self.idle_timeout = idle_timeout
+        # False once a connection may not carry another exchange (it received bytes while idle).
+        self.usable = usable
         self._idle: list[tuple[C, float]] = []
 
     def __len__(self) -> int:
         return len(self._idle)
 
     def put(self, conn: C, now: float) -> list[C]:
-        """Keep `conn`; return the connections to close (expired, or the oldest over the bound)."""
+        """Keep `conn`; return the connections to close (unusable, expired, or the oldest over the bound)."""
+        if not self.usable(conn):
+            return [conn, *self.expire(now, sweep=False)]
         self._idle.append((conn, now))
-        closed = self.expire(now)
+        closed = self.expire(now, sweep=False)
         excess = len(self._idle) - self.max_idle
         if excess > 0:
             closed += [c for c, _ in self._idle[:excess]]
@@ -56,21 +73,30 @@ class IdleConnections(Generic[C]):
         return closed
 
     def take(self, now: float) -> tuple[C | None, list[C]]:
-        """The most recently used connection still within its idle time, and the expired ones."""
-        expired = self.expire(now)
-        if not self._idle:
-            return None, expired
-        conn, _ = self._idle.pop()
-        return conn, expired
+        """The most recently used connection still usable and within its idle time, and the
+        connections to close (expired, or found unusable on the way)."""
+        closed = self.expire(now, sweep=False)
+        idle = self._idle
+        while idle:
+            conn, _ = idle.pop()
+            if self.usable(conn):
+                return conn, closed
+            closed.append(conn)
+        return None, closed
 
-    def expire(self, now: float) -> list[C]:
-        """Remove and return the connections idle for `idle_timeout` or longer."""
+    def expire(self, now: float, *, sweep: bool = True) -> list[C]:
+        """Remove and return the connections idle for `idle_timeout` or longer, and (`sweep`)
+        those that became unusable while idle, wherever they are in line."""
         cutoff = now - self.idle_timeout
         keep_from = 0
         while keep_from < len(self._idle) and self._idle[keep_from][1] <= cutoff:
             keep_from += 1
         expired = [c for c, _ in self._idle[:keep_from]]
         del self._idle[:keep_from]
+        if sweep and self._idle:
+            usable = self.usable
+            expired += [c for c, _ in self._idle if not usable(c)]
+            self._idle = [entry for entry in self._idle if usable(entry[0])]
         return expired
 
     def oldest_since(self) -> float | None:
@@ -108,6 +134,10 @@ class UpstreamConnection:
     def still_open(self) -> bool:
         """False when the peer already closed it (its FIN was seen while it sat idle)."""
         return not (self.writer.transport.is_closing() or self.reader.at_eof() or self.reader.exception())
+
+    def silent(self) -> bool:
+        """Still open, and nothing received since its last response: it may carry another exchange."""
+        return self.still_open() and not self.http.has_buffered and not unread_bytes(self.reader)
 
     def close(self) -> None:
         """Close an idle connection (at a message boundary): graceful, without waiting for it."""
@@ -156,12 +186,9 @@ class ConnectionPool:
         if bucket is None:
             return None
         now = asyncio.get_running_loop().time()
-        while True:
-            conn, expired = bucket.take(now)
-            _close_all(expired)
-            if conn is None or conn.still_open():
-                return conn
-            conn.abort()
+        conn, closed = bucket.take(now)
+        _close_all(closed)
+        return conn
 
     async def reserve(self) -> None:
         """Before dialing: a slot for one more connection (may wait; Overflowed when it cannot)."""
@@ -181,7 +208,7 @@ class ConnectionPool:
 
     def give_back(self, key: Hashable, conn: UpstreamConnection) -> None:
         """Pool a connection whose last exchange ended cleanly at a message boundary."""
-        if self._closed or not conn.still_open():
+        if self._closed or not conn.silent():
             conn.abort()
             return
         if self.slots is not None and (self.slots.waiting or self.slots.excess):
@@ -189,7 +216,9 @@ class ConnectionPool:
             return
         bucket = self._idle.get(key)
         if bucket is None:
-            bucket = self._idle[key] = IdleConnections(max_idle=self.max_idle, idle_timeout=self.idle_timeout)
+            bucket = self._idle[key] = IdleConnections(
+                max_idle=self.max_idle, idle_timeout=self.idle_timeout, usable=UpstreamConnection.silent
+            )
         loop = asyncio.get_running_loop()
         _close_all(bucket.put(conn, loop.time()))
         if self._sweep is None:
@@ -232,4 +261,7 @@ class ConnectionPool:
 
 def _close_all(conns: list[UpstreamConnection]) -> None:
     for conn in conns:
-        conn.close()
+        if conn.silent():
+            conn.close()
+        else:
+            conn.abort()  # it spoke out of turn, or is closed already: nothing more goes out on it

@@ -52,3 +52,49 @@ def test_expiry_sweeps_only_what_aged_out() -> None:
 def test_nonsense_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="idle_timeout"):
         pool(idle_timeout=0)
+
+
+# -- a connection that received bytes while idle (the peer spoke out of turn) ------------------
+
+
+class Conn:
+    """A stand-in connection: `dirty` once a byte arrived that no request asked for."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.dirty = False
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def watched(max_idle: int = 4, idle_timeout: float = 10.0) -> IdleConnections[Conn]:
+    return IdleConnections(max_idle=max_idle, idle_timeout=idle_timeout, usable=lambda c: not c.dirty)
+
+
+def test_a_connection_that_received_bytes_while_idle_is_never_taken() -> None:
+    idle = watched()
+    a, b = Conn("a"), Conn("b")
+    idle.put(a, now=0)
+    idle.put(b, now=1)
+    b.dirty = True
+    assert idle.take(now=2) == (a, [b])
+    assert idle.take(now=2) == (None, [])
+
+
+def test_a_connection_given_back_with_bytes_already_past_its_response_is_refused() -> None:
+    idle = watched()
+    c = Conn("c")
+    c.dirty = True
+    assert idle.put(c, now=0) == [c]
+    assert len(idle) == 0
+
+
+def test_the_sweep_closes_a_connection_that_received_bytes_while_idle_before_it_ages_out() -> None:
+    idle = watched(idle_timeout=10)
+    a, b, c = Conn("a"), Conn("b"), Conn("c")
+    for i, conn in enumerate((a, b, c)):
+        idle.put(conn, now=i)
+    b.dirty = True
+    assert idle.expire(now=3) == [b]
+    assert idle.drain() == [a, c]

@@ -1,0 +1,102 @@
+"""Apps that misbehave behind the mesh: what one app sends can never reach another caller.
+
+api's app is tests/e2e/hostile_app.py on a thread of this process; the agents are real. Every
+case goes through both doors: web's upstream listener (the full path: caller's agent, mTLS,
+api's agent, app) and api's inbound listener directly (api's agent and its pool to the app).
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mesh.identity import ServiceIdentity
+from tests.e2e.conftest import Mesh, running_stack
+from tests.e2e.hostile_app import HostileApp, Reader
+from tests.support.processes import Agent, wait_until
+from tests.support.tlsclient import mtls_connect, vault_leaf
+
+pytestmark = pytest.mark.e2e
+
+Door = Callable[[], socket.socket]
+
+
+@dataclass
+class Doors:
+    web: Agent
+    api: Agent
+    app: HostileApp
+    outbound: Door
+    inbound: Door
+
+
+@pytest.fixture(scope="module")
+def doors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Doors]:
+    with running_stack("hostile-apps") as stack:
+        tmp = Path(tmp_path_factory.mktemp("hostile-apps"))
+        mesh = Mesh(tmp, stack)
+        a_host, b_host = mesh.host(), mesh.host()
+        app = HostileApp(b_host)
+        try:
+            api = mesh.agent(
+                "host-b", b_host, [{"name": "api", "port": app.port, "address": b_host, "protocol": "http"}]
+            )
+            web, port = mesh.web_calling_api("host-a", a_host)
+            stack.allow("web", "api")
+            td = stack.info["trust_domain"]
+            cert = vault_leaf(stack.vault(), tmp, ServiceIdentity(td, "dc1", "web"))
+
+            def outbound() -> socket.socket:
+                return socket.create_connection((a_host, port), timeout=10)
+
+            def inbound() -> ssl.SSLSocket:
+                return mtls_connect(
+                    b_host, api.inbound_port, service="api", trust_domain=td, bundle_pem=cert.bundle_pem, cert=cert
+                )
+
+            found = Doors(web, api, app, outbound, inbound)
+            wait_until(lambda: call(outbound, b"GET /ready HTTP/1.1\r\nHost: api\r\n\r\n")[0] == [200], 15)
+            yield found
+        finally:
+            mesh.close()
+            app.close()
+
+
+def call(door: Door, request: bytes, *, head_only: bool = False) -> tuple[list[int], bytes, bytes]:
+    """One request on a fresh connection (a new caller): statuses seen, final head, body."""
+    with door() as sock:
+        sock.sendall(request)
+        return Reader(sock).response(head_only=head_only)
+
+
+OUT_OF_TURN = {
+    # (the request that provokes bytes out of turn, what its own caller must get)
+    "a second response after the first": (b"GET /stray/%d HTTP/1.1\r\nHost: api\r\n\r\n", b"own-%d"),
+    "a body after a HEAD response": (b"HEAD /head/%d HTTP/1.1\r\nHost: api\r\n\r\n", b""),
+    "a body after a 204": (b"GET /no-content/%d HTTP/1.1\r\nHost: api\r\n\r\n", b""),
+}
+
+
+@pytest.mark.parametrize("door_name", ["outbound", "inbound"])
+@pytest.mark.parametrize("case", list(OUT_OF_TURN), ids=list(OUT_OF_TURN))
+def test_bytes_an_app_sends_out_of_turn_never_reach_the_next_caller(doors: Doors, door_name: str, case: str) -> None:
+    door = getattr(doors, door_name)
+    provoke, own = OUT_OF_TURN[case]
+    seen = doors.app.seen
+    for i in range(4):
+        sent = seen.out_of_turn
+        statuses, _, body = call(door, provoke % i, head_only=provoke.startswith(b"HEAD"))
+        assert statuses[-1] in (200, 204)
+        assert body == own.replace(b"%d", b"%d" % i)
+        # The stray bytes are in the agent's pooled connection before the next caller comes.
+        wait_until(lambda sent=sent: seen.out_of_turn > sent, 10, what="the app's bytes out of turn")
+        statuses, _, body = call(door, b"GET /next/%d HTTP/1.1\r\nHost: api\r\n\r\n" % i)
+        assert (statuses, body) == ([200], b"ok /next/%d" % i), "a caller got bytes meant for nobody"
+    assert seen.reused_after_out_of_turn == 0
+    # Every connection that spoke out of turn was closed by the mesh, not kept.
+    wait_until(lambda: seen.closed_after_out_of_turn == seen.out_of_turn, 15, what="poisoned connections closed")
