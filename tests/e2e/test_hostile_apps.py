@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from mesh.identity import ServiceIdentity
+from mesh.proxy.http.exchange import MAX_INTERIM_RESPONSES
 from tests.e2e.conftest import Mesh, running_stack
 from tests.e2e.hostile_app import HostileApp, Reader
 from tests.support.processes import Agent, wait_until
@@ -100,3 +101,26 @@ def test_bytes_an_app_sends_out_of_turn_never_reach_the_next_caller(doors: Doors
     assert seen.reused_after_out_of_turn == 0
     # Every connection that spoke out of turn was closed by the mesh, not kept.
     wait_until(lambda: seen.closed_after_out_of_turn == seen.out_of_turn, 15, what="poisoned connections closed")
+
+
+# -- interim responses (defect: an app streaming 103s grew the caller's agent without bound) ----
+
+
+@pytest.mark.parametrize("door_name", ["outbound", "inbound"])
+def test_endless_interim_responses_end_in_a_502_after_a_few_are_relayed(doors: Doors, door_name: str) -> None:
+    statuses, head, _ = call(getattr(doors, door_name), b"GET /hints/1000 HTTP/1.1\r\nHost: api\r\n\r\n")
+    interim, final = statuses[:-1], statuses[-1]
+    assert final == 502, head
+    assert b"x-mesh-reason: upstream-protocol-error" in head
+    assert 1 <= len(interim) <= MAX_INTERIM_RESPONSES
+    assert set(interim) == {103}
+
+
+def test_a_caller_that_does_not_read_cannot_make_the_agents_buffer_interim_responses(doors: Doors) -> None:
+    seen = doors.app.seen
+    with doors.outbound() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(b"GET /hints/200000 HTTP/1.1\r\nHost: api\r\n\r\n")
+        # Never read: the agents stop reading the app once the bound is reached, and let it go.
+        wait_until(lambda: seen.hints_connection_closed, 60, what="the app's connection given up")
+    assert seen.hints_sent < 200000

@@ -63,6 +63,10 @@ Withhold = Callable[[ResponseHead], bool]
 # and arrives this fast; otherwise the connection is closed (a new one costs less than waiting).
 DISCARD_LIMIT = 64 * 1024
 DISCARD_TIME = 1.0
+# Interim (1xx) responses relayed per request. Real servers send one or two (a 100, a 103 Early
+# Hints); past this the upstream is streaming heads at us and the exchange fails (502,
+# upstream_protocol_error), so a caller that does not read cannot make us hold them.
+MAX_INTERIM_RESPONSES = 8
 Where = Literal["source", "sink", "source_stalled", "sink_stalled"]
 
 
@@ -262,8 +266,8 @@ async def _response_head(
             await upstream.writer.drain()
         except OSError as exc:
             raise ExchangeFailed(502, "upstream_reset", f"sending the request: {exc!r}", before_response=True) from None
-        return await _within(timeouts.request, _final_head(request, upstream))
-    head_task = asyncio.create_task(_final_head(request, upstream))
+        return await _within(timeouts.request, _final_head(request, upstream, timeouts.stream_idle))
+    head_task = asyncio.create_task(_final_head(request, upstream, timeouts.stream_idle))
     head_task.add_done_callback(_retrieve)
     try:
         await asyncio.wait((head_task, body_task), return_when=asyncio.FIRST_COMPLETED)
@@ -282,13 +286,18 @@ async def _response_head(
             head_task.cancel()
 
 
-async def _final_head(request: IncomingRequest, upstream: UpstreamConnection) -> tuple[ResponseHead, Framing]:
+async def _final_head(
+    request: IncomingRequest, upstream: UpstreamConnection, idle: float
+) -> tuple[ResponseHead, Framing]:
     """The final response head (or a 101); interim 1xx are relayed to HTTP/1.1 clients.
 
     A 100 is dropped: the proxy asked for it (it removed the client's Expect and answered it).
+    At most MAX_INTERIM_RESPONSES are taken, each written with backpressure: a client that
+    does not read holds the next one back (until `idle`), so nothing piles up in our buffers.
     """
     method = request.prepared.head.method
     to_http11 = request.prepared.head.version == HTTP_11
+    interim = 0
     while True:
         try:
             got = await upstream.http.read_response_head(method)
@@ -302,9 +311,19 @@ async def _final_head(request: IncomingRequest, upstream: UpstreamConnection) ->
         head, framing = got
         if head.status >= 200 or head.status == 101:
             return head, framing
+        interim += 1
+        if interim > MAX_INTERIM_RESPONSES:
+            raise ExchangeFailed(502, "upstream_protocol_error", f"more than {MAX_INTERIM_RESPONSES} interim responses")
         if head.status != 100 and to_http11:
-            interim = ResponseHead(HTTP_11, head.status, head.reason, strip_hop_by_hop(head.headers))
-            write_head(request.client.writer, interim)
+            write_head(
+                request.client.writer, ResponseHead(HTTP_11, head.status, head.reason, strip_hop_by_hop(head.headers))
+            )
+            try:
+                async with asyncio.timeout(idle):
+                    await request.client.writer.drain()
+            except (TimeoutError, OSError) as exc:
+                # Nothing more can be said to this client: the connection just ends.
+                raise ClientFailed(0, "downstream_reset", f"relaying an interim response: {exc!r}") from None
 
 
 def _switch_protocols(
