@@ -10,7 +10,9 @@ import sys
 
 import structlog
 
+from agent.exposure import log_remote_listeners
 from mesh.config import load_config
+from mesh.config.exposure import remote_listeners
 from mesh.errors import InvalidDocument, MeshError
 from mesh.telemetry.logs import configure_logging
 
@@ -38,6 +40,8 @@ def check_config(path: str, *, check_files: bool) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
+    for listener in remote_listeners(cfg):
+        print(f"warning: {listener.key}: listens on {listener.address}: {listener.message}", file=sys.stderr)
     names = ", ".join(s.name for s in cfg.services) or "none"
     print(f"{path}: ok (node {cfg.node}, services: {names})")
     return 0
@@ -50,6 +54,7 @@ def run(path: str) -> int:
         print(str(exc), file=sys.stderr)
         return 2
     configure_logging(cfg.log_level)
+    log_remote_listeners(cfg)
     # Python's warnings too go through the JSON handler, not as bare text on stderr.
     logging.captureWarnings(True)
     from agent.runtime import Agent

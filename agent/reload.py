@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from agent.exposure import log_remote_listeners
 from agent.reload_plan import ReloadPlan, plan_reload
 from agent.shutdown import DEREGISTRATION_GRACE
 from mesh.config import load_config
@@ -59,6 +60,7 @@ class Reload:
             agent.reload_error = f"reload refused ({exc.source}): " + "; ".join(problems)
             agent.notifier.ready(f"{agent.serving_status()}; last reload refused")
             return False
+        log_remote_listeners(plan.config)
         await self._apply(plan)
         agent.notifier.ready(agent.serving_status())
         return True

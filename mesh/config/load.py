@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+from mesh.config.exposure import ADMIN_OPT_IN, UPSTREAM_OPT_IN, admin_risk, is_loopback, upstream_risk
 from mesh.config.model import (
     AccessLogMode,
     AgentConfig,
@@ -20,6 +21,7 @@ from mesh.config.model import (
     VaultAuth,
     VaultSettings,
 )
+from mesh.config.pki_role import DEFAULT_PKI_ROLE, pki_role_problem
 from mesh.documents.reading import parse_yaml
 from mesh.documents.validation import load_validator, schema_problems
 from mesh.durations import parse_duration
@@ -101,6 +103,10 @@ class _Builder:
             self.problem(path, f"needs a host (use 0.0.0.0 for every interface), got {text!r}")
         return HostPort(host, int(port))
 
+    def loopback_only(self, path: str, host: str, risk: str, opt_in: str) -> None:
+        if host and not is_loopback(host):
+            self.problem(path, f"{host!r} is not a loopback address: {risk}; use 127.0.0.1, or {opt_in} to mean it")
+
     def url(self, path: str, text: str) -> str:
         parts = urlsplit(text)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -123,7 +129,11 @@ class _Builder:
             self.problem("trust_domain", f"must be 'auto' or a DNS name, got {trust_domain!r}")
         inbound = d.get("inbound", {})
         inbound_listen = self.host_port("inbound.listen", inbound.get("listen", "0.0.0.0:20000"))
-        admin_listen = self.host_port("admin.listen", d.get("admin", {}).get("listen", "127.0.0.1:19100"))
+        admin = d.get("admin", {})
+        admin_listen = self.host_port("admin.listen", admin.get("listen", "127.0.0.1:19100"))
+        admin_allow_remote = admin.get("allow_remote", False)
+        if not admin_allow_remote:
+            self.loopback_only("admin.listen", admin_listen.host, admin_risk(), f"set {ADMIN_OPT_IN}: true")
         advertise = d.get("advertise_address")
         if advertise is None:
             advertise = primary_address() if _is_wildcard(inbound_listen.host) else inbound_listen.host
@@ -147,6 +157,7 @@ class _Builder:
             mtls_mode=inbound.get("mtls_mode", "strict"),
             intentions_default=d.get("intentions", {}).get("default", "deny"),
             admin_listen=admin_listen,
+            admin_allow_remote=admin_allow_remote,
             state_dir=d.get("state_dir", "/var/lib/mesh-agent"),
             services=services,
         )
@@ -208,9 +219,15 @@ class _Builder:
             ca_file=self.file("vault.ca_file", v.get("ca_file")),
             auth=auth,
             pki_path=v.get("pki_path", "pki_int").strip("/"),
-            pki_role=v.get("pki_role", "mesh-leaf"),
+            pki_role=self.pki_role(v.get("pki_role", DEFAULT_PKI_ROLE)),
             cert_ttl=self.duration("vault.cert_ttl", v.get("cert_ttl", "24h"), minimum=10.0),
         )
+
+    def pki_role(self, template: str) -> str:
+        problem = pki_role_problem(template)
+        if problem:
+            self.problem("vault.pki_role", problem)
+        return template
 
     def services(self, items: list[dict[str, Any]], node: str) -> tuple[LocalService, ...]:
         out: list[LocalService] = []
@@ -242,7 +259,7 @@ class _Builder:
                     weight_warning=weights.get("warning", 1),
                     workload=s.get("workload", "vm"),
                     check=self.check(f"{p}.check", s.get("check"), address, s["port"]),
-                    upstreams=self.upstreams(f"{p}.upstreams", s.get("upstreams", [])),
+                    upstreams=self.upstreams(f"{p}.upstreams", s.get("upstreams", []), name),
                 )
             )
         return tuple(out)
@@ -273,7 +290,7 @@ class _Builder:
             ),
         )
 
-    def upstreams(self, p: str, items: list[dict[str, Any]]) -> tuple[Upstream, ...]:
+    def upstreams(self, p: str, items: list[dict[str, Any]], source: str) -> tuple[Upstream, ...]:
         out = []
         for i, u in enumerate(items):
             name = u["destination_name"]
@@ -282,12 +299,18 @@ class _Builder:
             dc = u.get("datacenter")
             if dc is not None and not is_valid_service_name(dc):
                 self.problem(f"{p}[{i}].datacenter", f"invalid datacenter name {dc!r}")
+            bind_address = u.get("local_bind_address", "127.0.0.1")
+            allow_remote = u.get("allow_remote_callers", False)
+            if not allow_remote:
+                risk, opt_in = upstream_risk(source, name), f"set {UPSTREAM_OPT_IN}: true on this upstream"
+                self.loopback_only(f"{p}[{i}].local_bind_address", bind_address, risk, opt_in)
             out.append(
                 Upstream(
                     destination_name=name,
                     local_bind_port=u["local_bind_port"],
-                    local_bind_address=u.get("local_bind_address", "127.0.0.1"),
+                    local_bind_address=bind_address,
                     datacenter=dc,
+                    allow_remote_callers=allow_remote,
                 )
             )
         return tuple(out)

@@ -45,7 +45,7 @@ class VaultSettings:
     ca_file: str | None = None
     auth: VaultAuth = field(default_factory=VaultAuth)
     pki_path: str = "pki_int"
-    pki_role: str = "mesh-leaf"
+    pki_role: str = "mesh-leaf-{service}"  # mesh.config.pki_role: one role per service
     cert_ttl: float = 24 * 3600.0
 
 
@@ -80,6 +80,8 @@ class Upstream:
     local_bind_port: int
     local_bind_address: str = "127.0.0.1"
     datacenter: str | None = None
+    # Off loopback only when set: callers of this listener act as the local service (mesh.config.exposure).
+    allow_remote_callers: bool = False
 
     @property
     def bind(self) -> HostPort:
@@ -122,6 +124,7 @@ class AgentConfig:
     mtls_mode: MtlsMode = "strict"
     intentions_default: Literal["allow", "deny"] = "deny"
     admin_listen: HostPort = HostPort("127.0.0.1", 19100)
+    admin_allow_remote: bool = False
     state_dir: str = "/var/lib/mesh-agent"
     services: tuple[LocalService, ...] = ()
 

@@ -136,7 +136,14 @@ def topology(container_mesh: ContainerMesh) -> Iterator[Topology]:
                 "port": APP_PORT,
                 "address": addresses[name],
                 "workload": "container",
-                "upstreams": [{"destination_name": "api", "local_bind_address": "0.0.0.0", "local_bind_port": port}],
+                "upstreams": [
+                    {
+                        "destination_name": "api",
+                        "local_bind_address": "0.0.0.0",
+                        "local_bind_port": port,
+                        "allow_remote_callers": True,
+                    }
+                ],
             }
             for name, port in (("web", WEB_UPSTREAM), ("batch", BATCH_UPSTREAM))
         ]

@@ -67,7 +67,7 @@ def agent_config(node: str, services: list[dict[str, Any]], *, cert_ttl: str) ->
         },
         "inbound": {"listen": f"0.0.0.0:{INBOUND_PORT}"},
         # On all interfaces only so the test runner can read /ready and /v1/status.
-        "admin": {"listen": f"0.0.0.0:{ADMIN_PORT}"},
+        "admin": {"listen": f"0.0.0.0:{ADMIN_PORT}", "allow_remote": True},
         "state_dir": "/var/lib/mesh-agent",
         "services": services,
     }

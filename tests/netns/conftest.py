@@ -110,7 +110,8 @@ class MultiHostMesh:
                 "cert_ttl": "1h",
             },
             "inbound": {"listen": f"{host.address}:{INBOUND_PORT}"},
-            "admin": {"listen": f"{host.address}:{ADMIN_PORT}"},
+            # The runner reads /ready and /v1/status from the root namespace: off loopback.
+            "admin": {"listen": f"{host.address}:{ADMIN_PORT}", "allow_remote": True},
             "state_dir": str(home / "state"),
             "services": services,
         }
@@ -129,7 +130,13 @@ class MultiHostMesh:
 
 
 def _upstream(port: int, host: VirtualHost) -> dict[str, Any]:
-    return {"destination_name": "api", "local_bind_port": port, "local_bind_address": host.address}
+    # Dialled from the runner, outside the host's namespace: off loopback, so opted in.
+    return {
+        "destination_name": "api",
+        "local_bind_port": port,
+        "local_bind_address": host.address,
+        "allow_remote_callers": True,
+    }
 
 
 def _api(version: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ RESTART_KEYS = {
     "trust_domain": "trust_domain",
     "inbound_listen": "inbound.listen",
     "admin_listen": "admin.listen",
+    "admin_allow_remote": "admin.allow_remote",
     "state_dir": "state_dir",
     "consul": "consul",
     "vault": "vault",
