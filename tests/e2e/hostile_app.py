@@ -15,12 +15,20 @@ Paths (the last segment is a tag echoed back):
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import socketserver
 import ssl
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from mesh.identity import ServiceIdentity
+from tests.e2e.conftest import Mesh, Stack, running_stack
+from tests.support.processes import Agent, wait_until
+from tests.support.tlsclient import mtls_connect, vault_leaf
 
 FORGED = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged"
 HINT = b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
@@ -153,7 +161,8 @@ class Reader:
         return self._until(b"\r\n\r\n")
 
     def body(self, head: bytes) -> bytes | None:
-        """The body `head` frames (Content-Length or chunked, trailers kept raw after it)."""
+        """The body `head` frames (Content-Length; or chunked, decoded, then `--trailers--` and
+        the trailer section's field lines as received)."""
         lower = head.lower()
         if b"transfer-encoding: chunked" in lower:
             out = b""
@@ -163,8 +172,10 @@ class Reader:
                     return None
                 size = int(line.split(b";")[0], 16)
                 if size == 0:
-                    rest = self._until(b"\r\n") if self.buffer.startswith(b"\r\n") else self.head()
-                    return None if rest is None else out + b"\r\n--trailers--\r\n" + rest
+                    trailers = b""
+                    while (field_line := self._until(b"\r\n")) not in (None, b"\r\n"):
+                        trailers += field_line
+                    return None if field_line is None else out + b"--trailers--" + trailers
                 chunk = self._exactly(size + 2)
                 if chunk is None:
                     return None
@@ -198,3 +209,62 @@ class Reader:
         if body is None:
             raise ConnectionError("closed mid-body")
         return statuses, head, body
+
+
+Door = Callable[[], socket.socket]
+
+
+@dataclass
+class Doors:
+    """The two ways into api: web's upstream listener (plaintext, from host A's app) and api's
+    inbound listener (mTLS with web's certificate, as web's agent dials it)."""
+
+    stack: Stack
+    web: Agent
+    api: Agent
+    app: HostileApp
+    outbound: Door
+    inbound: Door
+
+    def door(self, name: str) -> Door:
+        door: Door = getattr(self, name)
+        return door
+
+
+@contextlib.contextmanager
+def hostile_doors(name: str, tmp: Path) -> Iterator[Doors]:
+    """Stand-ins, api's agent in front of a HostileApp, and web's agent with an upstream to api."""
+    with running_stack(name) as stack:
+        mesh = Mesh(tmp, stack)
+        a_host, b_host = mesh.host(), mesh.host()
+        app = HostileApp(b_host)
+        try:
+            api = mesh.agent(
+                "host-b", b_host, [{"name": "api", "port": app.port, "address": b_host, "protocol": "http"}]
+            )
+            web, port = mesh.web_calling_api("host-a", a_host)
+            stack.allow("web", "api")
+            td = stack.info["trust_domain"]
+            cert = vault_leaf(stack.vault(), tmp, ServiceIdentity(td, "dc1", "web"))
+
+            def outbound() -> socket.socket:
+                return socket.create_connection((a_host, port), timeout=10)
+
+            def inbound() -> ssl.SSLSocket:
+                return mtls_connect(
+                    b_host, api.inbound_port, service="api", trust_domain=td, bundle_pem=cert.bundle_pem, cert=cert
+                )
+
+            found = Doors(stack, web, api, app, outbound, inbound)
+            wait_until(lambda: call(outbound, b"GET /ready HTTP/1.1\r\nHost: api\r\n\r\n")[0] == [200], 15)
+            yield found
+        finally:
+            mesh.close()
+            app.close()
+
+
+def call(door: Door, request: bytes, *, head_only: bool = False) -> tuple[list[int], bytes, bytes]:
+    """One request on a fresh connection (a new caller): statuses seen, final head, body."""
+    with door() as sock:
+        sock.sendall(request)
+        return Reader(sock).response(head_only=head_only)

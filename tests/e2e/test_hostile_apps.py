@@ -8,71 +8,21 @@ api's agent, app) and api's inbound listener directly (api's agent and its pool 
 from __future__ import annotations
 
 import socket
-import ssl
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
-from mesh.identity import ServiceIdentity
 from mesh.proxy.http.exchange import MAX_INTERIM_RESPONSES
-from tests.e2e.conftest import Mesh, running_stack
-from tests.e2e.hostile_app import HostileApp, Reader
-from tests.support.processes import Agent, wait_until
-from tests.support.tlsclient import mtls_connect, vault_leaf
+from tests.e2e.hostile_app import Doors, call, hostile_doors
+from tests.support.processes import wait_until
 
 pytestmark = pytest.mark.e2e
-
-Door = Callable[[], socket.socket]
-
-
-@dataclass
-class Doors:
-    web: Agent
-    api: Agent
-    app: HostileApp
-    outbound: Door
-    inbound: Door
 
 
 @pytest.fixture(scope="module")
 def doors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Doors]:
-    with running_stack("hostile-apps") as stack:
-        tmp = Path(tmp_path_factory.mktemp("hostile-apps"))
-        mesh = Mesh(tmp, stack)
-        a_host, b_host = mesh.host(), mesh.host()
-        app = HostileApp(b_host)
-        try:
-            api = mesh.agent(
-                "host-b", b_host, [{"name": "api", "port": app.port, "address": b_host, "protocol": "http"}]
-            )
-            web, port = mesh.web_calling_api("host-a", a_host)
-            stack.allow("web", "api")
-            td = stack.info["trust_domain"]
-            cert = vault_leaf(stack.vault(), tmp, ServiceIdentity(td, "dc1", "web"))
-
-            def outbound() -> socket.socket:
-                return socket.create_connection((a_host, port), timeout=10)
-
-            def inbound() -> ssl.SSLSocket:
-                return mtls_connect(
-                    b_host, api.inbound_port, service="api", trust_domain=td, bundle_pem=cert.bundle_pem, cert=cert
-                )
-
-            found = Doors(web, api, app, outbound, inbound)
-            wait_until(lambda: call(outbound, b"GET /ready HTTP/1.1\r\nHost: api\r\n\r\n")[0] == [200], 15)
-            yield found
-        finally:
-            mesh.close()
-            app.close()
-
-
-def call(door: Door, request: bytes, *, head_only: bool = False) -> tuple[list[int], bytes, bytes]:
-    """One request on a fresh connection (a new caller): statuses seen, final head, body."""
-    with door() as sock:
-        sock.sendall(request)
-        return Reader(sock).response(head_only=head_only)
+    with hostile_doors("hostile-apps", tmp_path_factory.mktemp("hostile-apps")) as found:
+        yield found
 
 
 OUT_OF_TURN = {
@@ -86,7 +36,7 @@ OUT_OF_TURN = {
 @pytest.mark.parametrize("door_name", ["outbound", "inbound"])
 @pytest.mark.parametrize("case", list(OUT_OF_TURN), ids=list(OUT_OF_TURN))
 def test_bytes_an_app_sends_out_of_turn_never_reach_the_next_caller(doors: Doors, door_name: str, case: str) -> None:
-    door = getattr(doors, door_name)
+    door = doors.door(door_name)
     provoke, own = OUT_OF_TURN[case]
     seen = doors.app.seen
     for i in range(4):
@@ -108,7 +58,7 @@ def test_bytes_an_app_sends_out_of_turn_never_reach_the_next_caller(doors: Doors
 
 @pytest.mark.parametrize("door_name", ["outbound", "inbound"])
 def test_endless_interim_responses_end_in_a_502_after_a_few_are_relayed(doors: Doors, door_name: str) -> None:
-    statuses, head, _ = call(getattr(doors, door_name), b"GET /hints/1000 HTTP/1.1\r\nHost: api\r\n\r\n")
+    statuses, head, _ = call(doors.door(door_name), b"GET /hints/1000 HTTP/1.1\r\nHost: api\r\n\r\n")
     interim, final = statuses[:-1], statuses[-1]
     assert final == 502, head
     assert b"x-mesh-reason: upstream-protocol-error" in head
@@ -124,3 +74,14 @@ def test_a_caller_that_does_not_read_cannot_make_the_agents_buffer_interim_respo
         # Never read: the agents stop reading the app once the bound is reached, and let it go.
         wait_until(lambda: seen.hints_connection_closed, 60, what="the app's connection given up")
     assert seen.hints_sent < 200000
+
+
+# -- trailers (the mesh's L7 rules never see them, so they are not forwarded: Envoy's default) --
+
+
+@pytest.mark.parametrize("door_name", ["outbound", "inbound"])
+def test_an_apps_response_trailers_are_dropped_and_the_body_arrives(doors: Doors, door_name: str) -> None:
+    statuses, head, body = call(doors.door(door_name), b"GET /trailers HTTP/1.1\r\nHost: api\r\n\r\n")
+    assert statuses == [200]
+    assert body == b"ok--trailers--", "no trailer field may follow the last chunk"
+    assert b"forged" not in head

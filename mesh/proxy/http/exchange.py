@@ -12,6 +12,11 @@ that nothing can be answered any more: both connections are dropped and the reco
 why. A connection is reported reusable only when the exchange ended exactly at a message
 boundary on it; the upstream connection is closed here when it is not.
 
+Trailers (the fields after a chunked body's last chunk) are dropped in both directions, as
+Envoy's HTTP/1 codec does unless told otherwise: they arrive after the request was authorized
+and routed, so nothing checked them, and a trailer named like a field the mesh sets
+(`x-forwarded-client-cert`, `authorization`) would reach the app unchecked.
+
 `Expect: 100-continue` is answered by the proxy itself once it is about to forward the
 body (Envoy's default): the request was authorized and an upstream connection is ready.
 
@@ -150,7 +155,7 @@ async def pump_body(
                 except StopAsyncIteration:
                     break
             reading = False
-            await writer.finish(source.reader.trailers)
+            await writer.finish()  # trailers dropped (see the module docstring)
     except TimeoutError:
         raise BodyFailure("source_stalled" if reading else "sink_stalled") from None
     except ProtocolError as exc:
@@ -232,7 +237,7 @@ async def _send_kept_body(body: BufferedBody, upstream: UpstreamConnection, fram
     try:
         async with asyncio.timeout(idle):
             await writer.write(body.data)
-            await writer.finish(body.trailers)
+            await writer.finish()
     except TimeoutError:
         raise BodyFailure("sink_stalled") from None
     except OSError as exc:

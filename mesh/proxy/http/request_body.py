@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from mesh.http import EMPTY_HEADERS, ContentLength, Headers, ProtocolError
+from mesh.http import ContentLength, ProtocolError
 from mesh.proxy.http.downstream import IncomingRequest
 from mesh.proxy.http.failures import ClientFailed
 from mesh.proxy.http.local_replies import CONTINUE
@@ -22,8 +22,7 @@ MAX_REPLAY_BODY = 64 * 1024
 
 @dataclass(frozen=True, slots=True)
 class BufferedBody:
-    data: bytes
-    trailers: Headers = EMPTY_HEADERS
+    data: bytes  # trailers are never kept: they are not forwarded (exchange.py)
 
 
 async def keep_body(request: IncomingRequest, *, idle: float, limit: int = MAX_REPLAY_BODY) -> bool:
@@ -55,7 +54,7 @@ async def keep_body(request: IncomingRequest, *, idle: float, limit: int = MAX_R
     except (OSError, asyncio.IncompleteReadError) as exc:
         raise ClientFailed(0, "downstream_reset", repr(exc)) from None
     data = b"".join(parts)
-    request.buffered = BufferedBody(data, reader.trailers)
+    request.buffered = BufferedBody(data)
     request.body_done = True
     request.record.bytes_in += len(data)
     return True
