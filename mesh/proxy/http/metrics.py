@@ -1,8 +1,9 @@
 """Golden signals per request, and the L7 data plane's own counters, in the agent's registry.
 
 Requests and latency use the series declared in mesh.telemetry.metrics (direction, source,
-destination, subset, code). Inbound requests have subset "" (the subset is the caller's
-choice, which this side does not know). `code` is "0" when no response was sent.
+destination, subset, code), with the source bounded per destination by its SourceLabels.
+Inbound requests have subset "" (the subset is the caller's choice, which this side does not
+know). `code` is "0" when no response was sent.
 Build one HttpMetrics per agent: its extra counters are registered once. Its `log_mode`
 mode is the agent's setting of that name; the agent sets it again on every reload.
 """
@@ -50,7 +51,9 @@ class HttpMetrics:
     def report(self, record: RequestRecord, now: float) -> None:
         """Count the request, and write its access log line if the `access_log` mode wants it."""
         duration = max(0.0, now - record.started)
-        key = (record.direction, record.source or "-", record.destination, record.subset, record.status)
+        # Bounded before the cache too: the cache holds one entry per series.
+        source = self.metrics.sources.label(record.destination, record.source)
+        key = (record.direction, source, record.destination, record.subset, record.status)
         series = self._series.get(key)
         if series is None:
             m, labels = self.metrics, key[:4]
@@ -62,7 +65,7 @@ class HttpMetrics:
         requests.inc()
         latency.observe(duration)
         if "denied" in record.flags:
-            self.denied.labels(record.destination, record.source or "-").inc()
+            self.denied.labels(record.destination, source).inc()
         if "bad_request" in record.flags or "header_timeout" in record.flags:
             self.protocol_errors.labels(record.direction, str(record.status)).inc()
         if logged_under(self.log_mode, record):
