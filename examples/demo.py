@@ -3,6 +3,9 @@
 Host A (127.0.0.2) runs `web`; host B (127.0.0.3) runs `api` and `billing`. web declares
 upstreams to both. An intention allows web -> api; nothing allows web -> billing, so the
 default-deny refuses it. Everything runs until Ctrl-C; logs go to .demo/.
+
+Vault is laid out as in production (mesh.vaultsetup with each host's services): host A's
+credentials sign only web's identity, host B's only api's and billing's.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ import urllib.request
 from pathlib import Path
 
 import consul
+import hvac
 import yaml
+
+from mesh.vaultsetup import BootstrapSettings, HostCredentials, bootstrap
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".demo"
@@ -34,11 +40,23 @@ def app(name: str, host: str, port: int) -> list[str]:
     return [PY, "-m", "mesh.devstack.echo_app", "--name", name, "--host", host, "--port", str(port)]
 
 
-def agent_config(node: str, host: str, info: dict[str, str], services: list[dict[str, object]]) -> Path:
+def provision(info: dict[str, str], hosts: dict[str, list[str]]) -> dict[str, HostCredentials]:
+    """Per-host Vault credentials, each signing only that host's services (what operators run)."""
+    client = hvac.Client(url=info["vault"], token=info["vault_token"])
+    try:
+        result = bootstrap(client, BootstrapSettings(trust_domain=info["trust_domain"], hosts=hosts))
+    finally:
+        client.adapter.close()
+    return {creds.host: creds for creds in result.hosts}
+
+
+def agent_config(
+    node: str, host: str, info: dict[str, str], creds: HostCredentials, services: list[dict[str, object]]
+) -> Path:
     home = WORK / node
     home.mkdir(parents=True, exist_ok=True)
-    for fname, key in (("role-id", "approle_role_id"), ("secret-id", "approle_secret_id")):
-        (home / fname).write_text(info[key])
+    for fname, value in (("role-id", creds.role_id), ("secret-id", creds.secret_id)):
+        (home / fname).write_text(value)
         (home / fname).chmod(0o600)
     config = {
         "node": node,
@@ -51,6 +69,7 @@ def agent_config(node: str, host: str, info: dict[str, str], services: list[dict
                 "role_id_file": str(home / "role-id"),
                 "secret_id_file": str(home / "secret-id"),
             },
+            "pki_role": creds.pki_role,
         },
         "inbound": {"listen": f"{host}:20000"},
         "admin": {"listen": f"{host}:19100"},
@@ -107,8 +126,9 @@ def main() -> int:
             {"name": "api", "port": 8080, "address": HOST_B, "check": {"http": "/health", "interval": "2s"}},
             {"name": "billing", "port": 8081, "address": HOST_B},
         ]
+        creds = provision(info, {"host-a": ["web"], "host-b": ["api", "billing"]})
         for node, host, services in (("host-b", HOST_B, b_services), ("host-a", HOST_A, [web])):
-            cfg = agent_config(node, host, info, services)
+            cfg = agent_config(node, host, info, creds[node], services)
             procs.append(spawn(f"agent-{node}", [PY, "-m", "agent.cli", "run", "--config", str(cfg)]))
         wait_ready(f"http://{HOST_B}:19100")
         wait_ready(f"http://{HOST_A}:19100")

@@ -38,7 +38,7 @@ from mesh.config.model import VaultAuth
 from mesh.errors import MeshError, VaultRefused, VaultUnavailable
 from mesh.identity import ServiceIdentity
 from mesh.vault.client import VaultClient
-from mesh.vault.signer import issuing_chain, sign_leaf
+from mesh.vault.signer import SigningNotPermitted, issuing_chain, sign_leaf
 
 log = structlog.get_logger("mesh.certs")
 
@@ -179,9 +179,9 @@ class CertificateManager:
             try:
                 await self._issue(name, reason)
             except VaultRefused as exc:
-                if exc.status == 403:
-                    raise
-                refused = refused or exc  # one service refused (its name, a role): try the others
+                if exc.status == 403 and not isinstance(exc, SigningNotPermitted):
+                    raise  # the token is refused everywhere: log in again before anything else
+                refused = refused or exc  # one service refused (not provisioned, a role): try the others
                 continue
             changed = True
         for name in [n for n in self._leaves if n not in self.services]:
@@ -285,7 +285,7 @@ class CertificateManager:
     async def _back_off(self, exc: MeshError) -> None:
         self.failures += 1
         self.last_error = str(exc)
-        if isinstance(exc, VaultRefused) and exc.status == 403:
+        if isinstance(exc, VaultRefused) and exc.status == 403 and not isinstance(exc, SigningNotPermitted):
             self._token.forget()  # the token is no good any more: log in again next time
         pause = self.retry.delay(self.failures, self._rng)
         self.next_attempt_at = time.time() + pause

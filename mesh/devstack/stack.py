@@ -65,7 +65,12 @@ class DevStack:
     async def start(self) -> None:
         await self.vault.start(self.host, self._ports["vault"])
         client = hvac.Client(url=self.vault.url, token=self.vault.root_token, timeout=10)
-        settings = BootstrapSettings(trust_domain=self.trust_domain)
+        # Dev credentials shared by every agent, for any service: tests and the demo start
+        # agents with whatever services they need. Per-host credentials (what production
+        # uses) come from running mesh.vaultsetup with `hosts` against this Vault.
+        settings = BootstrapSettings(
+            trust_domain=self.trust_domain, datacenters=tuple(self.consuls), shared_dev_credentials=True
+        )
         self.bootstrap_result = await asyncio.to_thread(bootstrap, client, settings)
         self.publish_roots()
         for dc, server in self.consuls.items():
@@ -95,14 +100,17 @@ class DevStack:
         """The ready line's fields (DESIGN.md section 3)."""
         result = self.bootstrap_result
         assert result is not None, "start() first"
+        shared = result.shared
+        assert shared is not None
         return {
             "consul": self.consul.url,
             "vault": self.vault.url,
             "vault_token": self.vault.root_token,
             "pki_path": result.pki_path,
-            "pki_role": result.pki_role,
+            "pki_role": shared.pki_role,
             "trust_domain": self.trust_domain,
-            "approle_role_id": result.role_id,
-            "approle_secret_id": result.secret_id,
+            # Dev only: these credentials sign any service's identity (see start()).
+            "approle_role_id": shared.role_id,
+            "approle_secret_id": shared.secret_id,
             "datacenters": {dc: server.url for dc, server in self.consuls.items()},
         }

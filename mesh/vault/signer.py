@@ -1,4 +1,11 @@
-"""Leaf certificates from Vault PKI: key generated here, CSR signed there."""
+"""Leaf certificates from Vault PKI: key generated here, CSR signed there.
+
+Each service is signed under its own role (`vault.pki_role` with `{service}`), and a host's
+policy grants only its own services' roles. Vault answers a policy refusal and a dead token
+alike (403 "permission denied"); the signer tells them apart by asking Vault what the token
+may do on the path, so that a service this host is not provisioned for costs only that
+service's leaf, not the token and the other services' leaves.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ import structlog
 
 from mesh.certs.bundle import BundleError, CaCert, parse_chain
 from mesh.certs.leaf import Leaf, build_csr, generate_key, key_pem, leaf_from_pems
+from mesh.config.pki_role import role_for
 from mesh.durations import format_duration
 from mesh.errors import VaultRefused
 from mesh.identity import ServiceIdentity
@@ -16,20 +24,34 @@ from mesh.vault.client import VaultClient
 log = structlog.get_logger("mesh.vault.signer")
 
 
+class SigningNotPermitted(VaultRefused):
+    """The token is good, but its policy does not grant signing for this service: the host was
+    not provisioned for it. Not a reason to log in again."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 403)
+
+
 async def sign_leaf(client: VaultClient, identity: ServiceIdentity, ttl: float) -> Leaf:
     key = generate_key()
     csr = build_csr(key, identity)
     s = client.settings
-    resp = await client.call(
-        "sign",
-        client.hvac.secrets.pki.sign_certificate,
-        subject=f"leaf for {identity.service}",
-        name=s.pki_role,
-        csr=csr,
-        common_name=identity.service,
-        extra_params={"uri_sans": identity.spiffe_id, "ttl": format_duration(ttl), "format": "pem"},
-        mount_point=s.pki_path,
-    )
+    role = role_for(s.pki_role, identity.service)
+    try:
+        resp = await client.call(
+            "sign",
+            client.hvac.secrets.pki.sign_certificate,
+            subject=f"leaf for {identity.service}",
+            name=role,
+            csr=csr,
+            common_name=identity.service,
+            extra_params={"uri_sans": identity.spiffe_id, "ttl": format_duration(ttl), "format": "pem"},
+            mount_point=s.pki_path,
+        )
+    except VaultRefused as exc:
+        if exc.status == 403:
+            await _explain_denial(client, identity.service, f"{s.pki_path}/sign/{role}", exc)
+        raise
     obtained = time.time()
     for warning in resp.get("warnings") or ():
         log.warning("vault warning on sign", service=identity.service, warning=warning)
@@ -49,6 +71,23 @@ async def issuing_chain(client: VaultClient) -> tuple[CaCert, ...]:
         return parse_chain(raw if isinstance(raw, str) else "")
     except BundleError as exc:
         raise VaultRefused(f"{s.pki_path}/ca_chain: {exc}", 500) from None
+
+
+async def _explain_denial(client: VaultClient, service: str, path: str, denied: VaultRefused) -> None:
+    """Raise SigningNotPermitted when the token lives but may not sign on `path`; return (the
+    original refusal stands: the token is dead or Vault will not say) otherwise."""
+    try:
+        answer = await client.call("capabilities", client.hvac.sys.get_capabilities, [path])
+    except VaultRefused:
+        return
+    caps = answer.get(path) or answer.get("capabilities") or []
+    if "update" in caps or "root" in caps:
+        return  # granted after all: a race with a policy change; retry as usual
+    raise SigningNotPermitted(
+        f"sign leaf for {service}: this host's Vault policy is not allowed to sign on {path} "
+        f"(capabilities: {', '.join(caps) or 'none'}): provision this host for {service} with "
+        "mesh.vaultsetup, or remove the service from this agent"
+    ) from denied
 
 
 def _join(pems: list[str]) -> str:

@@ -1,7 +1,18 @@
-"""Configure Vault for the mesh (PKI, role, policy, AppRole) through hvac: real Vault or the stand-in."""
+"""Configure Vault for the mesh through hvac (real Vault or the stand-in): PKI, per-service roles, per-host AppRoles."""
 
-from mesh.vaultsetup.bootstrap import BootstrapConflict, BootstrapResult, bootstrap
-from mesh.vaultsetup.policy import agent_policy
+from mesh.vaultsetup.bootstrap import BootstrapConflict, BootstrapResult, HostCredentials, bootstrap
+from mesh.vaultsetup.policy import host_policy, shared_dev_policy
+from mesh.vaultsetup.roles import service_role, shared_dev_role
 from mesh.vaultsetup.settings import BootstrapSettings
 
-__all__ = ["BootstrapConflict", "BootstrapResult", "BootstrapSettings", "agent_policy", "bootstrap"]
+__all__ = [
+    "BootstrapConflict",
+    "BootstrapResult",
+    "BootstrapSettings",
+    "HostCredentials",
+    "bootstrap",
+    "host_policy",
+    "service_role",
+    "shared_dev_policy",
+    "shared_dev_role",
+]

@@ -89,7 +89,10 @@ def container_mesh() -> Iterator[ContainerMesh]:
             poll("Vault healthy", lambda: requests.get(f"{vault_url}/v1/sys/health", timeout=2).status_code == 200)
             client = hvac.Client(url=vault_url, token=ROOT_TOKEN)
             try:
-                setup = bootstrap(client, BootstrapSettings(trust_domain=trust_domain))
+                # One AppRole for every agent container (dev credentials): the per-host layout is
+                # proven against real Vault by tests/contract/vault.
+                settings = BootstrapSettings(trust_domain=trust_domain, shared_dev_credentials=True)
+                setup = bootstrap(client, settings)
             finally:
                 client.adapter.close()
             if PREBUILT_AGENT_IMAGE:

@@ -24,7 +24,7 @@ import yaml
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
-from mesh.vaultsetup import BootstrapResult
+from mesh.vaultsetup import BootstrapResult, HostCredentials
 
 ADMIN_PORT = 19100
 INBOUND_PORT = 20000
@@ -82,6 +82,11 @@ class ContainerMesh:
     vault_setup: BootstrapResult
     started: list[DockerContainer] = field(default_factory=list)
 
+    @property
+    def shared_credentials(self) -> HostCredentials:
+        assert self.vault_setup.shared is not None, "bootstrapped with shared_dev_credentials"
+        return self.vault_setup.shared
+
     # -- reaching things from the test runner ---------------------------------------------
     def url(self, container: DockerContainer, port: int) -> str:
         return f"http://{container.get_container_host_ip()}:{container.get_exposed_port(port)}"
@@ -127,8 +132,8 @@ class ContainerMesh:
     def _agent(self, container: DockerContainer, node: str, config: dict[str, Any]) -> DockerContainer:
         files = {
             "agent.yaml": yaml.safe_dump(config, sort_keys=False),
-            "vault-role-id": self.vault_setup.role_id,
-            "vault-secret-id": self.vault_setup.secret_id,
+            "vault-role-id": self.shared_credentials.role_id,
+            "vault-secret-id": self.shared_credentials.secret_id,
         }
         for name, text in files.items():
             # Root-owned in the image, readable by the agent's user; a deployment mounts secrets 0400 for uid 10001.

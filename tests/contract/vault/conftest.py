@@ -27,7 +27,7 @@ from mesh.devstack.threaded import StandInThread
 from mesh.devstack.vault import VaultServer
 from mesh.vaultsetup import BootstrapResult, BootstrapSettings, bootstrap
 
-from .leaves import TRUST_DOMAIN
+from .leaves import HOST_A, HOSTS, TRUST_DOMAIN
 
 ROOT_TOKEN = "contract-root-token"
 CONTAINER_IMAGE = os.environ.get("MESH_TEST_VAULT_IMAGE", "hashicorp/vault:1.17")
@@ -59,10 +59,11 @@ class VaultUnderTest:
     def root(self) -> hvac.Client:
         return self.client(self.root_token)
 
-    def agent(self) -> hvac.Client:
-        """A client logged in as the mesh agent, with the AppRole credentials bootstrap issued."""
+    def agent(self, host: str = HOST_A) -> hvac.Client:
+        """A client logged in as `host`'s mesh agent, with the AppRole credentials bootstrap issued it."""
+        creds = self.setup.host(host)
         client = self.client()
-        client.auth.approle.login(self.setup.role_id, self.setup.secret_id)
+        client.auth.approle.login(creds.role_id, creds.secret_id)
         return client
 
     def close_clients(self) -> None:
@@ -72,7 +73,7 @@ class VaultUnderTest:
 
 
 def _settings() -> BootstrapSettings:
-    return BootstrapSettings(trust_domain=TRUST_DOMAIN)
+    return BootstrapSettings(trust_domain=TRUST_DOMAIN, hosts=HOSTS)
 
 
 @contextmanager

@@ -8,6 +8,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import verification
 
 TRUST_DOMAIN = "contract.test"
+# What bootstrap provisions in every backend: host A runs web and api, host B runs db.
+HOST_A, HOST_B = "vm-a", "vm-b"
+HOSTS = {HOST_A: ("web", "api"), HOST_B: ("db",)}
+
+
+def role(service: str) -> str:
+    """The service's PKI role, as bootstrap names it by default."""
+    return f"mesh-leaf-{service}"
 
 
 def spiffe_id(service: str, trust_domain: str = TRUST_DOMAIN, dc: str = "dc1") -> str:

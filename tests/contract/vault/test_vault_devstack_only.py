@@ -12,12 +12,12 @@ import requests
 from cryptography.x509 import verification
 
 from .conftest import VaultUnderTest
-from .leaves import load, roots_of, spiffe_csr, spiffe_id, verify_client
+from .leaves import load, role, roots_of, spiffe_csr, spiffe_id, verify_client
 
 
 def _leaf(vault: VaultUnderTest, service: str) -> tuple[str, list[str]]:
     csr, _ = spiffe_csr(spiffe_id(service))
-    data = vault.agent().secrets.pki.sign_certificate("mesh-leaf", csr, "", mount_point="pki_int")["data"]
+    data = vault.agent().secrets.pki.sign_certificate(role(service), csr, "", mount_point="pki_int")["data"]
     return data["certificate"], data["ca_chain"]
 
 
@@ -31,7 +31,7 @@ def test_a_stopped_stand_in_is_unreachable_and_comes_back_with_its_state(devstac
         agent.auth.token.lookup_self()
     stand_ins.run(devstack_vault.devstack.start())
 
-    assert agent.auth.token.lookup_self()["data"]["meta"] == {"role_name": "mesh-agent"}
+    assert agent.auth.token.lookup_self()["data"]["meta"] == {"role_name": "mesh-agent-vm-a"}
     assert devstack_vault.client().secrets.pki.read_ca_certificate_chain(mount_point="pki_int").strip() == (
         devstack_vault.setup.ca_chain_pem
     )
@@ -85,6 +85,6 @@ def test_list_requests_use_vaults_own_http_method(devstack_vault: VaultUnderTest
     # hvac lists with the LIST method unless strict_http: the listener must parse it.
     roles = devstack_vault.root().secrets.pki.list_roles(mount_point="pki_int")["data"]["keys"]
 
-    assert roles == ["mesh-leaf"]
+    assert roles == ["mesh-leaf-api", "mesh-leaf-db", "mesh-leaf-web"]
     with pytest.raises(hvac.exceptions.InvalidPath):
         devstack_vault.root().secrets.pki.list_roles(mount_point="pki")

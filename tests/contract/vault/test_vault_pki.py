@@ -10,14 +10,14 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from .conftest import VaultUnderTest
-from .leaves import TRUST_DOMAIN, load, roots_of, spiffe_csr, spiffe_id, verify_client
+from .leaves import TRUST_DOMAIN, load, role, roots_of, spiffe_csr, spiffe_id, verify_client
 
 PERMISSION_DENIED = "1 error occurred:\n\t* permission denied\n\n"
 
 
-def _sign(client: hvac.Client, csr: str, **extra: str) -> dict[str, object]:
+def _sign(client: hvac.Client, csr: str, service: str = "web", **extra: str) -> dict[str, object]:
     answer: dict[str, object] = client.secrets.pki.sign_certificate(
-        "mesh-leaf", csr, common_name="", extra_params=dict(extra), mount_point="pki_int"
+        role(service), csr, common_name="", extra_params=dict(extra), mount_point="pki_int"
     )
     return answer
 
@@ -39,7 +39,7 @@ def test_a_spiffe_csr_is_signed_into_a_leaf_that_verifies_against_ca_chain(vault
 def test_the_leaf_carries_the_extensions_vault_puts_for_the_role(vault: VaultUnderTest) -> None:
     csr, key = spiffe_csr(spiffe_id("api"))
 
-    data = _sign(vault.agent(), csr)["data"]
+    data = _sign(vault.agent(), csr, "api")["data"]
     assert isinstance(data, dict)
     leaf, issuer = load(data["certificate"]), load(data["issuing_ca"])
     ext = leaf.extensions
@@ -113,10 +113,10 @@ def test_a_leaf_that_would_outlive_its_ca_is_refused(vault: VaultUnderTest) -> N
 
 
 def test_issue_makes_an_ec_key_for_the_role_and_returns_it(vault: VaultUnderTest) -> None:
-    uri = spiffe_id("batch")
+    uri = spiffe_id("web")
 
     data = vault.root().secrets.pki.generate_certificate(
-        "mesh-leaf", common_name="", extra_params={"uri_sans": uri}, mount_point="pki_int"
+        role("web"), common_name="", extra_params={"uri_sans": uri}, mount_point="pki_int"
     )["data"]
 
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
@@ -130,13 +130,13 @@ def test_a_sign_only_token_is_refused_everywhere_else(vault: VaultUnderTest) -> 
     agent = vault.agent()
     csr, _ = spiffe_csr(spiffe_id("web"))
     attempts = [
-        lambda: agent.secrets.pki.generate_certificate("mesh-leaf", "", mount_point="pki_int"),
+        lambda: agent.secrets.pki.generate_certificate(role("web"), "", mount_point="pki_int"),
         lambda: agent.secrets.pki.sign_certificate("unbounded", csr, "", mount_point="pki_int"),
         lambda: agent.secrets.pki.sign_intermediate(csr, "rogue CA", mount_point="pki"),
-        lambda: agent.secrets.pki.read_role("mesh-leaf", mount_point="pki_int"),
+        lambda: agent.secrets.pki.read_role(role("web"), mount_point="pki_int"),
         lambda: agent.secrets.kv.v2.read_secret_version("anything", raise_on_deleted_version=True),
         lambda: agent.sys.list_acl_policies(),
-        lambda: agent.sys.create_or_update_acl_policy("mesh-agent", 'path "*" { capabilities = ["sudo"] }'),
+        lambda: agent.sys.create_or_update_acl_policy("mesh-agent-vm-a", 'path "*" { capabilities = ["sudo"] }'),
     ]
     for attempt in attempts:
         with pytest.raises(hvac.exceptions.Forbidden) as refused:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hvac.exceptions
 import pytest
 
-from mesh.vaultsetup import agent_policy
+from mesh.vaultsetup import host_policy
 
 from .conftest import VaultUnderTest
-from .leaves import spiffe_csr, spiffe_id
+from .leaves import HOST_A, HOSTS, role, spiffe_csr, spiffe_id
 
 
 def test_health_answers_200_with_vault_body_when_active(vault: VaultUnderTest) -> None:
@@ -29,6 +29,7 @@ def test_health_status_codes_are_chosen_by_the_caller(vault: VaultUnderTest) -> 
 
 def test_a_sealed_vault_answers_503_except_on_health_and_seal_status(vault: VaultUnderTest) -> None:
     root, anonymous, agent = vault.root(), vault.client(), vault.agent()
+    creds = vault.setup.host(HOST_A)
     csr, _ = spiffe_csr(spiffe_id("web"))
     root.sys.seal()
     try:
@@ -38,15 +39,15 @@ def test_a_sealed_vault_answers_503_except_on_health_and_seal_status(vault: Vaul
         assert "cluster_name" not in health.json()
         assert anonymous.sys.read_seal_status()["sealed"] is True
         with pytest.raises(hvac.exceptions.VaultDown) as refused:
-            agent.secrets.pki.sign_certificate("mesh-leaf", csr, "", mount_point="pki_int")
+            agent.secrets.pki.sign_certificate(role("web"), csr, "", mount_point="pki_int")
         assert refused.value.errors == ["Vault is sealed"]
         with pytest.raises(hvac.exceptions.VaultDown):
-            anonymous.auth.approle.login(vault.setup.role_id, vault.setup.secret_id)
+            anonymous.auth.approle.login(creds.role_id, creds.secret_id)
     finally:
         anonymous.sys.submit_unseal_key(vault.unseal_key)
 
     assert anonymous.sys.read_seal_status()["sealed"] is False
-    assert agent.secrets.pki.sign_certificate("mesh-leaf", csr, "", mount_point="pki_int")["data"]["certificate"]
+    assert agent.secrets.pki.sign_certificate(role("web"), csr, "", mount_point="pki_int")["data"]["certificate"]
 
 
 def test_bootstrap_mounted_both_pki_engines_with_their_max_lease_ttls(vault: VaultUnderTest) -> None:
@@ -62,11 +63,11 @@ def test_bootstrap_mounted_both_pki_engines_with_their_max_lease_ttls(vault: Vau
     assert root.sys.list_auth_methods()["data"]["approle/"]["type"] == "approle"
 
 
-def test_the_agent_policy_reads_back_as_written(vault: VaultUnderTest) -> None:
-    policy = vault.root().sys.read_acl_policy("mesh-agent")["data"]
+def test_a_host_policy_reads_back_as_written(vault: VaultUnderTest) -> None:
+    policy = vault.root().sys.read_acl_policy("mesh-agent-vm-a")["data"]
 
-    assert policy["name"] == "mesh-agent"
-    assert policy["policy"] == agent_policy(vault.settings)
+    assert policy["name"] == "mesh-agent-vm-a"
+    assert policy["policy"] == host_policy(vault.settings, HOST_A, HOSTS[HOST_A])
 
 
 def test_the_most_specific_policy_rule_decides(vault: VaultUnderTest) -> None:

@@ -15,8 +15,8 @@ INVALID_TOKEN = "2 errors occurred:\n\t* permission denied\n\t* invalid token\n\
 def test_lookup_self_describes_the_agent_token(vault: VaultUnderTest) -> None:
     data = vault.agent().auth.token.lookup_self()["data"]
 
-    assert data["policies"] == ["default", "mesh-agent"]
-    assert data["meta"] == {"role_name": "mesh-agent"}
+    assert data["policies"] == ["default", "mesh-agent-vm-a"]
+    assert data["meta"] == {"role_name": "mesh-agent-vm-a"}
     assert data["path"] == "auth/approle/login"
     assert data["display_name"] == "approle"
     assert data["renewable"] is True
@@ -36,7 +36,7 @@ def test_renew_self_grants_the_requested_increment(vault: VaultUnderTest) -> Non
 
 
 def test_renewal_is_capped_at_the_explicit_max_ttl_with_vault_warning(vault: VaultUnderTest) -> None:
-    token = vault.root().auth.token.create(policies=["mesh-agent"], ttl="1m", explicit_max_ttl="2m")["auth"]
+    token = vault.root().auth.token.create(policies=["mesh-agent-vm-a"], ttl="1m", explicit_max_ttl="2m")["auth"]
     client = vault.client(token["client_token"])
 
     answer = client.auth.token.renew_self(increment="1h")
@@ -48,7 +48,7 @@ def test_renewal_is_capped_at_the_explicit_max_ttl_with_vault_warning(vault: Vau
 
 
 def test_a_non_renewable_token_cannot_be_renewed(vault: VaultUnderTest) -> None:
-    token = vault.root().auth.token.create(policies=["mesh-agent"], ttl="1h", renewable=False)["auth"]
+    token = vault.root().auth.token.create(policies=["mesh-agent-vm-a"], ttl="1h", renewable=False)["auth"]
 
     with pytest.raises(hvac.exceptions.InvalidRequest) as refused:
         vault.client(token["client_token"]).auth.token.renew_self()
@@ -57,7 +57,7 @@ def test_a_non_renewable_token_cannot_be_renewed(vault: VaultUnderTest) -> None:
 
 
 def test_an_expired_token_is_refused_like_an_unknown_one(vault: VaultUnderTest) -> None:
-    token = vault.root().auth.token.create(policies=["mesh-agent"], ttl="1s")["auth"]
+    token = vault.root().auth.token.create(policies=["mesh-agent-vm-a"], ttl="1s")["auth"]
     client = vault.client(token["client_token"])
 
     deadline = time.monotonic() + 5

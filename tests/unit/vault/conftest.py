@@ -89,12 +89,19 @@ def make_vault(tmp_path: Path) -> Iterator[Callable[..., VaultEnv]]:
         thread.start()
         root = hvac.Client(url=server.url, token=server.root_token)
         result = bootstrap(
-            root, BootstrapSettings(trust_domain=TRUST_DOMAIN, token_ttl=token_ttl, token_max_ttl=token_max_ttl)
+            root,
+            BootstrapSettings(
+                trust_domain=TRUST_DOMAIN,
+                token_ttl=token_ttl,
+                token_max_ttl=token_max_ttl,
+                hosts={"vm-1": ("web", "api", "db")},
+            ),
         )
         root.adapter.close()
         role_id, secret_id = tmp_path / "role-id", tmp_path / "secret-id"
-        role_id.write_text(result.role_id)
-        secret_id.write_text(result.secret_id)
+        host = result.host("vm-1")
+        role_id.write_text(host.role_id)
+        secret_id.write_text(host.secret_id)
         auth = VaultAuth(method="approle", role_id_file=str(role_id), secret_id_file=str(secret_id))
         settings = VaultSettings(address=server.url, auth=auth, pki_path=result.pki_path, pki_role=result.pki_role)
         env = VaultEnv(server, thread, clock, settings, Metrics())
