@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.hostile_app import Doors, call, hostile_doors
+from tests.e2e.hostile_app import Doors, Reader, call, hostile_doors
+from tests.support.processes import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -51,3 +52,52 @@ def test_a_callers_trailers_never_reach_the_app(doors: Doors, door_name: str) ->
     assert trailers == b"", "the body must end with no trailer field"
     assert b"stolen" not in seen
     assert b"evil" not in seen
+
+
+# -- Expect: 100-continue ------------------------------------------------------------------------
+
+DENY_DENIED = [
+    {"Action": "deny", "HTTP": {"PathPrefix": "/denied"}},
+    {"Action": "allow", "HTTP": {"PathPrefix": "/"}},
+]
+
+
+@pytest.fixture(scope="module")
+def l7_deny(doors: Doors) -> Doors:
+    """An L7 intention at api that denies `/denied` to web (needs Consul's Protocol http)."""
+    consul = doors.stack.consul()
+    assert consul.config.set("service-defaults", "api", {"Protocol": "http"})
+    assert consul.config.set("service-intentions", "api", {"Sources": [{"Name": "web", "Permissions": DENY_DENIED}]})
+    denied = b"GET /denied HTTP/1.1\r\nHost: api\r\n\r\n"
+    wait_until(lambda: call(doors.outbound, denied)[0] == [403], 10, what="the L7 intention in force")
+    return doors
+
+
+@pytest.mark.parametrize("door_name", ["outbound", "inbound"])
+def test_a_request_the_destination_denies_is_never_invited_to_send_its_body(l7_deny: Doors, door_name: str) -> None:
+    served = len(l7_deny.app.seen.requests)
+    with l7_deny.door(door_name)() as sock:
+        sock.sendall(
+            b"POST /denied/upload HTTP/1.1\r\nHost: api\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n"
+        )
+        # The body is never sent: the denial must come anyway, and first.
+        reader = Reader(sock)
+        statuses, head, _ = reader.response()
+        assert statuses == [403], head
+        assert b"x-mesh-denied" in head
+        assert b"connection: close" in head.lower()
+        assert sock.recv(1) == b"", "the connection ends with the refusal: the unread body would follow"
+    assert len(l7_deny.app.seen.requests) == served
+
+
+def test_an_allowed_request_gets_the_destinations_100_continue_and_its_body_through(l7_deny: Doors) -> None:
+    with l7_deny.outbound() as sock:
+        sock.sendall(b"POST /allowed/upload HTTP/1.1\r\nHost: api\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        reader = Reader(sock)
+        assert reader.head() == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"hello")
+        statuses, _, body = reader.response()
+    assert (statuses, body) == ([200], b"ok /allowed/upload")
+    seen = last_request(l7_deny, b"/allowed/upload")
+    assert seen.endswith(b"\r\n\r\nhello")
+    assert b"expect" not in seen.lower(), "the app never waits for a 100 of its own"

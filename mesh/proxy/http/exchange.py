@@ -17,8 +17,12 @@ Envoy's HTTP/1 codec does unless told otherwise: they arrive after the request w
 and routed, so nothing checked them, and a trailer named like a field the mesh sets
 (`x-forwarded-client-cert`, `authorization`) would reach the app unchecked.
 
-`Expect: 100-continue` is answered by the proxy itself once it is about to forward the
-body (Envoy's default): the request was authorized and an upstream connection is ready.
+`Expect: 100-continue` is answered by the destination's agent, the one that authorizes the
+request: it sends `100 Continue` itself once it is about to forward the body to its app (Envoy's
+default; the app never sees the Expect). The caller's agent has authorized nothing, so it must
+not invite the body: with `relay_continue` it forwards the Expect, relays the upstream's 100 and
+only then reads the body; a refusal (a 403 from an intention, a 429) arrives instead of the 100,
+the body is never read, and both connections end with that response.
 
 For retries (mesh.proxy.http.retrying) an exchange can send a body kept whole beforehand
 (request_body.py) instead of streaming the client's, wait for the response head until the
@@ -176,6 +180,7 @@ async def exchange(
     edit_response: EditHeaders | None = None,
     deadline: float | None = None,
     withhold: Withhold | None = None,
+    relay_continue: bool = False,
 ) -> ExchangeResult:
     """Send `outgoing` (the request as authorized and routed) and relay the response to the client.
 
@@ -184,15 +189,39 @@ async def exchange(
     a final response's end-to-end fields (a route's ResponseHeaders, a hash-policy cookie).
     `deadline` (event-loop time): the response head must arrive by then, instead of within
     `timeouts.request` of the request being sent. `withhold`: asked about the final response
-    head; True keeps the response from the client (the result says `withheld`).
+    head; True keeps the response from the client (the result says `withheld`). `relay_continue`:
+    a client's `Expect: 100-continue` is the upstream's to answer (see the module docstring).
     """
     body_task: asyncio.Task[None] | None = None
     try:
         kept = request.buffered
-        body = await _request_body(request, timeouts.stream_idle) if request.has_body and kept is None else None
         to_upstream = outgoing_framing(request.framing)
         headers = with_framing_headers(outgoing.headers, to_upstream)
-        write_head(upstream.writer, RequestHead(outgoing.method, outgoing.target, HTTP_11, headers))
+        body: BodySource | None = None
+        if relay_continue and kept is None and request.has_body and request.prepared.expect_continue:
+            headers = headers.with_added(b"Expect", b"100-continue")
+            write_head(upstream.writer, RequestHead(outgoing.method, outgoing.target, HTTP_11, headers))
+            answered = await _instead_of_continue(request, upstream, timeouts, deadline)
+            if answered is not None:
+                # Refused (or answered) before the body was invited: it is never read.
+                response, framing = answered
+                return await _final_response(
+                    request,
+                    upstream,
+                    response,
+                    framing,
+                    None,
+                    timeouts,
+                    close_client,
+                    edit_response,
+                    withhold,
+                    sent=False,
+                )
+            body = await _request_body(request, timeouts.stream_idle)  # it says `100 Continue` to the client
+        else:
+            if request.has_body and kept is None:
+                body = await _request_body(request, timeouts.stream_idle)
+            write_head(upstream.writer, RequestHead(outgoing.method, outgoing.target, HTTP_11, headers))
         if kept is not None and request.has_body:
             body_task = asyncio.create_task(_send_kept_body(kept, upstream, to_upstream, timeouts.stream_idle))
             body_task.add_done_callback(_retrieve)
@@ -204,18 +233,52 @@ async def exchange(
         else:
             waiting = _response_head(request, upstream, body_task, replace(timeouts, request=None))
             response, framing = await _by_deadline(deadline, waiting)
-        if response.status == 101:
-            return _switch_protocols(request, response, body_task)
-        if withhold is not None and withhold(response):
-            return await _discard_response(upstream, response, framing, body_task)
-        if edit_response is not None:
-            response = replace(response, headers=edit_response(response.headers))
-        return await _relay_response(request, upstream, response, framing, body_task, timeouts, close_client)
+        return await _final_response(
+            request, upstream, response, framing, body_task, timeouts, close_client, edit_response, withhold, sent=True
+        )
     except BaseException:
         upstream.abort()
         if body_task is not None:
             body_task.cancel()
         raise
+
+
+async def _instead_of_continue(
+    request: IncomingRequest, upstream: UpstreamConnection, timeouts: UpstreamTimeouts, deadline: float | None
+) -> tuple[ResponseHead, Framing] | None:
+    """None once the upstream said `100 Continue`; else the final response it sent instead."""
+    if deadline is None:
+        head, framing = await _response_head(request, upstream, None, timeouts, until_continue=True)
+    else:
+        waiting = _response_head(request, upstream, None, replace(timeouts, request=None), until_continue=True)
+        head, framing = await _by_deadline(deadline, waiting)
+    return None if head.status == 100 else (head, framing)
+
+
+async def _final_response(
+    request: IncomingRequest,
+    upstream: UpstreamConnection,
+    response: ResponseHead,
+    framing: Framing,
+    body_task: asyncio.Task[None] | None,
+    timeouts: UpstreamTimeouts,
+    close_client: bool,
+    edit_response: EditHeaders | None,
+    withhold: Withhold | None,
+    *,
+    sent: bool,
+) -> ExchangeResult:
+    """`sent`: False when the request body was never sent (the upstream answered instead of a 100)."""
+    if response.status == 101:
+        return _switch_protocols(request, response, body_task)
+    if withhold is not None and withhold(response):
+        if not sent:
+            upstream.abort()
+            return ExchangeResult(client_reusable=False, upstream_reusable=False, status=response.status, withheld=True)
+        return await _discard_response(upstream, response, framing, body_task)
+    if edit_response is not None:
+        response = replace(response, headers=edit_response(response.headers))
+    return await _relay_response(request, upstream, response, framing, body_task, timeouts, close_client, sent=sent)
 
 
 async def _request_body(request: IncomingRequest, idle: float) -> BodySource:
@@ -265,13 +328,16 @@ async def _response_head(
     upstream: UpstreamConnection,
     body_task: asyncio.Task[None] | None,
     timeouts: UpstreamTimeouts,
+    *,
+    until_continue: bool = False,
 ) -> tuple[ResponseHead, Framing]:
     if body_task is None:
         try:
             await upstream.writer.drain()
         except OSError as exc:
             raise ExchangeFailed(502, "upstream_reset", f"sending the request: {exc!r}", before_response=True) from None
-        return await _within(timeouts.request, _final_head(request, upstream, timeouts.stream_idle))
+        waiting = _final_head(request, upstream, timeouts.stream_idle, until_continue=until_continue)
+        return await _within(timeouts.request, waiting)
     head_task = asyncio.create_task(_final_head(request, upstream, timeouts.stream_idle))
     head_task.add_done_callback(_retrieve)
     try:
@@ -292,11 +358,12 @@ async def _response_head(
 
 
 async def _final_head(
-    request: IncomingRequest, upstream: UpstreamConnection, idle: float
+    request: IncomingRequest, upstream: UpstreamConnection, idle: float, *, until_continue: bool = False
 ) -> tuple[ResponseHead, Framing]:
     """The final response head (or a 101); interim 1xx are relayed to HTTP/1.1 clients.
 
-    A 100 is dropped: the proxy asked for it (it removed the client's Expect and answered it).
+    A 100 is dropped (the client's Expect, if any, was answered already), or returned when
+    `until_continue` (the upstream is the one to invite the body).
     At most MAX_INTERIM_RESPONSES are taken, each written with backpressure: a client that
     does not read holds the next one back (until `idle`), so nothing piles up in our buffers.
     """
@@ -314,7 +381,7 @@ async def _final_head(
         if got is None:
             raise ExchangeFailed(502, "upstream_reset", "closed before responding", before_response=True)
         head, framing = got
-        if head.status >= 200 or head.status == 101:
+        if head.status >= 200 or head.status == 101 or (head.status == 100 and until_continue):
             return head, framing
         interim += 1
         if interim > MAX_INTERIM_RESPONSES:
@@ -351,10 +418,13 @@ async def _relay_response(
     body_task: asyncio.Task[None] | None,
     timeouts: UpstreamTimeouts,
     close_client: bool,
+    *,
+    sent: bool = True,
 ) -> ExchangeResult:
     client, record = request.client, request.record
     to_client = outgoing_framing(framing, request.prepared.head.version)
-    close = close_client or not request.prepared.keep_alive or isinstance(to_client, UntilClose)
+    # A body never sent is never read either: the client's next bytes would be that body.
+    close = close_client or not sent or not request.prepared.keep_alive or isinstance(to_client, UntilClose)
     headers = with_framing_headers(strip_hop_by_hop(response.headers), to_client)
     if close:
         headers = headers.with_set(b"Connection", b"close")
@@ -381,7 +451,7 @@ async def _relay_response(
         if body_task is not None:
             body_task.cancel()
         return ExchangeResult(client_reusable=False, upstream_reusable=False, status=response.status)
-    request_sent = await _settle(body_task)
+    request_sent = sent and await _settle(body_task)
     upstream.exchanges += 1
     reusable = (
         request_sent

@@ -75,11 +75,13 @@ async def forward(
     on_connect_failure: Callable[[Candidate], None] | None = None,
     deadline: float | None = None,
     withhold: Withhold | None = None,
+    relay_continue: bool = False,
 ) -> Forwarded:
     """Carry `request` over the first candidate that takes it; ExchangeFailed/ClientFailed otherwise.
 
     `deadline` (event-loop time) replaces the per-exchange request timeout; `withhold` is the
-    exchange's (a response the caller will retry rather than relay).
+    exchange's (a response the caller will retry rather than relay), and `relay_continue`
+    (the upstream answers a client's `Expect: 100-continue`).
     """
     if not candidates:
         raise ExchangeFailed(503, "no_endpoints", "no upstream to send the request to")
@@ -116,6 +118,7 @@ async def forward(
                 edit_response=edit_response,
                 deadline=deadline,
                 withhold=withhold,
+                relay_continue=relay_continue,
             )
         except ExchangeFailed as exc:
             if exc.before_response and reused and not stale_retried and request.can_resend():

@@ -216,8 +216,9 @@ class _OutboundRequests(ProxyHandler):
         timeouts = UpstreamTimeouts(
             connect=planned.connect, request=planned.request, stream_idle=planned.idle or STREAM_IDLE_TIMEOUT
         )
-        # 5. the body kept whole if it may be sent again; then the deadline starts
-        if plan.retry.max_retries or plan.mirror is not None:
+        # 5. the body kept whole if it may be sent again; then the deadline starts. Not a body
+        # the client holds back for `100 Continue`: only the destination may invite it (exchange.py).
+        if (plan.retry.max_retries or plan.mirror is not None) and not request.prepared.expect_continue:
             await keep_body(request, idle=timeouts.stream_idle)
         loop = asyncio.get_running_loop()
         deadline = None
@@ -337,4 +338,5 @@ class _OutboundRequests(ProxyHandler):
             on_connect_failure=on_connect_failure,
             deadline=deadline,
             withhold=attempt.withhold,
+            relay_continue=True,
         )
