@@ -7,12 +7,12 @@ Used by the Consul stand-in for `?filter=` and by the mesh for service-resolver
     >>> f.matches({"Service": {"Meta": {"version": "v2"}, "Tags": ["stable"]}})
     True
 
-An empty (or blank) expression matches everything, as an absent filter does in Consul.
+An empty (or blank) expression matches everything, as an absent filter does in Consul. `matches`
+takes RE2 syntax, as go-bexpr's Go regexp does (mesh/matching/regex.py).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +21,7 @@ from mesh.filterexpr.ast import And, Expression, Match, MatchOp, Not, Or, Select
 from mesh.filterexpr.errors import FilterEvaluationError, FilterSyntaxError
 from mesh.filterexpr.evaluate import evaluate
 from mesh.filterexpr.parser import parse
+from mesh.matching.regex import Pattern, RegexError, compile_regex
 
 __all__ = [
     "And",
@@ -43,7 +44,7 @@ class Filter:
 
     source: str
     expression: Expression | None
-    _patterns: Mapping[str, re.Pattern[str]] = field(default_factory=dict, repr=False, compare=False)
+    _patterns: Mapping[str, Pattern] = field(default_factory=dict, repr=False, compare=False)
 
     def matches(self, obj: Mapping[str, Any]) -> bool:
         """Whether `obj` (a Consul-shaped dict) satisfies the filter.
@@ -67,21 +68,21 @@ def compile_filter(expr: str) -> Filter:
     return Filter(source=expr, expression=tree, _patterns=_compile_patterns(expr, tree))
 
 
-def _compile_patterns(source: str, tree: Expression) -> dict[str, re.Pattern[str]]:
-    patterns: dict[str, re.Pattern[str]] = {}
+def _compile_patterns(source: str, tree: Expression) -> dict[str, Pattern]:
+    patterns: dict[str, Pattern] = {}
     stack: list[Expression] = [tree]
     while stack:
         node = stack.pop()
         if isinstance(node, Match):
             if node.op.positive is MatchOp.MATCHES and node.value is not None and node.value not in patterns:
                 try:
-                    patterns[node.value] = re.compile(node.value)
-                except re.error as exc:
+                    patterns[node.value] = compile_regex(node.value)
+                except RegexError as exc:
                     position = source.find(node.value)
                     raise FilterSyntaxError(
                         source,
                         max(position, 0),
-                        f"Failed to compile regular expression {node.value!r}: {exc}",
+                        f"Failed to compile regular expression {node.value!r}: {exc.reason}",
                     ) from None
         elif isinstance(node, Not):
             stack.append(node.operand)

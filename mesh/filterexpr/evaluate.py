@@ -15,18 +15,18 @@ slices; here the same walk runs over dicts, lists and scalars:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mesh.filterexpr.ast import And, Expression, Match, MatchOp, Not
 from mesh.filterexpr.errors import FilterEvaluationError
+from mesh.matching.regex import Pattern
 
 _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 
 
-def evaluate(expr: Expression, obj: Any, patterns: Mapping[str, re.Pattern[str]]) -> bool:
+def evaluate(expr: Expression, obj: Any, patterns: Mapping[str, Pattern]) -> bool:
     """True when `obj` satisfies `expr`; `patterns` holds the compiled `matches` regexes."""
     if isinstance(expr, Match):
         return _resolve(expr, obj, 0, patterns)
@@ -43,7 +43,7 @@ def _missing(op: MatchOp) -> bool:
     return op.negated
 
 
-def _resolve(match: Match, value: Any, depth: int, patterns: Mapping[str, re.Pattern[str]]) -> bool:
+def _resolve(match: Match, value: Any, depth: int, patterns: Mapping[str, Pattern]) -> bool:
     path = match.selector.path
     if depth == len(path):
         return _apply(match, value, patterns)
@@ -68,7 +68,7 @@ def _resolve(match: Match, value: Any, depth: int, patterns: Mapping[str, re.Pat
     )
 
 
-def _apply(match: Match, value: Any, patterns: Mapping[str, re.Pattern[str]]) -> bool:
+def _apply(match: Match, value: Any, patterns: Mapping[str, Pattern]) -> bool:
     op = match.op.positive
     raw = match.value
     if op is MatchOp.EQUAL:
@@ -119,7 +119,7 @@ def _is_empty(value: Any, match: Match) -> bool:
     raise _invalid(match, value)
 
 
-def _matches(value: Any, match: Match, patterns: Mapping[str, re.Pattern[str]]) -> bool:
+def _matches(value: Any, match: Match, patterns: Mapping[str, Pattern]) -> bool:
     if value is None:
         return False
     if not isinstance(value, str):
@@ -127,7 +127,7 @@ def _matches(value: Any, match: Match, patterns: Mapping[str, re.Pattern[str]]) 
             f"Value of type {_type_name(value)} at selector {str(match.selector)!r} is not a string to match"
         )
     assert match.value is not None
-    return patterns[match.value].search(value) is not None
+    return patterns[match.value].search_text(value)
 
 
 def _coerce(raw: str, like: Any, match: Match) -> Any:

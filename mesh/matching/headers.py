@@ -5,22 +5,23 @@ Consul configures for each: the routes and the intentions of the mesh must agree
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+
+from mesh.matching.regex import Pattern
 
 
 @dataclass(frozen=True, slots=True)
 class HeaderMatch:
     """A condition on request header `name` (lower-cased: header names compare case-insensitively):
     one of present/exact/prefix/suffix/regex is set; `invert` negates the result. Values compare
-    case-sensitively; regexes match the whole value (`fullmatch`), as in Envoy."""
+    case-sensitively; a regex (RE2) must match the whole value, as in Envoy."""
 
     name: str
     present: bool = False
     exact: str | None = None
     prefix: str | None = None
     suffix: str | None = None
-    regex: re.Pattern[str] | None = None
+    regex: Pattern | None = None
     invert: bool = False
 
 
@@ -46,5 +47,5 @@ def header_matches(header: HeaderMatch, value: str | None) -> bool:
     elif header.suffix is not None:
         result = value.endswith(header.suffix)
     else:
-        result = header.regex is not None and header.regex.fullmatch(value) is not None
+        result = header.regex is not None and header.regex.matches_whole(value)
     return result != header.invert

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 from typing import Protocol
+
+from mesh.matching.regex import Pattern
 
 
 class PathConditions(Protocol):
@@ -18,7 +19,7 @@ class PathConditions(Protocol):
     def path_prefix(self) -> str | None: ...
 
     @property
-    def path_regex(self) -> re.Pattern[str] | None: ...
+    def path_regex(self) -> Pattern | None: ...
 
 
 def path_matches(match: PathConditions, path: str) -> bool:
@@ -28,7 +29,7 @@ def path_matches(match: PathConditions, path: str) -> bool:
         return False
     if match.path_prefix is not None and not path.startswith(match.path_prefix):
         return False
-    return match.path_regex is None or match.path_regex.fullmatch(path) is not None
+    return match.path_regex is None or match.path_regex.matches_whole(path)
 
 
 def method_matches(methods: Collection[str], method: str) -> bool:

@@ -61,4 +61,4 @@ def _matches(route: RouteRateLimit, path: str) -> bool:
         return path == route.path_exact
     if route.path_prefix is not None:
         return path.startswith(route.path_prefix)
-    return route.path_regex is not None and route.path_regex.fullmatch(path) is not None
+    return route.path_regex is not None and route.path_regex.matches_whole(path)

@@ -53,5 +53,5 @@ def query_matches(param: QueryParamMatch, value: str | None) -> bool:
     if param.exact is not None:
         return value == param.exact
     if param.regex is not None:
-        return param.regex.fullmatch(value) is not None
+        return param.regex.matches_whole(value)
     return False

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from mesh.matching import compile_regex
 from mesh.traffic.codec.common import (
     compact,
     fault_from,
@@ -72,7 +72,7 @@ def _route_rate_limit(raw: dict[str, Any]) -> RouteRateLimit:
         requests_max_burst=int(raw.get("RequestsMaxBurst") or rate),
         path_exact=raw.get("PathExact") or None,
         path_prefix=raw.get("PathPrefix") or None,
-        path_regex=re.compile(regex) if regex else None,
+        path_regex=compile_regex(regex) if regex else None,
     )
 
 

@@ -6,10 +6,9 @@ condition becomes None ("every request").
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from mesh.matching import HeaderMatch
+from mesh.matching import HeaderMatch, Pattern, compile_regex
 from mesh.traffic.codec.common import (
     compact,
     fault_from,
@@ -28,8 +27,8 @@ from mesh.traffic.codec.common import (
 from mesh.traffic.model.router import HttpMatch, QueryParamMatch, Route, RouteDestination, ServiceRouter
 
 
-def _regex(value: str | None) -> re.Pattern[str] | None:
-    return re.compile(value) if value else None
+def _regex(value: str | None) -> Pattern | None:
+    return compile_regex(value) if value else None
 
 
 def _http_match(raw: dict[str, Any]) -> HttpMatch | None:
@@ -96,7 +95,7 @@ def decode_router(name: str, raw: dict[str, Any]) -> ServiceRouter:
     )
 
 
-def _pattern(regex: re.Pattern[str] | None) -> str | None:
+def _pattern(regex: Pattern | None) -> str | None:
     return regex.pattern if regex is not None else None
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import ClassVar
 
+from mesh.matching import Pattern
 from mesh.traffic.keys import SERVICE_DEFAULTS, DocumentId
 from mesh.traffic.model.common import Fault, RetryBackoff, RetryBudget
 
@@ -96,7 +96,7 @@ class RouteRateLimit:
     requests_max_burst: int
     path_exact: str | None = None
     path_prefix: str | None = None
-    path_regex: re.Pattern[str] | None = None
+    path_regex: Pattern | None = None
 
 
 @dataclass(frozen=True, slots=True)

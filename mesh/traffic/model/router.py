@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import ClassVar
 
-from mesh.matching import HeaderMatch
+from mesh.matching import HeaderMatch, Pattern
 from mesh.traffic.keys import SERVICE_ROUTER, DocumentId
 from mesh.traffic.model.common import Fault, HeaderModifiers, Mirror, RetryBackoff, RetryBudget
 
@@ -18,7 +17,7 @@ class QueryParamMatch:
     name: str
     present: bool = False
     exact: str | None = None
-    regex: re.Pattern[str] | None = None
+    regex: Pattern | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +27,7 @@ class HttpMatch:
 
     path_exact: str | None = None
     path_prefix: str | None = None
-    path_regex: re.Pattern[str] | None = None
+    path_regex: Pattern | None = None
     headers: tuple[HeaderMatch, ...] = ()
     query_params: tuple[QueryParamMatch, ...] = ()
     methods: tuple[str, ...] = ()

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from mesh.errors import Problem
+from mesh.matching import RegexError, compile_regex
 from mesh.traffic.model.common import DEFAULT_RETRY_BACKOFF_BASE
 from mesh.traffic.paths import join
 from mesh.traffic.rules.fields import items, mapping, seconds, text
@@ -20,9 +21,9 @@ def regex_problems(path: str, value: object) -> list[Problem]:
     if not isinstance(value, str) or not value:
         return []
     try:
-        re.compile(value)
-    except re.error as exc:
-        return [Problem(path, f"is not a valid regular expression: {exc.msg} at position {exc.pos}")]
+        compile_regex(value)
+    except RegexError as exc:
+        return [Problem(path, str(exc))]
     return []
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import re
-
+from mesh.matching import compile_regex
 from mesh.resilience import InstanceRateLimiter, TokenBucket
 from mesh.traffic.model import InstanceLevelRateLimits, RouteRateLimit
 
@@ -32,7 +31,7 @@ def test_burst_defaults_to_the_rate() -> None:
 def test_the_first_matching_route_has_its_own_bucket_and_others_use_the_service_one() -> None:
     routes = (
         RouteRateLimit(requests_per_second=1, requests_max_burst=1, path_prefix="/login"),
-        RouteRateLimit(requests_per_second=100, requests_max_burst=100, path_regex=re.compile("/log.*")),
+        RouteRateLimit(requests_per_second=100, requests_max_burst=100, path_regex=compile_regex("/log.*")),
     )
     limiter = InstanceRateLimiter(InstanceLevelRateLimits(10, 10, routes), now=0)
     assert admitted(limiter, "/login/form", 5, 0) == 1
