@@ -96,6 +96,10 @@ class Headers:
     def __len__(self) -> int:
         return len(self._names)
 
+    def wire_size(self) -> int:
+        """The header section's size as encoded: `name: value` and CRLF per field, a final CRLF."""
+        return sum(map(len, self._names)) + sum(map(len, self._values)) + 4 * len(self._names) + 2
+
     def __bool__(self) -> bool:
         return bool(self._names)
 

@@ -101,3 +101,27 @@ def test_an_allowed_request_gets_the_destinations_100_continue_and_its_body_thro
     seen = last_request(l7_deny, b"/allowed/upload")
     assert seen.endswith(b"\r\n\r\nhello")
     assert b"expect" not in seen.lower(), "the app never waits for a 100 of its own"
+
+
+# -- header limits: what the caller's agent accepts, the destination's agent accepts -------------
+
+
+def test_a_head_near_the_field_limit_is_served_or_refused_by_the_callers_agent_never_the_next_hop(
+    doors: Doors,
+) -> None:
+    outcomes: dict[int, int] = {}
+    for lines in range(95, 101):  # Host plus lines-1 fields of the app's
+        fields = b"".join(b"X-%d: v\r\n" % i for i in range(lines - 1))
+        statuses, head, _ = call(doors.outbound, b"GET /many/%d HTTP/1.1\r\nHost: api\r\n%b\r\n" % (lines, fields))
+        outcomes[lines] = statuses[-1]
+        if statuses[-1] == 431:
+            assert b"x-mesh-reason: header-overflow" in head, head
+    # traceparent and x-request-id are the mesh's two: 98 of the app's still reach it.
+    assert outcomes == {95: 200, 96: 200, 97: 200, 98: 200, 99: 431, 100: 431}
+    seen = last_request(doors, b"/many/98 ")
+    # The request line and the final empty line aside: 98 + traceparent, x-request-id, and XFCC.
+    assert seen.count(b"\r\n") - 2 == 101
+    refused_by_api = [
+        e for e in doors.api.process.log_events() if e.get("event") == "request" and e.get("status") == 431
+    ]
+    assert refused_by_api == []

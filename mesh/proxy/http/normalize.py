@@ -16,8 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from mesh.http import (
+    DEFAULT_LIMITS,
     Headers,
     HeaderView,
+    Limits,
     ProtocolError,
     RequestHead,
     expects_continue,
@@ -78,6 +80,25 @@ def with_default_host(headers: Headers, host: str) -> Headers:
     The destination service's name stands in (Envoy's `default_host_for_http_10`).
     """
     return headers if b"host" in headers else headers.with_set(b"Host", host.encode("ascii"))
+
+
+def next_hop_refusal(headers: Headers, limits: Limits = DEFAULT_LIMITS) -> str | None:
+    """Why the next hop would refuse a request with `headers` (431), or None when they fit.
+
+    The outbound listener reads the app's head under the same limits the destination agent's
+    inbound listener applies, then adds fields of its own (traceparent, x-request-id, a Host
+    for HTTP/1.0, a route's RequestHeaders). A head near a limit would pass the first hop and
+    be refused by the second, after a connection and a pool slot were spent on it; so the
+    outbound listener checks the head as it will send it, and refuses it itself. Counted as
+    the head reader counts: field lines, and each line's bytes with its CRLF plus the final one.
+    """
+    count, most = len(headers), limits.max_header_count
+    if count > most:
+        return f"with the mesh's own fields the request has {count} header fields (the limit is {most})"
+    size, most = headers.wire_size(), limits.max_header_bytes
+    if size > most:
+        return f"with the mesh's own fields the header section is {size} bytes (the limit is {most})"
+    return None
 
 
 def normalize_path(path: bytes) -> bytes:

@@ -19,7 +19,9 @@ take the L4 path of OutboundListener. For http, per request, in this order:
 8. the router (forwarding.py): pooled mTLS connections per endpoint under `MaxConnections`
    / `MaxPendingRequests`, dialed with Consul's SNI and the destination identity checked;
    connect failures go to the next endpoint;
-9. the exchange, with the plan's timeouts and response header modifiers.
+9. the exchange, with the plan's timeouts and response header modifiers; a head that, with
+   the fields the mesh added, would exceed the destination agent's head limits is refused
+   here (431, `header_overflow`) rather than there.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from mesh.proxy.http.forwarding import Candidate, ConnectFailed, ConnectionUse, 
 from mesh.proxy.http.handler import ProxyHandler
 from mesh.proxy.http.metrics import HttpMetrics
 from mesh.proxy.http.mirroring import Mirror
-from mesh.proxy.http.normalize import with_default_host
+from mesh.proxy.http.normalize import next_hop_refusal, with_default_host
 from mesh.proxy.http.pool import ConnectionPool, UpstreamConnection
 from mesh.proxy.http.request_body import keep_body
 from mesh.proxy.http.retrying import Attempt, RetryingRouter
@@ -315,6 +317,10 @@ class _OutboundRequests(ProxyHandler):
             target=rewritten_target(prepared, plan.prefix_rewrite),
             headers=apply_header_modifiers(routed.headers, plan.request_headers),
         )
+        # The destination's inbound listener applies the limits this one read the head under.
+        refusal = next_hop_refusal(outgoing.headers)
+        if refusal is not None:
+            raise ExchangeFailed(431, "header_overflow", refusal)
 
         def on_connection(candidate: Candidate, use: ConnectionUse) -> None:
             endpoint = by_key[candidate.key]

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from mesh.http import Headers, ProtocolError, RequestHead
-from mesh.proxy.http.normalize import HeaderView, normalize_path, prepare_request, request_facts, with_default_host
+from mesh.http import Headers, Limits, ProtocolError, RequestHead
+from mesh.proxy.http.normalize import (
+    HeaderView,
+    next_hop_refusal,
+    normalize_path,
+    prepare_request,
+    request_facts,
+    with_default_host,
+)
 
 
 def request(method: bytes, target: bytes, *fields: tuple[bytes, bytes], version: bytes = b"1.1") -> RequestHead:
@@ -124,3 +131,27 @@ def test_the_header_view_lists_each_name_once_in_lower_case() -> None:
 def test_an_http_1_0_request_without_host_is_forwarded_with_the_destinations_name() -> None:
     assert with_default_host(Headers(), "api").get(b"host") == b"api"
     assert with_default_host(Headers([(b"Host", b"x:1")]), "api").get(b"host") == b"x:1"
+
+
+# -- what the next hop accepts --------------------------------------------------------------------
+
+
+def fields(n: int, value: bytes = b"v") -> Headers:
+    return Headers([(b"X-%d" % i, value) for i in range(n)])
+
+
+def test_a_head_within_the_limits_fits_the_next_hop() -> None:
+    assert next_hop_refusal(fields(100)) is None
+
+
+def test_more_fields_than_the_next_hop_takes_are_refused_before_sending() -> None:
+    reason = next_hop_refusal(fields(101))
+    assert reason is not None
+    assert "101 header fields" in reason
+
+
+def test_a_header_section_larger_than_the_next_hop_takes_is_refused_before_sending() -> None:
+    limits = Limits(max_header_bytes=100)
+    # Each line is `X-0: <value>\r\n`; with the final empty line the section must stay within 100.
+    assert next_hop_refusal(Headers([(b"X-0", b"a" * 91)]), limits) is None
+    assert next_hop_refusal(Headers([(b"X-0", b"a" * 92)]), limits) is not None
