@@ -19,6 +19,7 @@ from aiohttp import web
 
 from agent.discovery import discover, retry_until
 from agent.failstatic import LastGood, persistable
+from agent.intentions_log import report_intentions
 from agent.listeners import UpstreamListeners
 from agent.reload import Reload
 from agent.sdnotify import Notifier
@@ -190,6 +191,7 @@ class Agent:
         for key, eps in snap.endpoints.items():
             self.metrics.endpoints.labels(key.service, key.datacenter).set(len(eps))
         if snap.intentions is not before.intentions:
+            report_intentions(before.intentions, snap.intentions, self.metrics)
             self.enforce_intentions()
         if snap.traffic is not before.traffic:
             report_traffic(before.traffic, snap.traffic, self.metrics)

@@ -118,6 +118,8 @@ def intention_fields(i: Intention) -> dict[str, Any]:
         "precedence": i.precedence,
         "permissions": [permission_fields(p) for p in i.permissions],
         "description": i.description,
+        # Set when the agents cannot read it: they deny every request it governs.
+        "error": i.error or None,
     }
 
 
@@ -160,14 +162,17 @@ def render(verdict: Mapping[str, Any], notes: Sequence[str]) -> str:
     if verdict["checked_per_request"] and deciding:
         head += [f"  permission[{n}]: {_permission_text(p)}" for n, p in enumerate(deciding["permissions"])]
     head += [f"  note: {n}" for n in notes]
-    matching = [
-        [m["source"], m["destination"], m["action"] or f"L7 ({len(m['permissions'])} permissions)", m["precedence"]]
-        for m in verdict["matching"]
-    ]
+    matching = [[m["source"], m["destination"], _action_text(m), m["precedence"]] for m in verdict["matching"]]
     rows = table(("SOURCE", "DESTINATION", "ACTION", "PRECEDENCE"), matching) if matching else ""
     return sections(
         ["\n".join(head), "intentions that match, in evaluation order (the first decides):\n" + rows if rows else ""]
     )
+
+
+def _action_text(m: Mapping[str, Any]) -> str:
+    if m["error"]:
+        return "unreadable (denies)"
+    return str(m["action"] or f"L7 ({len(m['permissions'])} permissions)")
 
 
 def _permission_text(p: Mapping[str, Any]) -> str:

@@ -3,7 +3,8 @@
 Consul's rules: the matching intention with the highest precedence decides, and at equal
 precedence deny wins. An L7 intention (one with Permissions) decides per request: the
 first matching permission's action, or the configured default when none matches. On a
-destination that does not speak HTTP an L7 intention denies, as Consul's `/check` does.
+destination that does not speak HTTP an L7 intention denies, as Consul's `/check` does. An
+intention this agent could not read denies whatever it governs (mesh/intentions/reading.py).
 """
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ class Decision:
 
 
 class IntentionTable:
-    """An immutable, indexed set of intentions, built once per Consul update."""
+    """An immutable, indexed set of intentions, built once per Consul update. `errors` holds one
+    message per intention that could not be read, by error key (see IntentionReading)."""
 
-    def __init__(self, intentions: Iterable[Intention] = ()) -> None:
-        ordered = sorted(intentions, key=lambda i: (-i.precedence, i.action != "deny", i.source, i.destination))
+    def __init__(self, intentions: Iterable[Intention] = (), errors: Mapping[str, str] | None = None) -> None:
+        ordered = sorted(intentions, key=lambda i: (-i.precedence, not i.denies_all, i.source, i.destination))
         self._all = tuple(ordered)
+        self.errors: Mapping[str, str] = dict(errors or {})
         self._by_destination: dict[str, tuple[Intention, ...]] = {}
         for dest in {i.destination for i in ordered}:
             self._by_destination[dest] = tuple(i for i in ordered if i.destination == dest)
@@ -53,7 +56,7 @@ class IntentionTable:
         """Intentions that apply to this pair, in evaluation order (what `/match` would list)."""
         candidates = self._by_destination.get(destination, ()) + self._by_destination.get(WILDCARD, ())
         hits = [i for i in candidates if i.source in (source, WILDCARD)]
-        hits.sort(key=lambda i: (-i.precedence, i.action != "deny"))
+        hits.sort(key=lambda i: (-i.precedence, not i.denies_all))
         return tuple(hits)
 
     def governing(self, source: str, destination: str) -> Intention | None:
@@ -64,6 +67,8 @@ class IntentionTable:
         top = self.governing(source, destination)
         if top is None:
             return _default(default_allow, f"no intention matches {source} => {destination}")
+        if top.error:
+            return _unreadable(top)
         if not top.is_l7:
             return Decision(top.action == "allow", f"intention {top.label()}", top)
         if http:
@@ -74,6 +79,8 @@ class IntentionTable:
         top = self.governing(source, destination)
         if top is None:
             return _default(default_allow, f"no intention matches {source} => {destination}")
+        if top.error:
+            return _unreadable(top)
         if not top.is_l7:
             return Decision(top.action == "allow", f"intention {top.label()}", top)
         for index, permission in enumerate(top.permissions):
@@ -86,6 +93,10 @@ class IntentionTable:
         return _default(
             default_allow, f"no permission of intention {top.label()} matches {request.method} {request.path}"
         )
+
+
+def _unreadable(intention: Intention) -> Decision:
+    return Decision(False, f"intention {intention.label()} cannot be read, so it denies: {intention.error}", intention)
 
 
 def _default(allow: bool, why: str) -> Decision:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mesh.consul.watch import UpdateEvent
-from mesh.intentions import IntentionFormatError, IntentionTable, intention_from_consul
+from mesh.intentions import IntentionTable, read_intentions
 from mesh.snapshot.endpoints import endpoints_from_health
 from mesh.snapshot.model import MeshSnapshot, UpstreamKey
 from mesh.snapshot.persisted import SourceRecord, kv_listing_in_force
@@ -103,14 +103,13 @@ class SnapshotBuilder:
 
     @staticmethod
     def _intentions(snap: MeshSnapshot, event: UpdateEvent) -> MeshSnapshot:
-        raw: Any = event.result or []
-        if not isinstance(raw, list):
-            raise ValueError("intentions: expected a list from Consul")
-        try:
-            parsed = [intention_from_consul(i) for i in raw]
-        except IntentionFormatError as exc:
-            raise ValueError(f"intentions refused, previous set kept: {exc}") from None
-        return dataclasses.replace(snap, intentions=IntentionTable(i for i in parsed if i is not None))
+        """Each intention is read on its own: one that cannot be read is applied as a deny of what
+        it governs, with its error under its own key; the rest apply as written."""
+        reading = read_intentions(event.result)
+        errors = {k: v for k, v in snap.errors.items() if k not in snap.intentions.errors}
+        errors.update(reading.errors)
+        table = IntentionTable(reading.intentions, reading.errors)
+        return dataclasses.replace(snap, intentions=table, errors=errors)
 
     def _traffic(self, snap: MeshSnapshot, event: UpdateEvent) -> MeshSnapshot:
         """A full listing of the KV prefix. Document errors go under their KV key (not under

@@ -103,6 +103,12 @@ class Metrics:
         self.config_rejected = Counter(
             "mesh_config_documents_rejected", "KV documents refused by validation", ["key"], registry=r
         )
+        self.intentions_rejected = Counter(
+            "mesh_intentions_rejected",
+            "Intentions this agent cannot read (each denies the requests it governs)",
+            ["intention"],
+            registry=r,
+        )
         self.endpoints = Gauge(
             "mesh_upstream_endpoints", "Healthy endpoints known per upstream", ["upstream", "datacenter"], registry=r
         )

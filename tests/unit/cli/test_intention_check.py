@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from mesh.cli.errors import Refused
-from mesh.cli.intention_check import intention_table
+from mesh.cli.intention_check import evaluate, intention_table
 from tests.unit.cli.conftest import ConsulStandIn
 
 L7_SOURCES: list[dict[str, Any]] = [
@@ -105,11 +105,20 @@ def test_the_protocol_can_be_given_when_no_instance_is_registered(consul_standin
     assert "permission[1] deny" in run.out
 
 
-def test_intentions_the_agents_would_refuse_are_reported_not_evaluated() -> None:
+def test_an_intention_the_agents_cannot_read_denies_what_it_governs_as_they_do() -> None:
     bad = {
         "SourceName": "web",
         "DestinationName": "api",
         "Permissions": [{"Action": "allow", "HTTP": {"PathRegex": "("}}],
     }
+    table_ = intention_table([bad, {"SourceName": "web", "DestinationName": "db", "Action": "allow"}])
+    verdict = evaluate(table_, "web", "api", http=True, request=None, default_allow=True)
+    assert not verdict["allowed"]
+    assert "web => api (unreadable) cannot be read" in verdict["reason"]
+    assert verdict["intention"]["error"]
+    assert evaluate(table_, "web", "db", http=False, request=None, default_allow=False)["allowed"]
+
+
+def test_an_answer_the_agents_would_refuse_is_reported_not_evaluated() -> None:
     with pytest.raises(Refused, match="the agents refuse Consul's current intentions"):
-        intention_table([bad])
+        intention_table({"SourceName": "web"})  # type: ignore[arg-type]

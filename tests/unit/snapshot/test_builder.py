@@ -6,7 +6,8 @@ from mesh.snapshot.builder import INTENTIONS, SnapshotBuilder
 from mesh.snapshot.model import UpstreamKey
 
 GOOD = [{"SourceName": "web", "DestinationName": "api", "Action": "allow"}]
-BAD = [{"SourceName": "web", "DestinationName": "api", "Action": "perhaps"}]
+# Not a list: an answer that cannot be read at all (one bad intention costs only itself).
+BAD = {"SourceName": "web", "DestinationName": "api", "Action": "deny"}
 
 
 def test_a_good_update_replaces_the_data_and_marks_the_source_synced() -> None:
@@ -22,7 +23,7 @@ def test_invalid_data_keeps_the_previous_good_set_and_records_why() -> None:
     good = b.apply(UpdateEvent(INTENTIONS, GOOD, index=5))
     bad = b.apply(UpdateEvent(INTENTIONS, BAD, index=6))
     assert bad.intentions is good.intentions
-    assert "perhaps" in bad.errors[INTENTIONS]
+    assert "expected a list" in bad.errors[INTENTIONS]
     assert bad.indexes[INTENTIONS] == 5
 
 

@@ -100,7 +100,7 @@ def test_a_refused_kv_version_does_not_replace_the_saved_version_in_force() -> N
 
 def test_refused_intentions_are_not_saved_over_the_good_ones() -> None:
     b = live_builder()
-    b.apply(UpdateEvent(INTENTIONS, [{"SourceName": "web", "DestinationName": "api", "Action": "perhaps"}], index=7))
+    b.apply(UpdateEvent(INTENTIONS, {"SourceName": "web", "DestinationName": "api", "Action": "deny"}, index=7))
     assert b.last_good[INTENTIONS].result == ALLOW
 
 
@@ -131,6 +131,6 @@ def test_an_unusable_file_is_ignored_with_a_log_line_saying_why(tmp_path: Path, 
 
 def test_a_saved_source_that_fails_validation_today_is_refused_on_restore() -> None:
     b = SnapshotBuilder("dc1")
-    with pytest.raises(ValueError, match="perhaps"):
-        b.restore(INTENTIONS, SourceRecord(3, 0.0, [{"SourceName": "a", "DestinationName": "b", "Action": "perhaps"}]))
+    with pytest.raises(ValueError, match="expected a list"):
+        b.restore(INTENTIONS, SourceRecord(3, 0.0, {"SourceName": "a", "DestinationName": "b", "Action": "deny"}))
     assert b.snapshot.restored == frozenset()
