@@ -4,7 +4,8 @@ Host A is provisioned by `mesh.vaultsetup` (the code operators run) as running `
 A's AppRole credentials, Vault signs web's SPIFFE ID and refuses every other identity: `api`
 through api's role (the host's policy does not grant it: 403), `api` or an arbitrary name
 through web's own role (the role allows only web's SPIFFE ID: 400). An agent on A configured
-with a service A does not own gets no leaf for it, says why, and still serves its own.
+with a service A does not own gets no leaf for it, says why, and still serves its own; once
+A is provisioned for it, the agent gets it on its next attempt.
 """
 
 from __future__ import annotations
@@ -121,7 +122,9 @@ def test_an_agent_gets_leaves_for_its_own_services_and_none_for_another_hosts(me
     web = {"name": "web", "port": free_port(host), "address": host}
     api = {"name": "api", "port": free_port(host), "address": host}
 
-    agent = mesh.agent("host-a", host, [api, web], ready=False, vault=_agent_vault(mesh, "host-a", creds))
+    # A short leaf TTL keeps the retry cap short (mesh.certs.retry), for the re-provisioning below.
+    vault = {**_agent_vault(mesh, "host-a", creds), "cert_ttl": "5m"}
+    agent = mesh.agent("host-a", host, [api, web], ready=False, vault=vault)
 
     def leaves() -> dict[str, Any]:
         return {s["name"]: s["certificate"] for s in agent.status()["services"]}
@@ -137,6 +140,12 @@ def test_an_agent_gets_leaves_for_its_own_services_and_none_for_another_hosts(me
     # The refusal is not mistaken for a dead token: A stays logged in with its one token.
     logins = [e for e in agent.process.log_events() if e.get("event") == "vault login"]
     assert len(logins) == 1, logins
+
+    # Provisioning A for api too is enough: the agent's next attempt gets the leaf, same token.
+    provision(mesh.stack, "host-a", ("web", "api"))
+    agent.wait_ready(timeout=60)
+    assert leaves()["api"]["spiffe_id"] == spiffe_id(mesh.stack, "api")
+    assert len([e for e in agent.process.log_events() if e.get("event") == "vault login"]) == 1
 
 
 def test_an_agent_provisioned_for_its_services_becomes_ready(mesh: Mesh) -> None:
