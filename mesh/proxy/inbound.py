@@ -1,6 +1,10 @@
 """The host's one inbound listener: mTLS (or permissive plaintext), SNI, identity, authorization.
 
 Per connection, in this order (each step can only refuse):
+0. the listener's connection cap (MAX_INBOUND_CONNECTIONS, every connection from accept on,
+   handshakes included): one more is closed at once, so a flood of slow peers (a slow
+   handshake, a body sent a byte at a time) runs into a bound before the host's file
+   descriptors do (the unit sets LimitNOFILE=65536; each connection may hold an app one too);
 1. peek: a TLS handshake, or plaintext (accepted only in permissive mode);
 2. handshake: the client chain must verify against the trust bundle; SNI picks the service;
 3. identity: the client's leaf must carry one SPIFFE ID of a service in our trust domain;
@@ -42,15 +46,24 @@ from mesh.traffic.model.defaults import DEFAULT_LOCAL_CONNECT_TIMEOUT
 log = structlog.get_logger("mesh.proxy.inbound")
 
 HANDSHAKE_TIMEOUT = 10.0
+MAX_INBOUND_CONNECTIONS = 8192
 
 HttpHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, LocalService, str], Awaitable[None]]
 
 
 class InboundListener:
-    def __init__(self, state: LiveState, metrics: Metrics, tracker: ConnectionTracker) -> None:
+    def __init__(
+        self,
+        state: LiveState,
+        metrics: Metrics,
+        tracker: ConnectionTracker,
+        *,
+        max_connections: int = MAX_INBOUND_CONNECTIONS,
+    ) -> None:
         self.state = state
         self.metrics = metrics
         self.tracker = tracker
+        self.max_connections = max_connections
         self.http_handler: HttpHandler | None = None
         self._server: asyncio.Task[None] | None = None
         self._sock: socket.socket | None = None
@@ -79,6 +92,10 @@ class InboundListener:
         try:
             while True:
                 conn, addr = await loop.sock_accept(self._sock)
+                if len(self._handlers) >= self.max_connections:
+                    conn.close()
+                    self.metrics.inbound_connections.labels("-", "-", "over_limit").inc()
+                    continue
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 task = asyncio.create_task(self._handle(conn, addr), name=f"inbound {addr}")
                 self._handlers.add(task)

@@ -3,6 +3,11 @@
 The server's certificate must carry the destination's SPIFFE ID: a host that answers for
 an address it no longer owns (a recycled IP) is refused, not trusted.
 
+Every upstream listener takes at most MAX_OUTBOUND_CONNECTIONS connections at a time (one
+more is closed at once and counted `over_limit`): a local app that leaks connections, or a
+caller that holds them open with slow bodies, exhausts its own listener, not the host's file
+descriptors.
+
 For a tcp upstream, per connection (resilience, as far as a byte stream allows):
 1. `Limits.MaxConnections` of the calling service's UpstreamConfig: one connection more than
    that is closed at once (counted), rather than piling up on a saturated upstream;
@@ -43,6 +48,8 @@ log = structlog.get_logger("mesh.proxy.outbound")
 CONNECT_TIMEOUT = DEFAULT_CONNECT_TIMEOUT
 # Dial attempts per connection: a dead endpoint costs one attempt, not the connection.
 MAX_ATTEMPTS = 3
+# Connections open at once on one upstream listener (see the module docstring).
+MAX_OUTBOUND_CONNECTIONS = 1024
 
 
 class DialError(Exception):
@@ -83,8 +90,17 @@ async def dial(
 
 
 class OutboundListener:
-    def __init__(self, source: LocalService, upstream: Upstream, state: LiveState, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        source: LocalService,
+        upstream: Upstream,
+        state: LiveState,
+        metrics: Metrics,
+        *,
+        max_connections: int = MAX_OUTBOUND_CONNECTIONS,
+    ) -> None:
         self.source = source
+        self.max_connections = max_connections
         self.upstream = upstream
         self.state = state
         self.metrics = metrics
@@ -101,7 +117,7 @@ class OutboundListener:
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(
-            self._handle, self.upstream.local_bind_address, self.upstream.local_bind_port, reuse_address=True
+            self._accept, self.upstream.local_bind_address, self.upstream.local_bind_port, reuse_address=True
         )
 
     def close(self) -> None:
@@ -117,11 +133,19 @@ class OutboundListener:
     def _count(self, result: str) -> None:
         self.metrics.outbound_connections.labels(self.source.name, self.key.service, result).inc()
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Every accepted connection: within the listener's cap, tracked for draining, then handled."""
+        if len(self._handlers) >= self.max_connections:
+            self._count("over_limit")
+            writer.transport.abort()
+            return
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
             task.add_done_callback(self._handlers.discard)
+        await self._handle(reader, writer)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         tls = self.state.tls
         own = tls.services.get(self.source.name) if tls is not None else None
         if tls is None or own is None:

@@ -7,12 +7,16 @@ hop matters, straight into api's inbound listener as a peer agent would.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import select
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from tests.e2e.hostile_app import Doors, Reader, call, hostile_doors
-from tests.support.processes import wait_until
+from tests.support.processes import Agent, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -125,3 +129,46 @@ def test_a_head_near_the_field_limit_is_served_or_refused_by_the_callers_agent_n
         e for e in doors.api.process.log_events() if e.get("event") == "request" and e.get("status") == 431
     ]
     assert refused_by_api == []
+
+
+# -- a request body sent a byte at a time (defect: the idle timer reset per byte) -----------------
+
+
+def in_force(agent: Agent, key: str, index: int) -> bool:
+    return bool(agent.status().get("config_versions", {}).get(key) == index)
+
+
+@pytest.fixture(scope="module")
+def one_second_timeouts(doors: Doors) -> Iterator[Doors]:
+    """api's request timeouts at 1 s on both hops (service-defaults inbound, the route outbound)."""
+    consul = doors.stack.consul()
+    documents = {
+        "service-defaults": {"Protocol": "http", "LocalRequestTimeoutMs": 1000},
+        "service-router": {"Routes": [{"Destination": {"RequestTimeout": "1s"}}]},
+    }
+    for kind, document in documents.items():
+        key = f"mesh/config/{kind}/api"
+        assert consul.kv.put(key, json.dumps(document))
+        index = consul.kv.get(key)[1]["ModifyIndex"]
+        for agent in (doors.web, doors.api):
+            wait_until(lambda agent=agent, key=f"{kind}/api", index=index: in_force(agent, key, index), 10)
+    yield doors
+    for kind in documents:
+        consul.kv.delete(f"mesh/config/{kind}/api")
+
+
+@pytest.mark.parametrize("door_name", ["outbound", "inbound"])
+def test_a_body_sent_a_byte_at_a_time_is_cut_by_a_deadline_that_bytes_barely_extend(
+    one_second_timeouts: Doors, door_name: str
+) -> None:
+    with one_second_timeouts.door(door_name)() as sock:
+        sock.sendall(b"POST /drip HTTP/1.1\r\nHost: api\r\nContent-Length: 100000\r\n\r\n")
+        given_up = time.monotonic() + 60  # far beyond the 1 s (+ 1 ms per byte) it may take
+        with contextlib.suppress(OSError):
+            while time.monotonic() < given_up:
+                sock.sendall(b"x")
+                if select.select([sock], [], [], 0.2)[0]:
+                    break
+        statuses, head, _ = Reader(sock).response()
+    assert statuses == [408], head
+    assert b"x-mesh-reason: request-body-timeout" in head

@@ -60,7 +60,12 @@ from mesh.proxy.http.failures import ClientFailed, ExchangeFailed
 from mesh.proxy.http.local_replies import CONTINUE
 from mesh.proxy.http.normalize import WEBSOCKET
 from mesh.proxy.http.pool import UpstreamConnection
-from mesh.proxy.http.timeouts import EARLY_RESPONSE_GRACE, UpstreamTimeouts
+from mesh.proxy.http.timeouts import (
+    EARLY_RESPONSE_GRACE,
+    UpstreamTimeouts,
+    request_body_allowance,
+    request_body_due,
+)
 
 if TYPE_CHECKING:
     from mesh.proxy.http.request_body import BufferedBody
@@ -76,7 +81,7 @@ DISCARD_TIME = 1.0
 # Hints); past this the upstream is streaming heads at us and the exchange fails (502,
 # upstream_protocol_error), so a caller that does not read cannot make us hold them.
 MAX_INTERIM_RESPONSES = 8
-Where = Literal["source", "sink", "source_stalled", "sink_stalled"]
+Where = Literal["source", "sink", "source_stalled", "source_slow", "sink_stalled"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,13 +105,26 @@ class BodyFailure(Exception):
 class BodySource:
     """One body being read from `reader`: its chunks, and bytes already read ahead of the sink."""
 
-    __slots__ = ("chunks", "pending", "reader")
+    __slots__ = ("allowance", "chunks", "pending", "reader", "started")
 
-    def __init__(self, reader: HttpReader, framing: Framing, *, error_status: int) -> None:
+    def __init__(
+        self, reader: HttpReader, framing: Framing, *, error_status: int, allowance: float | None = None
+    ) -> None:
         self.reader = reader
         # pump_body closes the generator whatever happens.
         self.chunks = reader.iter_body(framing, error_status=error_status)
         self.pending = b""
+        # A request body's pace (timeouts.request_body_due): it must be complete by a deadline
+        # that only the bytes it brings extend. None for a response body (the idle timer only).
+        self.allowance = allowance
+        self.started = asyncio.get_running_loop().time() if allowance is not None else 0.0
+
+    def until(self, now: float, idle: float, received: int) -> tuple[float, bool]:
+        """When reading must give up, and whether that is the body's pace rather than the idle timer."""
+        if self.allowance is None:
+            return now + idle, False
+        due = request_body_due(self.started, self.allowance, received)
+        return (due, True) if due < now + idle else (now + idle, False)
 
     async def read_ahead(self, idle: float) -> None:
         """Read the body's first piece now; BodyFailure("source"...) if it is malformed or stalls.
@@ -115,12 +133,13 @@ class BodySource:
         is broken in its first bytes (the shape of a smuggling attempt) is refused before
         its head is sent anywhere, and never reaches the app.
         """
+        until, paced = self.until(asyncio.get_running_loop().time(), idle, 0)
         try:
-            async with asyncio.timeout(idle):
+            async with asyncio.timeout_at(until):
                 self.pending = await anext(self.chunks, b"")
         except TimeoutError:
             await self.chunks.aclose()
-            raise BodyFailure("source_stalled") from None
+            raise BodyFailure("source_slow" if paced else "source_stalled") from None
         except (ProtocolError, OSError, asyncio.IncompleteReadError) as exc:
             await self.chunks.aclose()
             if isinstance(exc, ProtocolError) and not exc.remote:
@@ -144,15 +163,19 @@ async def pump_body(
     writer = BodyWriter(sink, outgoing, prefix=head)
     loop = asyncio.get_running_loop()
     reading = False
+    received = 0
+    until, paced = source.until(loop.time(), idle, 0)
     try:
-        async with asyncio.timeout(idle) as deadline, contextlib.aclosing(source.chunks) as chunks:
+        async with asyncio.timeout_at(until) as deadline, contextlib.aclosing(source.chunks) as chunks:
             chunk, source.pending = source.pending, b""
             while True:
                 if chunk:
                     on_data(len(chunk))
+                    received += len(chunk)
                     reading = False
                     await writer.write(chunk)
-                    deadline.reschedule(loop.time() + idle)
+                    until, paced = source.until(loop.time(), idle, received)
+                    deadline.reschedule(until)
                 reading = True
                 try:
                     chunk = await anext(chunks)
@@ -161,7 +184,9 @@ async def pump_body(
             reading = False
             await writer.finish()  # trailers dropped (see the module docstring)
     except TimeoutError:
-        raise BodyFailure("source_stalled" if reading else "sink_stalled") from None
+        if not reading:
+            raise BodyFailure("sink_stalled") from None
+        raise BodyFailure("source_slow" if paced else "source_stalled") from None
     except ProtocolError as exc:
         if not exc.remote:
             raise
@@ -217,10 +242,10 @@ async def exchange(
                     withhold,
                     sent=False,
                 )
-            body = await _request_body(request, timeouts.stream_idle)  # it says `100 Continue` to the client
+            body = await _request_body(request, timeouts)  # it says `100 Continue` to the client
         else:
             if request.has_body and kept is None:
-                body = await _request_body(request, timeouts.stream_idle)
+                body = await _request_body(request, timeouts)
             write_head(upstream.writer, RequestHead(outgoing.method, outgoing.target, HTTP_11, headers))
         if kept is not None and request.has_body:
             body_task = asyncio.create_task(_send_kept_body(kept, upstream, to_upstream, timeouts.stream_idle))
@@ -281,15 +306,16 @@ async def _final_response(
     return await _relay_response(request, upstream, response, framing, body_task, timeouts, close_client, sent=sent)
 
 
-async def _request_body(request: IncomingRequest, idle: float) -> BodySource:
+async def _request_body(request: IncomingRequest, timeouts: UpstreamTimeouts) -> BodySource:
     """The request body, its first piece read (after `100 Continue`, when the client waits for one)."""
     if request.prepared.expect_continue and not request.continued:
         request.client.writer.write(CONTINUE)
         request.continued = True
     request.body_started = True
-    body = BodySource(request.client.http, request.framing, error_status=400)
+    allowance = request_body_allowance(timeouts)
+    body = BodySource(request.client.http, request.framing, error_status=400, allowance=allowance)
     try:
-        await body.read_ahead(idle)
+        await body.read_ahead(timeouts.stream_idle)
     except BodyFailure as failure:
         raise _client_failure(failure) from None
     return body
@@ -345,7 +371,7 @@ async def _response_head(
         if head_task.done():
             return head_task.result()
         failure = body_task.exception()
-        if isinstance(failure, BodyFailure) and failure.where in ("source", "source_stalled"):
+        if isinstance(failure, BodyFailure) and failure.where in ("source", "source_stalled", "source_slow"):
             raise _client_failure(failure)
         if isinstance(failure, BodyFailure) and failure.where == "sink_stalled":
             raise ExchangeFailed(504, "stream_idle_timeout", "the upstream stopped reading the request body")
@@ -523,6 +549,8 @@ async def _by_deadline(deadline: float, waiting: Awaitable[T]) -> T:
 def _client_failure(failure: BodyFailure) -> ClientFailed:
     if failure.where == "source_stalled":
         return ClientFailed(408, "stream_idle_timeout", "the request body stalled")
+    if failure.where == "source_slow":
+        return ClientFailed(408, "request_body_timeout", "the request body arrived too slowly")
     cause = failure.cause
     if isinstance(cause, ProtocolError):
         return ClientFailed(cause.status_hint, "bad_request", cause.reason)

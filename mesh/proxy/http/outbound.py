@@ -55,6 +55,7 @@ from mesh.proxy.http.timeouts import (
     STREAM_IDLE_TIMEOUT,
     DownstreamTimeouts,
     UpstreamTimeouts,
+    request_body_allowance,
 )
 from mesh.proxy.http.tracing import continue_trace, ensure_request_id
 from mesh.proxy.outbound import MAX_ATTEMPTS, DialError, OutboundListener, dial
@@ -112,10 +113,6 @@ class HttpOutboundListener(OutboundListener):
         if upstream_protocol(snapshot.traffic, self.key.service, snapshot.endpoints_for(self.key)) != "http":
             await super()._handle(reader, writer)
             return
-        task = asyncio.current_task()
-        if task is not None:
-            self._handlers.add(task)
-            task.add_done_callback(self._handlers.discard)
         peer = writer.get_extra_info("peername")
         handler = _OutboundRequests(self, str(peer[0]) if peer else "")
         gauge = self.metrics.active_connections.labels("outbound", self.source.name)
@@ -221,7 +218,7 @@ class _OutboundRequests(ProxyHandler):
         # 5. the body kept whole if it may be sent again; then the deadline starts. Not a body
         # the client holds back for `100 Continue`: only the destination may invite it (exchange.py).
         if (plan.retry.max_retries or plan.mirror is not None) and not request.prepared.expect_continue:
-            await keep_body(request, idle=timeouts.stream_idle)
+            await keep_body(request, idle=timeouts.stream_idle, allowance=request_body_allowance(timeouts))
         loop = asyncio.get_running_loop()
         deadline = None
         if request.replayable and timeouts.request is not None:

@@ -16,6 +16,7 @@ from mesh.http import ContentLength, ProtocolError
 from mesh.proxy.http.downstream import IncomingRequest
 from mesh.proxy.http.failures import ClientFailed
 from mesh.proxy.http.local_replies import CONTINUE
+from mesh.proxy.http.timeouts import request_body_due
 
 MAX_REPLAY_BODY = 64 * 1024
 
@@ -25,9 +26,10 @@ class BufferedBody:
     data: bytes  # trailers are never kept: they are not forwarded (exchange.py)
 
 
-async def keep_body(request: IncomingRequest, *, idle: float, limit: int = MAX_REPLAY_BODY) -> bool:
+async def keep_body(request: IncomingRequest, *, idle: float, allowance: float, limit: int = MAX_REPLAY_BODY) -> bool:
     """Read the body whole when it fits (see the module); True when the request can be sent
-    again afterwards. ClientFailed when the client sends a broken or stalled body, or leaves."""
+    again afterwards. ClientFailed when the client sends a broken, stalled or too slow body
+    (`allowance`: timeouts.request_body_due), or leaves."""
     if not request.has_body or request.buffered is not None:
         return True
     framing = request.framing
@@ -40,12 +42,19 @@ async def keep_body(request: IncomingRequest, *, idle: float, limit: int = MAX_R
     reader = request.client.http
     parts: list[bytes] = []
     loop = asyncio.get_running_loop()
+    started = loop.time()
+    received = 0
+    due = request_body_due(started, allowance, 0)
     try:
-        async with asyncio.timeout(idle) as deadline:
+        async with asyncio.timeout_at(min(started + idle, due)) as deadline:
             async for chunk in reader.iter_body(framing, error_status=400):
                 parts.append(chunk)
-                deadline.reschedule(loop.time() + idle)
+                received += len(chunk)
+                due = request_body_due(started, allowance, received)
+                deadline.reschedule(min(loop.time() + idle, due))
     except TimeoutError:
+        if loop.time() >= due:
+            raise ClientFailed(408, "request_body_timeout", "the request body arrived too slowly") from None
         raise ClientFailed(408, "stream_idle_timeout", "the request body stalled") from None
     except ProtocolError as exc:
         if not exc.remote:

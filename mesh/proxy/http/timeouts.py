@@ -24,6 +24,12 @@ Upstream (our connection to the local app, or to a peer agent):
   stream is not cut mid-body. Expiry is answered 504 with `x-mesh-reason: request-timeout`.
   A body that stalls (either direction) is cut by STREAM_IDLE_TIMEOUT (Envoy's default), or
   the route's `IdleTimeout`.
+- the request body's pace: an idle timer resets with every byte, so a body sent a byte at a
+  time would hold a client connection and an upstream connection forever. A request body
+  must therefore also arrive within the request timeout (STREAM_IDLE_TIMEOUT when there is
+  none) of its start, plus one second per REQUEST_BODY_MIN_RATE bytes received: a drip is cut
+  (408, `x-mesh-reason: request-body-timeout`), an upload at any real rate never is (like
+  Apache's mod_reqtimeout `MinRate`).
 - pooled idle connections: evicted after POOL_IDLE_LOCAL (toward the app: shorter than the
   5 s keep-alive of Node.js and uvicorn, so the app rarely closes one we are about to
   reuse; reconnecting on loopback costs little) or POOL_IDLE_REMOTE (toward peer agents:
@@ -48,6 +54,8 @@ POOL_IDLE_LOCAL = 4.0
 POOL_IDLE_REMOTE = 30.0
 # Idle connections kept per upstream (app or endpoint); more are closed when released.
 POOL_MAX_IDLE = 64
+# Bytes per second of a request body that extend its deadline by a second (see the module docstring).
+REQUEST_BODY_MIN_RATE = 1024.0
 # After a response completes while the request body is still being sent (the app answered
 # early), how long the body may take to finish before both connections are given up.
 EARLY_RESPONSE_GRACE = 0.25
@@ -65,6 +73,16 @@ class UpstreamTimeouts:
     # None: no deadline on the response head (Consul's 0 for a route's RequestTimeout).
     request: float | None = DEFAULT_LOCAL_REQUEST_TIMEOUT
     stream_idle: float = STREAM_IDLE_TIMEOUT
+
+
+def request_body_due(started: float, allowance: float, received: int) -> float:
+    """When a request body started at `started` must be complete, as far as `received` bytes go."""
+    return started + allowance + received / REQUEST_BODY_MIN_RATE
+
+
+def request_body_allowance(timeouts: UpstreamTimeouts) -> float:
+    """How long a request body may take before the bytes it brought extend it."""
+    return timeouts.request or timeouts.stream_idle
 
 
 def local_app_timeouts(defaults: ServiceDefaults | None) -> UpstreamTimeouts:
