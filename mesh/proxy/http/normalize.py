@@ -62,7 +62,8 @@ def prepare_request(head: RequestHead) -> PreparedRequest:
     head = to_origin_form(head)
     headers = strip_hop_by_hop(head.headers, keep_upgrade=websocket)
     if expect:
-        # Answered by the proxy itself (see exchange.py); the app never waits for one.
+        # Answered by the destination's agent once it authorized the request (the caller's
+        # agent forwards it and relays that answer: exchange.py); the app never waits for one.
         headers = headers.without(b"expect")
     target, path, query = head.target, head.target, None
     if target != b"*":
