@@ -19,16 +19,15 @@ import sys
 import hvac
 
 from mesh.errors import MeshError
-from mesh.vaultsetup import BootstrapSettings, bootstrap
+from mesh.vaultsetup import BootstrapSettings, bootstrap, parse_host_spec
 
 
 def parse_host(value: str) -> tuple[str, tuple[str, ...]]:
     """`NODE=svc1,svc2` -> (NODE, (svc1, svc2))."""
-    node, sep, services = value.partition("=")
-    names = tuple(s.strip() for s in services.split(",") if s.strip())
-    if not sep or not node.strip() or not names:
-        raise argparse.ArgumentTypeError(f"expected NODE=SERVICE[,SERVICE...], got {value!r}")
-    return node.strip(), names
+    try:
+        return parse_host_spec(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ import signal
 import sys
 
 from mesh.devstack.stack import DevStack
+from mesh.vaultsetup import parse_host_spec
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -22,7 +23,22 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated datacenters, WAN-federated; the first is served on --consul-port",
     )
     p.add_argument("--acl-token", default=None, help="enable Consul ACLs with this management token")
+    p.add_argument(
+        "--provision",
+        action="append",
+        type=_host,
+        default=[],
+        metavar="NODE=SERVICE[,SERVICE...]",
+        help="also provision this host's own Vault credentials (signing only these services); repeat per host",
+    )
     return p
+
+
+def _host(value: str) -> tuple[str, tuple[str, ...]]:
+    try:
+        return parse_host_spec(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 async def _serve(args: argparse.Namespace) -> int:
@@ -32,6 +48,7 @@ async def _serve(args: argparse.Namespace) -> int:
         vault_port=args.vault_port,
         datacenters=tuple(d.strip() for d in args.datacenters.split(",") if d.strip()),
         acl_management_token=args.acl_token,
+        hosts=dict(args.provision),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -39,7 +56,7 @@ async def _serve(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         await stack.start()
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         print(f"devstack: cannot start: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(stack.info()), flush=True)

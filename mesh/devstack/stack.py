@@ -34,6 +34,7 @@ class DevStack:
         acl_management_token: str | None = None,
         trust_domain: str | None = None,
         check_reap_interval: float | None = None,
+        hosts: dict[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.host = host
         self.trust_domain = trust_domain or new_trust_domain()
@@ -55,6 +56,7 @@ class DevStack:
             for dc in datacenters
         }
         self._ports = {"vault": vault_port, datacenters[0]: consul_port}
+        self.hosts = dict(hosts or {})
         self.bootstrap_result: BootstrapResult | None = None
 
     @property
@@ -69,7 +71,10 @@ class DevStack:
         # agents with whatever services they need. Per-host credentials (what production
         # uses) come from running mesh.vaultsetup with `hosts` against this Vault.
         settings = BootstrapSettings(
-            trust_domain=self.trust_domain, datacenters=tuple(self.consuls), shared_dev_credentials=True
+            trust_domain=self.trust_domain,
+            datacenters=tuple(self.consuls),
+            hosts=self.hosts,
+            shared_dev_credentials=True,
         )
         self.bootstrap_result = await asyncio.to_thread(bootstrap, client, settings)
         self.publish_roots()
@@ -113,4 +118,14 @@ class DevStack:
             "approle_role_id": shared.role_id,
             "approle_secret_id": shared.secret_id,
             "datacenters": {dc: server.url for dc, server in self.consuls.items()},
+            # Per-host credentials (`hosts`), each signing only its own services, as in production.
+            "hosts": {
+                c.host: {
+                    "services": list(c.services),
+                    "pki_role": c.pki_role,
+                    "role_id": c.role_id,
+                    "secret_id": c.secret_id,
+                }
+                for c in result.hosts
+            },
         }

@@ -125,6 +125,15 @@ class BootstrapSettings:
         return self.intermediate_common_name or f"{self.trust_domain} Intermediate CA"
 
 
+def parse_host_spec(value: str) -> tuple[str, tuple[str, ...]]:
+    """A command line's `NODE=SERVICE[,SERVICE...]`; ValueError when it is not one."""
+    node, sep, services = value.partition("=")
+    names = tuple(s.strip() for s in services.split(",") if s.strip())
+    if not sep or not node.strip() or not names:
+        raise ValueError(f"expected NODE=SERVICE[,SERVICE...], got {value!r}")
+    return node.strip(), names
+
+
 def _check_template(name: str, value: str, placeholder: str) -> None:
     """One role or policy per service/host needs the placeholder, and a valid Vault name around it."""
     if value.count(placeholder) != 1:

@@ -6,10 +6,14 @@ import sys
 from collections.abc import Iterator
 
 import consul
+import hvac
+import hvac.exceptions
 import pytest
 
 from mesh.devstack import DevStack
 from mesh.devstack.threaded import StandInThread
+from mesh.identity import ServiceIdentity
+from tests.contract.vault.leaves import spiffe_csr
 
 
 @pytest.fixture
@@ -72,3 +76,34 @@ def test_the_command_prints_one_ready_line_with_the_contract_fields() -> None:
         "approle_secret_id",
     ):
         assert info[field], field
+
+
+def test_hosts_named_on_the_command_line_get_their_own_credentials_signing_only_their_services() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mesh.devstack", "--consul-port", "0", "--vault-port", "0", "--provision", "vm-1=web"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline())
+        creds = info["hosts"]["vm-1"]
+        assert creds["services"] == ["web"]
+        assert creds["pki_role"] == "mesh-leaf-{service}"
+        client = hvac.Client(url=info["vault"])
+        client.auth.approle.login(creds["role_id"], creds["secret_id"])
+        for service, allowed in (("web", True), ("api", False)):
+            csr, _ = spiffe_csr(ServiceIdentity(info["trust_domain"], "dc1", service).spiffe_id)
+            role = creds["pki_role"].replace("{service}", service)
+            try:
+                client.secrets.pki.sign_certificate(role, csr, service, mount_point=info["pki_path"])
+            except hvac.exceptions.Forbidden:
+                assert not allowed, service
+            else:
+                assert allowed, service
+        client.adapter.close()
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+        assert proc.stdout is not None
+        proc.stdout.close()
