@@ -105,7 +105,7 @@ class BodyFailure(Exception):
 class BodySource:
     """One body being read from `reader`: its chunks, and bytes already read ahead of the sink."""
 
-    __slots__ = ("allowance", "chunks", "pending", "reader", "started")
+    __slots__ = ("allowance", "chunks", "paced", "pending", "reader", "started")
 
     def __init__(
         self, reader: HttpReader, framing: Framing, *, error_status: int, allowance: float | None = None
@@ -118,13 +118,15 @@ class BodySource:
         # that only the bytes it brings extend. None for a response body (the idle timer only).
         self.allowance = allowance
         self.started = asyncio.get_running_loop().time() if allowance is not None else 0.0
+        self.paced = False  # the last `until` was the body's pace rather than the idle timer
 
-    def until(self, now: float, idle: float, received: int) -> tuple[float, bool]:
-        """When reading must give up, and whether that is the body's pace rather than the idle timer."""
+    def until(self, now: float, idle: float, received: int) -> float:
+        """When reading must give up, `received` bytes in."""
         if self.allowance is None:
-            return now + idle, False
+            return now + idle
         due = request_body_due(self.started, self.allowance, received)
-        return (due, True) if due < now + idle else (now + idle, False)
+        self.paced = due < now + idle
+        return due if self.paced else now + idle
 
     async def read_ahead(self, idle: float) -> None:
         """Read the body's first piece now; BodyFailure("source"...) if it is malformed or stalls.
@@ -133,13 +135,12 @@ class BodySource:
         is broken in its first bytes (the shape of a smuggling attempt) is refused before
         its head is sent anywhere, and never reaches the app.
         """
-        until, paced = self.until(asyncio.get_running_loop().time(), idle, 0)
         try:
-            async with asyncio.timeout_at(until):
+            async with asyncio.timeout_at(self.until(asyncio.get_running_loop().time(), idle, 0)):
                 self.pending = await anext(self.chunks, b"")
         except TimeoutError:
             await self.chunks.aclose()
-            raise BodyFailure("source_slow" if paced else "source_stalled") from None
+            raise BodyFailure("source_slow" if self.paced else "source_stalled") from None
         except (ProtocolError, OSError, asyncio.IncompleteReadError) as exc:
             await self.chunks.aclose()
             if isinstance(exc, ProtocolError) and not exc.remote:
@@ -164,9 +165,11 @@ async def pump_body(
     loop = asyncio.get_running_loop()
     reading = False
     received = 0
-    until, paced = source.until(loop.time(), idle, 0)
     try:
-        async with asyncio.timeout_at(until) as deadline, contextlib.aclosing(source.chunks) as chunks:
+        async with (
+            asyncio.timeout_at(source.until(loop.time(), idle, 0)) as deadline,
+            contextlib.aclosing(source.chunks) as chunks,
+        ):
             chunk, source.pending = source.pending, b""
             while True:
                 if chunk:
@@ -174,8 +177,7 @@ async def pump_body(
                     received += len(chunk)
                     reading = False
                     await writer.write(chunk)
-                    until, paced = source.until(loop.time(), idle, received)
-                    deadline.reschedule(until)
+                    deadline.reschedule(source.until(loop.time(), idle, received))
                 reading = True
                 try:
                     chunk = await anext(chunks)
@@ -186,7 +188,7 @@ async def pump_body(
     except TimeoutError:
         if not reading:
             raise BodyFailure("sink_stalled") from None
-        raise BodyFailure("source_slow" if paced else "source_stalled") from None
+        raise BodyFailure("source_slow" if source.paced else "source_stalled") from None
     except ProtocolError as exc:
         if not exc.remote:
             raise

@@ -208,11 +208,8 @@ class ConnectionPool:
 
     def give_back(self, key: Hashable, conn: UpstreamConnection) -> None:
         """Pool a connection whose last exchange ended cleanly at a message boundary."""
-        if self._closed or not conn.silent():
-            conn.abort()
-            return
-        if self.slots is not None and (self.slots.waiting or self.slots.excess):
-            conn.close()
+        if self._closed or (self.slots is not None and (self.slots.waiting or self.slots.excess)):
+            _close_all([conn])
             return
         bucket = self._idle.get(key)
         if bucket is None:
