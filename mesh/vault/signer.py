@@ -51,6 +51,12 @@ async def sign_leaf(client: VaultClient, identity: ServiceIdentity, ttl: float) 
     except VaultRefused as exc:
         if exc.status == 403:
             await _explain_denial(client, identity.service, f"{s.pki_path}/sign/{role}", exc)
+        if exc.status == 400 and "URI Subject Alternative Names" in str(exc):
+            raise VaultRefused(
+                f"{exc} (role {role} does not allow {identity.spiffe_id}: is the role this service's, "
+                "and was mesh.vaultsetup given this datacenter and trust domain?)",
+                400,
+            ) from exc
         raise
     obtained = time.time()
     for warning in resp.get("warnings") or ():

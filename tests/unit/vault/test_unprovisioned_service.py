@@ -16,6 +16,7 @@ import pytest
 from mesh.certs.manager import CertificateManager
 from mesh.certs.material import TlsMaterial
 from mesh.certs.store import CertStore
+from mesh.errors import VaultRefused
 from mesh.vault.signer import SigningNotPermitted
 from tests.unit.vault.conftest import TRUST_DOMAIN, VaultEnv
 from tests.unit.vault.test_certificate_manager import MakeVault
@@ -65,3 +66,19 @@ async def test_the_refusal_keeps_the_token_and_is_retried_with_backoff(make_vaul
     assert env.requests("sign") == 1  # web's, once
     assert m.last_error is not None
     assert "mesh-leaf-cache" in m.last_error
+
+
+async def test_a_datacenter_the_roles_were_not_written_for_is_refused_with_a_hint(
+    make_vault: MakeVault, tmp_path: Path
+) -> None:
+    env = make_vault()
+    m = manager(env, tmp_path, [])
+    m.configure(trust_domain=TRUST_DOMAIN, datacenter="dc9", services=("web",))
+
+    with pytest.raises(VaultRefused) as refused:
+        await m.step(time.time())
+
+    assert refused.value.status == 400
+    message = str(refused.value)
+    assert "URI Subject Alternative Names were provided via CSR which are not valid for this role" in message
+    assert f"role mesh-leaf-web does not allow spiffe://{TRUST_DOMAIN}/ns/default/dc/dc9/svc/web" in message
