@@ -16,6 +16,7 @@ filter language's `matches`) is compiled here, so all of them share one syntax a
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -26,6 +27,8 @@ import re2  # type: ignore[import-untyped]  # google-re2 ships no type informati
 MAX_PROGRAM_SIZE = 4096
 # Per regex: the program plus its DFA cache (RE2's default is 8 MiB).
 MAX_MEMORY = 1 << 20
+# Distinct patterns (compiled or refused) remembered across updates.
+COMPILED_CACHE_SIZE = 1024
 
 
 class Pattern(Protocol):
@@ -122,17 +125,27 @@ def _wire(value: str) -> bytes:
 
 def compile_regex(pattern: str) -> Re2Pattern:
     """Compile `pattern` as the mesh runs it; RegexError says why it cannot be."""
+    compiled = _compiled(pattern)
+    if isinstance(compiled, RegexError):
+        raise RegexError(compiled.pattern, compiled.reason)
+    return compiled
+
+
+# Every intention or document update re-reads the whole set, and compiling takes milliseconds for
+# a Unicode class (about 3 ms for `\pL+`, more for a refused giant): remembered, refusals too, so an
+# update compiles only the patterns it brings.
+@functools.lru_cache(maxsize=COMPILED_CACHE_SIZE)
+def _compiled(pattern: str) -> Re2Pattern | RegexError:
     try:
         program = re2.compile(pattern, _OPTIONS)
     except UnicodeEncodeError:
-        raise RegexError(pattern, "it is not valid Unicode text") from None
+        return RegexError(pattern, "it is not valid Unicode text")
     except re2.error as exc:
         detail = exc.args[0] if exc.args else "refused"
         message = detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
-        raise RegexError(pattern, _explain(message, pattern)) from None
+        return RegexError(pattern, _explain(message, pattern))
     size = int(program.programsize)
     if size > MAX_PROGRAM_SIZE:
-        raise RegexError(
-            pattern, f"its RE2 program has {size} instructions, more than the {MAX_PROGRAM_SIZE} the mesh allows"
-        )
+        reason = f"its RE2 program has {size} instructions, more than the {MAX_PROGRAM_SIZE} the mesh allows"
+        return RegexError(pattern, reason)
     return Re2Pattern(pattern, program)

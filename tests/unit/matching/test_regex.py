@@ -110,3 +110,10 @@ def test_matching_takes_linear_time_on_inputs_that_make_backtracking_explode() -
     )
     finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
     assert finished.stdout.strip() == "done", finished.stderr
+
+
+def test_an_update_that_brings_a_known_pattern_again_reuses_it_refusals_included() -> None:
+    assert compile_regex(r"\pL+x") is compile_regex(r"\pL+x")
+    for _ in range(2):
+        with pytest.raises(RegexError, match="RE2 has no backreferences"):
+            compile_regex(r"(b)\1")
