@@ -7,7 +7,7 @@ import json
 import re
 from dataclasses import dataclass
 
-_IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
 class MatchOp(enum.Enum):
@@ -49,7 +49,7 @@ class Selector:
     def __str__(self) -> str:
         out = self.path[0]
         for part in self.path[1:]:
-            out += f".{part}" if _IDENTIFIER.match(part) or part.isdigit() else f"[{json.dumps(part)}]"
+            out += f".{part}" if _IDENTIFIER.fullmatch(part) or part.isdigit() else f"[{json.dumps(part)}]"
         return out
 
 

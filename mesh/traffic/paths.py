@@ -6,14 +6,14 @@ import json
 import re
 from collections.abc import Iterable
 
-_BARE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_BARE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 
 def join(base: str, key: str | int) -> str:
     """Append one step: a list index, a field name, or a map key that needs quoting."""
     if isinstance(key, int):
         return f"{base}[{key}]"
-    if _BARE_KEY.match(key):
+    if _BARE_KEY.fullmatch(key):  # whole: a key ending in a newline is quoted
         return f"{base}.{key}" if base else key
     return f"{base}[{json.dumps(key, ensure_ascii=False)}]"
 

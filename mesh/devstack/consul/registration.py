@@ -89,7 +89,8 @@ SERVICE_FIELDS = schema(
     Field("Checks", each=CHECK_FIELDS),
     Field("Locality"),
 )
-_META_KEY = re.compile(r"^[a-zA-Z0-9_-]+$")
+# Consul's pattern; Go's `$` is the end of the text, hence fullmatch.
+_META_KEY = re.compile(r"[a-zA-Z0-9_-]+")
 _ANY_ADDRESS = frozenset({"0.0.0.0", "::", "[::]"})
 
 
@@ -261,7 +262,7 @@ def _validate_meta(meta: Mapping[str, str]) -> None:
     for key, value in meta.items():
         if not key:
             raise RegistrationError("Invalid Service Meta: Key cannot be blank")
-        if not _META_KEY.match(key):
+        if not _META_KEY.fullmatch(key):
             raise RegistrationError(f"Invalid Service Meta: Key contains invalid characters: {key}")
         if len(key) > 128:
             raise RegistrationError(f"Invalid Service Meta: Key is too long (limit: 128 characters): {key}")

@@ -17,7 +17,7 @@ HOUR = 3600
 SYSTEM_DEFAULT_LEASE_TTL = 768 * HOUR
 SYSTEM_MAX_LEASE_TTL = 768 * HOUR
 
-_DAYS = re.compile(r"^(\d+)d$")
+_DAYS = re.compile(r"(\d+)d")
 
 
 class TTLError(ValueError):
@@ -38,7 +38,7 @@ def parse_ttl(value: object, field: str) -> int:
         seconds = int(value)
     elif isinstance(value, str):
         text = value.strip()
-        days = _DAYS.match(text)
+        days = _DAYS.fullmatch(text)
         if text.isdigit():
             seconds = int(text)
         elif days:

@@ -11,8 +11,8 @@ from mesh.traffic.model.common import DEFAULT_RETRY_BACKOFF_BASE
 from mesh.traffic.paths import join
 from mesh.traffic.rules.fields import items, mapping, seconds, text
 
-# RFC 9110 token: what a header name may be made of.
-_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+# RFC 9110 token: what a header name may be made of (matched whole: `$` would allow a final newline).
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 PATH_FIELDS = ("PathExact", "PathPrefix", "PathRegex")
 RETRY_BUDGET_TTL_RANGE = (1.0, 60.0)
 
@@ -28,7 +28,7 @@ def regex_problems(path: str, value: object) -> list[Problem]:
 
 
 def header_name_problems(path: str, name: object) -> list[Problem]:
-    if isinstance(name, str) and name and not _TOKEN.match(name):
+    if isinstance(name, str) and name and not _TOKEN.fullmatch(name):
         return [Problem(path, f"is not a valid HTTP header name: {name!r}")]
     return []
 

@@ -57,6 +57,13 @@ def test_weights_with_two_decimals_adding_up_to_100_are_accepted(weights: list[f
             "is not a valid HTTP header name: 'x:y'",
             id="header-name",
         ),
+        pytest.param(
+            # `$` would match before a final newline: the name must be a token to its last character.
+            [{"Weight": 100, "RequestHeaders": {"Set": {"x-injected\n": "1"}}}],
+            'Splits[0].RequestHeaders.Set["x-injected\\n"]',
+            "is not a valid HTTP header name: 'x-injected\\n'",
+            id="header-name-trailing-newline",
+        ),
     ],
 )
 def test_consul_split_rules(splits: list[dict[str, Any]], path: str, message: str) -> None:
