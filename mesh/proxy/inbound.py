@@ -5,6 +5,9 @@ Per connection, in this order (each step can only refuse):
    handshakes included): one more is closed at once, so a flood of slow peers (a slow
    handshake, a body sent a byte at a time) runs into a bound before the host's file
    descriptors do (the unit sets LimitNOFILE=65536; each connection may hold an app one too);
+   of those, at most MAX_PENDING_HANDSHAKES may be before their identity is known: a pending
+   TLS handshake costs about 260 KiB (the TLS read buffer, docs/security.md), so peers without
+   an identity cannot hold more than ~130 MB however many connections they open;
 1. peek: a TLS handshake, or plaintext (accepted only in permissive mode);
 2. handshake: the client chain must verify against the trust bundle; SNI picks the service;
 3. identity: the client's leaf must carry one SPIFFE ID of a service in our trust domain;
@@ -47,6 +50,7 @@ log = structlog.get_logger("mesh.proxy.inbound")
 
 HANDSHAKE_TIMEOUT = 10.0
 MAX_INBOUND_CONNECTIONS = 8192
+MAX_PENDING_HANDSHAKES = 512
 
 HttpHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, LocalService, str], Awaitable[None]]
 
@@ -59,15 +63,18 @@ class InboundListener:
         tracker: ConnectionTracker,
         *,
         max_connections: int = MAX_INBOUND_CONNECTIONS,
+        max_handshakes: int = MAX_PENDING_HANDSHAKES,
     ) -> None:
         self.state = state
         self.metrics = metrics
         self.tracker = tracker
         self.max_connections = max_connections
+        self.max_handshakes = max_handshakes
         self.http_handler: HttpHandler | None = None
         self._server: asyncio.Task[None] | None = None
         self._sock: socket.socket | None = None
         self._handlers: set[asyncio.Task[None]] = set()
+        self._handshaking: set[asyncio.Task[None]] = set()  # accepted, identity not yet known
         self._open: dict[str, int] = {}  # authorized connections per local service
 
     @property
@@ -92,14 +99,16 @@ class InboundListener:
         try:
             while True:
                 conn, addr = await loop.sock_accept(self._sock)
-                if len(self._handlers) >= self.max_connections:
+                if len(self._handlers) >= self.max_connections or len(self._handshaking) >= self.max_handshakes:
                     conn.close()
                     self.metrics.inbound_connections.labels("-", "-", "over_limit").inc()
                     continue
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 task = asyncio.create_task(self._handle(conn, addr), name=f"inbound {addr}")
                 self._handlers.add(task)
+                self._handshaking.add(task)
                 task.add_done_callback(self._handlers.discard)
+                task.add_done_callback(self._handshaking.discard)
         finally:
             self.close_listener()
 
@@ -118,6 +127,12 @@ class InboundListener:
         self.metrics.inbound_connections.labels(service, source, "refused").inc()
         log.warning("inbound refused", service=service, source=source, reason=reason, **fields)
 
+    def _identified(self) -> None:
+        """The connection's handshake is over (its identity is known, or it needs none)."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._handshaking.discard(task)
+
     async def _handle(self, conn: socket.socket, addr: tuple[str, int]) -> None:
         peer = f"{addr[0]}:{addr[1]}"
         try:
@@ -127,6 +142,9 @@ class InboundListener:
             conn.close()
             self.metrics.tls_refusals.labels("inbound", "handshake_timeout").inc()
             return
+        except asyncio.CancelledError:
+            conn.close()  # shut down before the peer said anything
+            raise
         if first is None:
             conn.close()
             return
@@ -136,6 +154,7 @@ class InboundListener:
             self.refuse("-", "-", "no certificates yet", peer=peer)
             return
         if first != TLS_HANDSHAKE_RECORD:
+            self._identified()
             await self._plaintext(conn, peer)
             return
         try:
@@ -160,6 +179,7 @@ class InboundListener:
             self.refuse(service.name, "-", exc.reason, detail=exc.detail, peer=peer)
             await close_quietly(writer)
             return
+        self._identified()
         await self._authorized(reader, writer, service, identity.service, peer)
 
     async def _plaintext(self, conn: socket.socket, peer: str) -> None:

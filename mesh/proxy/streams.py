@@ -25,12 +25,18 @@ async def peek_first_byte(sock: socket.socket) -> int | None:
             return data[0] if data else None
         except BlockingIOError:
             pass
-        ready = loop.create_future()
-        loop.add_reader(fd, ready.set_result, None)
+        ready: asyncio.Future[None] = loop.create_future()
+        loop.add_reader(fd, _wake, ready)
         try:
             await ready
         finally:
             loop.remove_reader(fd)
+
+
+def _wake(ready: asyncio.Future[None]) -> None:
+    # The reader callback may already be queued when the waiter is cancelled (a timeout, a drain).
+    if not ready.done():
+        ready.set_result(None)
 
 
 async def open_accepted(

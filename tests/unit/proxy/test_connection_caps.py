@@ -109,3 +109,24 @@ async def test_an_upstream_listener_closes_a_connection_over_its_cap(
     assert 'result="over_limit"' in listener.metrics.render().decode()
     for _, writer in held:
         writer.close()
+
+
+async def test_the_inbound_listener_bounds_connections_still_before_their_identity_apart_from_the_rest() -> None:
+    listener = InboundListener(live_state(), Metrics(), ConnectionTracker(), max_connections=100, max_handshakes=CAP)
+    listener.bind("127.0.0.1", 0)
+    serving = asyncio.create_task(listener.serve())
+    try:
+        held = [await asyncio.open_connection("127.0.0.1", listener.port) for _ in range(CAP)]  # silent: no hello
+        await until(lambda: len(listener._handshaking) == CAP, "pending handshakes")
+        assert await closed_at_once(listener.port), "a third pending handshake was taken"
+        # A peer that turns out not to speak TLS is past the handshake phase: its slot is free again.
+        reader, writer = held.pop()
+        writer.write(b"GET / HTTP/1.1\r\n\r\n")
+        await until(lambda: len(listener._handshaking) == CAP - 1, "the plaintext peer identified")
+        again = await asyncio.open_connection("127.0.0.1", listener.port)
+        await until(lambda: len(listener._handshaking) == CAP, "the next handshake taken")
+        for _, w in [*held, again, (reader, writer)]:
+            w.close()
+    finally:
+        serving.cancel()
+        await listener.drain(0)
