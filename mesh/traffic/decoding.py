@@ -1,7 +1,9 @@
 """Bytes from a KV value to plain JSON-shaped data, or problems that say where the text is wrong.
 
 JSON is read with Python's json module (tabs and all), YAML with a strict loader; both refuse
-duplicate keys, which both libraries would otherwise resolve silently (last one wins).
+duplicate keys, which both libraries would otherwise resolve silently (last one wins). Both are
+bounded by mesh.documents.limits (size, nesting depth, number length; YAML without aliases), so
+that whatever the text, decoding it is linear in its size and ends in a value or problems.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+from mesh.documents.limits import LimitExceeded, bounded_float, bounded_int, check_json_depth, size_problem
 from mesh.documents.reading import parse_yaml
 from mesh.errors import Problem
 from mesh.traffic.paths import join
@@ -41,6 +44,9 @@ def json_type_name(value: object) -> str:
 
 def decode_document(raw: bytes | str) -> tuple[dict[str, Any], list[Problem]]:
     """The document as a mapping, or problems (with line and column for syntax errors)."""
+    too_big = size_problem(raw)
+    if too_big is not None:
+        return {}, [too_big]
     if isinstance(raw, bytes):
         try:
             text = raw.decode("utf-8-sig")
@@ -72,11 +78,21 @@ def _parse(text: str) -> tuple[Any, list[Problem]]:
 
 def _parse_json(text: str) -> tuple[Any, list[Problem]]:
     try:
-        return json.loads(text, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant), []
+        check_json_depth(text)
+        value = json.loads(
+            text,
+            object_pairs_hook=_refuse_duplicates,
+            parse_constant=_refuse_constant,
+            parse_int=bounded_int,
+            parse_float=bounded_float,
+        )
+    except LimitExceeded as exc:
+        return None, [Problem("", str(exc))]
     except json.JSONDecodeError as exc:
         return None, [Problem("", f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")]
     except ValueError as exc:
         return None, [Problem("", f"invalid JSON: {exc}")]
+    return value, []
 
 
 def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
