@@ -43,6 +43,10 @@ class BlockingWatch:
     With a `reachability`, a failure while Consul does not answer at all waits for Consul to
     answer again (one shared probe paces that) instead of retrying on this watch's own
     schedule; other failures back off quadratically up to the cap.
+
+    Whatever `emit` raises is logged with its traceback and the watch goes on (the answer is
+    emitted again with the next one, even at the same index): an exception out of here would
+    end the agent's task group, every agent at once when the data is in Consul (issue 12).
     """
 
     def __init__(
@@ -84,7 +88,7 @@ class BlockingWatch:
                 if self.failures == 1:
                     level = "warning" if isinstance(exc, BackendUnavailable) else "error"
                     getattr(log, level)("watch failed", watch=self.correlation_id, error=str(exc))
-                    self._emit(UpdateEvent(self.correlation_id, error=exc, index=self.index))
+                    self._deliver(UpdateEvent(self.correlation_id, error=exc, index=self.index))
                 if self._reachability is not None and not self._reachability.reachable:
                     await self._reachability.until_reachable()
                 else:
@@ -94,6 +98,14 @@ class BlockingWatch:
                 log.info("watch recovered", watch=self.correlation_id, after_failures=self.failures)
                 self.failures = 0
             if not delivered or returned != self.index:
-                self._emit(UpdateEvent(self.correlation_id, result=data, index=returned))
-                delivered = True
+                delivered = self._deliver(UpdateEvent(self.correlation_id, result=data, index=returned))
             self.index = next_index(self.index, returned)
+
+    def _deliver(self, event: UpdateEvent) -> bool:
+        """Hand `event` to `emit`; False when that failed (a bug of the sink, logged)."""
+        try:
+            self._emit(event)
+        except Exception:
+            log.exception("applying a watch answer failed; the watch goes on", watch=self.correlation_id)
+            return False
+        return True

@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import structlog
+
 from mesh.consul.watch import UpdateEvent
 from mesh.intentions import IntentionTable, read_intentions
 from mesh.snapshot.endpoints import endpoints_from_health
@@ -14,8 +16,14 @@ from mesh.snapshot.model import MeshSnapshot, UpstreamKey
 from mesh.snapshot.persisted import SourceRecord, kv_listing_in_force
 from mesh.traffic.state import next_state
 
+log = structlog.get_logger("mesh.snapshot.builder")
+
 INTENTIONS = "intentions"
 KV = "kv"
+
+
+def _internal_error(exc: Exception) -> str:
+    return f"internal error, previous data kept: {type(exc).__name__}: {exc}"
 
 
 class SnapshotBuilder:
@@ -49,9 +57,6 @@ class SnapshotBuilder:
         else:
             try:
                 nxt = self._handler(cid)(snap, event)
-            except ValueError as exc:
-                nxt = dataclasses.replace(snap, errors={**snap.errors, cid: str(exc)})
-            else:
                 errors = {k: v for k, v in nxt.errors.items() if k != cid}
                 nxt = dataclasses.replace(
                     nxt,
@@ -61,6 +66,13 @@ class SnapshotBuilder:
                     errors=errors,
                 )
                 self._record(cid, event.index, event.result, nxt)
+            except ValueError as exc:
+                nxt = dataclasses.replace(snap, errors={**snap.errors, cid: str(exc)})
+            except Exception as exc:
+                # A bug, not bad data: still only this source's error, its previous data kept,
+                # and the watch goes on; escaping would end the agent's task group (issue 12).
+                log.exception("applying a watch answer failed; previous data kept", watch=cid)
+                nxt = dataclasses.replace(snap, errors={**snap.errors, cid: _internal_error(exc)})
         self.snapshot = dataclasses.replace(nxt, version=snap.version + 1)
         return self.snapshot
 
@@ -71,7 +83,13 @@ class SnapshotBuilder:
         source's error (why Consul did not answer) stays visible.
         """
         snap = self.snapshot
-        nxt = self._handler(cid)(snap, UpdateEvent(cid, record.result, index=record.index))
+        try:
+            nxt = self._handler(cid)(snap, UpdateEvent(cid, record.result, index=record.index))
+        except ValueError:
+            raise
+        except Exception as exc:
+            log.exception("restoring persisted data failed; refused", source=cid)
+            raise ValueError(_internal_error(exc)) from exc
         nxt = dataclasses.replace(
             nxt,
             restored=nxt.restored | {cid},

@@ -7,8 +7,11 @@ never smuggle in something the current code would refuse.
 
 The file is one JSON document, versioned (`format`, `version`), checked against a schema on
 load; anything unreadable, of another version, or for another node or datacenter is ignored
-with a log line (the agent then waits for Consul as it would without a file). Written
-atomically, 0600, in the 0700 state directory (like the certificates).
+with a log line (the agent then waits for Consul as it would without a file). It is read within
+the document limits (mesh.documents.limits: nesting depth, number length), so a file nested a
+hundred thousand levels deep is refused like any other unreadable one instead of raising
+RecursionError at startup. Written atomically, 0600, in the 0700 state directory (like the
+certificates).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import structlog
 from jsonschema import Draft202012Validator
 
 from mesh.certs.store import write_private
+from mesh.documents.limits import bounded_float, bounded_int, check_json_depth
 from mesh.traffic.state import TrafficState
 
 log = structlog.get_logger("mesh.snapshot.persisted")
@@ -103,7 +107,8 @@ class SnapshotFileError(ValueError):
 def parse(text: str) -> PersistedSnapshot:
     """Read a saved snapshot; raises SnapshotFileError with every schema problem."""
     try:
-        doc = json.loads(text)
+        check_json_depth(text)
+        doc = json.loads(text, parse_int=bounded_int, parse_float=bounded_float)
     except ValueError as exc:
         raise SnapshotFileError(f"not JSON: {exc}") from None
     problems = sorted(_VALIDATOR.iter_errors(doc), key=lambda e: list(e.absolute_path))
