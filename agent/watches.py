@@ -6,10 +6,16 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import structlog
+
 from mesh.consul.client import ConsulClient
 from mesh.consul.watch import BlockingWatch, Fetch, UpdateEvent
 from mesh.snapshot.builder import INTENTIONS
 from mesh.snapshot.model import UpstreamKey
+from mesh.traffic.state import parse_ahead
+from mesh.traffic.state.model import ParsedVersion
+
+log = structlog.get_logger("agent.watches")
 
 ROOTS = "roots"
 
@@ -43,14 +49,30 @@ def roots_fetch(client: ConsulClient) -> Fetch:
 
 
 def kv_fetch(client: ConsulClient, prefix: str) -> Fetch:
-    """The whole traffic-settings prefix, recursively (one blocking query for every document)."""
+    """The whole traffic-settings prefix, recursively (one blocking query for every document),
+    with each changed document parsed in a worker thread (`parse_ahead`).
+
+    Within the document limits one 512 KiB document can still take seconds of CPU to check;
+    on the event loop that would stall every connection of the host. In a thread the loop keeps
+    its turn (the GIL is handed over every few milliseconds) and applies the ParsedListing,
+    only looking the results up.
+    """
     folder = prefix.strip("/") + "/"
+    last: dict[str, ParsedVersion] = {}
 
     async def fetch(index: int, wait: str) -> tuple[int, Any]:
         call = client.raw.kv.get(folder, index=index or None, wait=wait, recurse=True)
         returned, listing = await client.call("traffic settings in KV", call)
         # py-consul answers (index, None) when nothing exists under the prefix: an empty listing.
-        return int(returned), listing if listing is not None else []
+        listing = listing if listing is not None else []
+        try:
+            ahead = await asyncio.to_thread(parse_ahead, listing, prefix=prefix, previous=last)
+        except Exception:
+            log.exception("parsing KV documents ahead failed; they are parsed when applied")
+            return int(returned), listing
+        last.clear()
+        last.update(ahead.parsed)
+        return int(returned), ahead
 
     return fetch
 

@@ -28,9 +28,18 @@ def _identity_problems(kind: str, name: str, doc: dict[str, Any]) -> list[Proble
 
 
 def document_problems(
-    kind: str, name: str, raw: bytes | str, *, compile_filter: FilterCompiler = CONSUL_FILTERS
+    kind: str,
+    name: str,
+    raw: bytes | str,
+    *,
+    compile_filter: FilterCompiler = CONSUL_FILTERS,
+    limit: int | None = None,
 ) -> tuple[dict[str, Any], list[Problem]]:
-    """The decoded data and every problem with it (none means it is valid)."""
+    """The decoded data and every problem with it (none means it is valid).
+
+    With a `limit`, checking stops once that many structural problems are found: a document
+    with one per value would otherwise cost seconds per 100 KiB to describe in full.
+    """
     if kind not in KINDS:
         return {}, [Problem("", f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")]
     if not is_valid_service_name(name):
@@ -42,11 +51,27 @@ def document_problems(
     if doc.get("Kind") in KINDS and doc["Kind"] != kind:
         # Written under the wrong key: checking it against this kind's schema would only add noise.
         return doc, problems
-    problems += schema_problems(kind, doc)
+    problems += schema_problems(kind, doc, limit=limit)
+    if limit is not None and len(problems) >= limit:
+        return doc, problems
+    seen = set(problems)  # a set: one problem per value of a hostile document must stay linear
     for problem in rule_problems(kind, name, doc, compile_filter):
-        if problem not in problems:
+        if problem not in seen:
+            seen.add(problem)
             problems.append(problem)
     return doc, problems
+
+
+# One hostile document can have a problem per value (tens of thousands); what an agent keeps,
+# shows in /v1/status and logs is the first ones. `meshctl config validate` lists them all.
+MAX_PROBLEMS_REPORTED = 20
+
+
+def _reported(problems: list[Problem]) -> list[Problem]:
+    if len(problems) <= MAX_PROBLEMS_REPORTED:
+        return problems
+    cut = f"and more: the first {MAX_PROBLEMS_REPORTED} are reported (meshctl config validate lists them all)"
+    return [*problems[:MAX_PROBLEMS_REPORTED], Problem("", cut)]
 
 
 def parse_document(
@@ -59,13 +84,15 @@ def parse_document(
 ) -> TrafficDocument:
     """Parse and validate the document of `kind` for service `name` (JSON or YAML).
 
-    Raises InvalidDocument(source, problems) listing every problem, each with a key path such
-    as `Routes[0].Match.HTTP.PathPrefix`; `source` defaults to "<kind>/<name>" (pass the KV key).
+    Raises InvalidDocument(source, problems) listing the problems (the first
+    MAX_PROBLEMS_REPORTED), each with a key path such as `Routes[0].Match.HTTP.PathPrefix`;
+    `source` defaults to "<kind>/<name>" (pass the KV key). Bounded in time and memory by the
+    document limits (mesh.documents.limits) whatever `raw` holds.
     Subset filters are checked with `compile_filter` (Consul's filter language by default).
     """
-    doc, problems = document_problems(kind, name, raw, compile_filter=compile_filter)
+    doc, problems = document_problems(kind, name, raw, compile_filter=compile_filter, limit=MAX_PROBLEMS_REPORTED + 1)
     if problems:
-        raise InvalidDocument(source or str(DocumentId(kind, name)), problems)
+        raise InvalidDocument(source or str(DocumentId(kind, name)), _reported(problems))
     return codec.decode(kind, name, doc)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
+from itertools import islice
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -49,15 +50,17 @@ def validator_for(kind: str) -> Draft202012Validator:
     return Draft202012Validator({"$ref": filename}, registry=_registry())
 
 
-def schema_problems(kind: str, document: dict[str, Any]) -> list[Problem]:
-    """Every structural problem of `document`, sorted by key path."""
-    errors = sorted(validator_for(kind).iter_errors(document), key=lambda e: [str(p) for p in e.absolute_path])
-    out: list[Problem] = []
+def schema_problems(kind: str, document: dict[str, Any], *, limit: int | None = None) -> list[Problem]:
+    """Every structural problem of `document` (the first `limit` found), sorted by key path."""
+    found = islice(validator_for(kind).iter_errors(document), limit)
+    errors = sorted(found, key=lambda e: [str(p) for p in e.absolute_path])
+    # dict as an ordered set: a hostile document can have a problem per value, and a list's
+    # `in` made that quadratic (hours for 512 KiB of them, on the event loop; issue 12).
+    out: dict[Problem, None] = {}
     for error in errors:
         for problem in _describe(kind, error):
-            if problem not in out:
-                out.append(problem)
-    return out
+            out.setdefault(problem)
+    return list(out)
 
 
 def _show(value: object) -> str:

@@ -60,6 +60,19 @@ class ParsedVersion:
     result: TrafficDocument | InvalidDocument
 
 
+@dataclass(frozen=True, slots=True)
+class ParsedListing:
+    """A KV listing with its documents parsed ahead of `next_state`, by `parse_ahead`.
+
+    Parsing and validating a document within the limits still costs up to seconds of CPU for
+    512 KiB, so the agent does it in a worker thread (agent/watches.py) and the event loop
+    only looks up the results: `next_state` reuses each one whose bytes match the entry's.
+    """
+
+    listing: Any
+    parsed: Mapping[str, ParsedVersion]
+
+
 @dataclass(frozen=True)
 class TrafficState:
     """The traffic documents in force, keyed by (kind, service), and the last error per KV key.

@@ -17,6 +17,9 @@ Rules, in the order they apply:
    (`check_references`). A changed document with a problem of its own is rejected; when a problem
    shows on an unchanged document, the change(s) that introduced it are rejected. Rejection
    repeats until the changes left are consistent, so the rest of an update still applies.
+
+Whatever reading one document raises is that document's rejection (rule 2), an unexpected
+exception included: it is logged with its traceback as the bug it is, and costs only its key.
 """
 
 from __future__ import annotations
@@ -24,13 +27,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import structlog
+
 from mesh.errors import InvalidDocument, Problem
 from mesh.traffic.filters import CONSUL_FILTERS, FilterCompiler
 from mesh.traffic.keys import DocumentId, parse_key
 from mesh.traffic.parsing import parse_document
 from mesh.traffic.references import check_references
 from mesh.traffic.state.listing import read_listing
-from mesh.traffic.state.model import DocumentError, InForce, ParsedVersion, TrafficState
+from mesh.traffic.state.model import DocumentError, InForce, ParsedListing, ParsedVersion, TrafficState
+
+log = structlog.get_logger("mesh.traffic.state")
 
 Issue = tuple[DocumentId, Problem]
 
@@ -42,10 +49,14 @@ def next_state(
     prefix: str,
     compile_filter: FilterCompiler = CONSUL_FILTERS,
 ) -> TrafficState:
-    """Apply a full recursive listing of `prefix` (Consul's JSON, or py-consul's decoded form).
+    """Apply a full recursive listing of `prefix` (Consul's JSON, or py-consul's decoded form),
+    or a ParsedListing of one (`parse_ahead`), whose parsed documents are then reused.
 
     Raises ValueError when `listing` is not a listing at all (the previous state then stands).
     """
+    ahead: Mapping[str, ParsedVersion] = {}
+    if isinstance(listing, ParsedListing):
+        listing, ahead = listing.listing, listing.parsed
     entries, unreadable = read_listing(listing)
     errors: dict[str, DocumentError] = {}
     parsed: dict[str, ParsedVersion] = {}
@@ -62,9 +73,8 @@ def next_state(
         if doc_id is None:
             continue
         present.add(doc_id)
-        cached = previous.parsed.get(entry.key)
-        version = cached
-        if version is None or version.raw != entry.value:
+        version = _reusable(entry.value, previous.parsed.get(entry.key), ahead.get(entry.key))
+        if version is None:
             version = ParsedVersion(entry.value, _parse(doc_id, entry.key, entry.value, compile_filter))
         parsed[entry.key] = version
         if isinstance(version.result, InvalidDocument):
@@ -87,6 +97,41 @@ def next_state(
         kept = documents[doc_id]
         errors[kept.key] = DocumentError(kept.key, kept.modify_index, problems, "in_force")
     return TrafficState(documents=dict(sorted(documents.items())), errors=errors, parsed=parsed)
+
+
+def parse_ahead(
+    listing: Any,
+    *,
+    prefix: str,
+    previous: Mapping[str, ParsedVersion],
+    compile_filter: FilterCompiler = CONSUL_FILTERS,
+) -> ParsedListing:
+    """Parse every document of `listing` whose bytes are not those in `previous` (the last
+    ParsedListing's `parsed`), for `next_state` to reuse. Pure and self-contained: made to run
+    in a worker thread, off the event loop. Never raises: what it cannot read it leaves to
+    `next_state`, which reports it."""
+    try:
+        entries, _ = read_listing(listing)
+    except ValueError:
+        return ParsedListing(listing, {})
+    parsed: dict[str, ParsedVersion] = {}
+    for entry in entries:
+        try:
+            doc_id = parse_key(prefix, entry.key)
+        except InvalidDocument:
+            continue
+        if doc_id is None:
+            continue
+        version = _reusable(entry.value, previous.get(entry.key))
+        if version is None:
+            version = ParsedVersion(entry.value, _parse(doc_id, entry.key, entry.value, compile_filter))
+        parsed[entry.key] = version
+    return ParsedListing(listing, parsed)
+
+
+def _reusable(raw: bytes, *candidates: ParsedVersion | None) -> ParsedVersion | None:
+    """The first parse of exactly these bytes among `candidates`."""
+    return next((c for c in candidates if c is not None and c.raw == raw), None)
 
 
 def settle(
@@ -173,6 +218,9 @@ def _parse(doc_id: DocumentId, key: str, raw: bytes, compile_filter: FilterCompi
         return parse_document(doc_id.kind, doc_id.service, raw, source=key, compile_filter=compile_filter)
     except InvalidDocument as exc:
         return exc
+    except Exception as exc:  # one document must not cost the listing (issue 12)
+        log.exception("reading a KV document failed unexpectedly; rejected", key=key)
+        return InvalidDocument(key, [Problem("", f"could not be read: {type(exc).__name__}: {exc}")])
 
 
 def _rejected(key: str, modify_index: int, problems: tuple[str, ...], kept: InForce | None) -> DocumentError:
