@@ -104,7 +104,10 @@ class _Builder:
         return HostPort(host, int(port))
 
     def loopback_only(self, path: str, host: str, risk: str, opt_in: str) -> None:
-        if host and not is_loopback(host):
+        if not host:
+            # An empty host binds every interface (asyncio, like bind(2) with INADDR_ANY): say so.
+            self.problem(path, f"is empty, which listens on every interface: {risk}; use 127.0.0.1")
+        elif not is_loopback(host):
             self.problem(path, f"{host!r} is not a loopback address: {risk}; use 127.0.0.1, or {opt_in} to mean it")
 
     def url(self, path: str, text: str) -> str:
@@ -301,8 +304,8 @@ class _Builder:
                 self.problem(f"{p}[{i}].datacenter", f"invalid datacenter name {dc!r}")
             bind_address = u.get("local_bind_address", "127.0.0.1")
             allow_remote = u.get("allow_remote_callers", False)
-            if not allow_remote:
-                risk, opt_in = upstream_risk(source, name), f"set {UPSTREAM_OPT_IN}: true on this upstream"
+            risk, opt_in = upstream_risk(source, name), f"set {UPSTREAM_OPT_IN}: true on this upstream"
+            if not allow_remote or not bind_address:
                 self.loopback_only(f"{p}[{i}].local_bind_address", bind_address, risk, opt_in)
             out.append(
                 Upstream(

@@ -50,6 +50,13 @@ def test_an_upstream_listener_off_loopback_is_refused_without_the_opt_in(host: s
     assert "allow_remote_callers" in message
 
 
+@pytest.mark.parametrize("opt_in", ["", "allow_remote_callers: true"])
+def test_an_empty_upstream_bind_address_is_refused_it_would_listen_on_every_interface(opt_in: str) -> None:
+    upstream = "local_bind_address: ''" + (f", {opt_in}" if opt_in else "")
+    problems = problems_of(config_with(upstream=upstream))
+    assert "listens on every interface" in problems["services[0].upstreams[0].local_bind_address"]
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.3.4.5", "::1", "localhost"])
 def test_loopback_addresses_need_no_opt_in_and_raise_no_warning(host: str) -> None:
     listen = f"[{host}]:19100" if ":" in host else f"{host}:19100"
