@@ -7,7 +7,9 @@ Per connection, in this order (each step can only refuse):
    descriptors do (the unit sets LimitNOFILE=65536; each connection may hold an app one too);
    of those, at most MAX_PENDING_HANDSHAKES may be before their identity is known: a pending
    TLS handshake costs about 260 KiB (the TLS read buffer, docs/security.md), so peers without
-   an identity cannot hold more than ~130 MB however many connections they open;
+   an identity cannot hold more than ~130 MB however many connections they open. One more
+   evicts the longest-pending one instead of being refused: refusing would let that many
+   silent sockets lock every caller out, evicting means a flood must outpace real handshakes;
 1. peek: a TLS handshake, or plaintext (accepted only in permissive mode);
 2. handshake: the client chain must verify against the trust bundle; SNI picks the service;
 3. identity: the client's leaf must carry one SPIFFE ID of a service in our trust domain;
@@ -74,7 +76,8 @@ class InboundListener:
         self._server: asyncio.Task[None] | None = None
         self._sock: socket.socket | None = None
         self._handlers: set[asyncio.Task[None]] = set()
-        self._handshaking: set[asyncio.Task[None]] = set()  # accepted, identity not yet known
+        # Accepted, identity not yet known; oldest first (a dict keeps insertion order).
+        self._handshaking: dict[asyncio.Task[None], None] = {}
         self._open: dict[str, int] = {}  # authorized connections per local service
 
     @property
@@ -99,16 +102,18 @@ class InboundListener:
         try:
             while True:
                 conn, addr = await loop.sock_accept(self._sock)
-                if len(self._handlers) >= self.max_connections or len(self._handshaking) >= self.max_handshakes:
+                if len(self._handlers) >= self.max_connections:
                     conn.close()
                     self.metrics.inbound_connections.labels("-", "-", "over_limit").inc()
                     continue
+                if len(self._handshaking) >= self.max_handshakes:
+                    self._evict_oldest_handshake()
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 task = asyncio.create_task(self._handle(conn, addr), name=f"inbound {addr}")
                 self._handlers.add(task)
-                self._handshaking.add(task)
+                self._handshaking[task] = None
                 task.add_done_callback(self._handlers.discard)
-                task.add_done_callback(self._handshaking.discard)
+                task.add_done_callback(self._forget_handshake)
         finally:
             self.close_listener()
 
@@ -131,7 +136,16 @@ class InboundListener:
         """The connection's handshake is over (its identity is known, or it needs none)."""
         task = asyncio.current_task()
         if task is not None:
-            self._handshaking.discard(task)
+            self._forget_handshake(task)
+
+    def _forget_handshake(self, task: asyncio.Task[None]) -> None:
+        self._handshaking.pop(task, None)
+
+    def _evict_oldest_handshake(self) -> None:
+        oldest = next(iter(self._handshaking))
+        self._forget_handshake(oldest)
+        oldest.cancel()  # its socket (or TLS transport) is closed as the cancellation unwinds
+        self.metrics.tls_refusals.labels("inbound", "handshake_evicted").inc()
 
     async def _handle(self, conn: socket.socket, addr: tuple[str, int]) -> None:
         peer = f"{addr[0]}:{addr[1]}"

@@ -111,21 +111,27 @@ async def test_an_upstream_listener_closes_a_connection_over_its_cap(
         writer.close()
 
 
-async def test_the_inbound_listener_bounds_connections_still_before_their_identity_apart_from_the_rest() -> None:
+async def test_a_connection_past_the_pending_handshake_bound_evicts_the_longest_pending_one() -> None:
+    """Refusing the newcomer would let a few hundred silent sockets lock every caller out."""
     listener = InboundListener(live_state(), Metrics(), ConnectionTracker(), max_connections=100, max_handshakes=CAP)
     listener.bind("127.0.0.1", 0)
     serving = asyncio.create_task(listener.serve())
     try:
-        held = [await asyncio.open_connection("127.0.0.1", listener.port) for _ in range(CAP)]  # silent: no hello
-        await until(lambda: len(listener._handshaking) == CAP, "pending handshakes")
-        assert await closed_at_once(listener.port), "a third pending handshake was taken"
-        # A peer that turns out not to speak TLS is past the handshake phase: its slot is free again.
-        reader, writer = held.pop()
+        held = []
+        for n in range(1, CAP + 1):  # silent: no ClientHello; one at a time, so their order is known
+            held.append(await asyncio.open_connection("127.0.0.1", listener.port))
+            await until(lambda n=n: len(listener._handshaking) == n, "pending handshakes")
+        newest = await asyncio.open_connection("127.0.0.1", listener.port)
+        oldest_reader, _ = held[0]
+        async with asyncio.timeout(5):
+            assert await oldest_reader.read(1) == b"", "the longest-pending connection was not closed"
+        await until(lambda: len(listener._handshaking) == CAP, "the newcomer pending in its place")
+        assert 'reason="handshake_evicted"' in listener.metrics.render().decode()
+        # A peer that turns out not to speak TLS is past the handshake phase: it frees its place.
+        _, writer = held[1]
         writer.write(b"GET / HTTP/1.1\r\n\r\n")
         await until(lambda: len(listener._handshaking) == CAP - 1, "the plaintext peer identified")
-        again = await asyncio.open_connection("127.0.0.1", listener.port)
-        await until(lambda: len(listener._handshaking) == CAP, "the next handshake taken")
-        for _, w in [*held, again, (reader, writer)]:
+        for _, w in [*held, newest]:
             w.close()
     finally:
         serving.cancel()
