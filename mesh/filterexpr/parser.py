@@ -15,7 +15,9 @@ there, as the PEG generator behind go-bexpr reports it.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 
 from mesh.filterexpr.ast import And, Expression, Match, MatchOp, Not, Or, Selector
 from mesh.filterexpr.errors import FilterSyntaxError
@@ -47,6 +49,30 @@ _VALUE_FIRST_OPS: tuple[tuple[MatchOp, tuple[str, ...]], ...] = (
 )
 
 
+# How deep and/or chains, `not`s and parentheses may nest, counted in parser rules entered
+# (an operand of a chain, a `not`, a parenthesis each enter one or more). The parser and the
+# evaluator recurse once per level: unbounded, a long `or` chain or `((((...` from a KV
+# document or a `filter=` parameter raised RecursionError wherever the stack already was.
+MAX_NESTING = 256
+
+_Rule = Callable[["_Parser", int], "tuple[Expression, int] | None"]
+
+
+def _nested(rule: _Rule) -> _Rule:
+    @functools.wraps(rule)
+    def entered(self: _Parser, pos: int) -> tuple[Expression, int] | None:
+        if self._depth >= MAX_NESTING:
+            levels = f"more than {MAX_NESTING} levels of and, or, not and parentheses"
+            raise self._error(pos, f"the expression nests too deeply ({levels})")
+        self._depth += 1
+        try:
+            return rule(self, pos)
+        finally:
+            self._depth -= 1
+
+    return entered
+
+
 def parse(text: str) -> Expression:
     """Parse one expression; raise FilterSyntaxError with the position on failure."""
     return _Parser(text).parse()
@@ -57,6 +83,7 @@ class _Parser:
         self.text = text
         self._fail_pos = -1
         self._expected: set[str] = set()
+        self._depth = 0
 
     # -- failure bookkeeping -------------------------------------------------------
 
@@ -117,6 +144,7 @@ class _Parser:
                 return expr
         raise self._no_match()
 
+    @_nested
     def _or(self, pos: int) -> tuple[Expression, int] | None:
         left = self._and(pos)
         if left is None:
@@ -128,6 +156,7 @@ class _Parser:
                 return Or(left[0], right[0]), right[1]
         return left
 
+    @_nested
     def _and(self, pos: int) -> tuple[Expression, int] | None:
         left = self._not(pos)
         if left is None:
@@ -139,6 +168,7 @@ class _Parser:
                 return And(left[0], right[0]), right[1]
         return left
 
+    @_nested
     def _not(self, pos: int) -> tuple[Expression, int] | None:
         after = self._literal(pos, "not")
         if after is not None:

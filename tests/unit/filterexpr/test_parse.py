@@ -102,3 +102,30 @@ def test_the_ast_prints_back_to_an_equivalent_expression() -> None:
     text = 'not (Service.Meta["a-b"] == "x y") and ("v2" in Service.Tags or Checks is empty)'
     tree = parse(text)
     assert parse(str(tree)) == tree
+
+
+def _at_depth(frames: int, call: object) -> object:
+    """Run `call` with `frames` Python frames already on the stack (as on a busy event loop)."""
+    if frames == 0:
+        return call()  # type: ignore[operator]
+    return _at_depth(frames - 1, call)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        " or ".join(["Service.Meta.v == x"] * 950),
+        " and ".join(["Service.Meta.v == x"] * 950),
+        "(" * 400 + "Service.Meta.v == x" + ")" * 400,
+        "not " * 900 + "Service.Meta.v == x",
+    ],
+    ids=["or-chain", "and-chain", "parentheses", "nots"],
+)
+def test_an_expression_nested_past_the_bound_is_a_syntax_error_not_a_recursion_error(text: str) -> None:
+    with pytest.raises(FilterSyntaxError, match="nests too deeply"):
+        _at_depth(200, lambda: compile_filter(text))
+
+
+def test_an_expression_just_within_the_bound_parses_and_evaluates_deep_in_a_stack() -> None:
+    chain = compile_filter(" or ".join(["Service.Meta.v == x"] * 200) + " or Service.Meta.v == y")
+    assert _at_depth(200, lambda: chain.matches({"Service": {"Meta": {"v": "y"}}})) is True
