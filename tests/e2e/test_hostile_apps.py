@@ -39,18 +39,22 @@ def test_bytes_an_app_sends_out_of_turn_never_reach_the_next_caller(doors: Doors
     door = doors.door(door_name)
     provoke, own = OUT_OF_TURN[case]
     seen = doors.app.seen
-    for i in range(4):
-        sent = seen.out_of_turn
+    for i in range(2):
+        sent, closed = seen.out_of_turn, seen.closed_after_out_of_turn
         statuses, _, body = call(door, provoke % i, head_only=provoke.startswith(b"HEAD"))
         assert statuses[-1] in (200, 204)
         assert body == own.replace(b"%d", b"%d" % i)
-        # The stray bytes are in the agent's pooled connection before the next caller comes.
         wait_until(lambda sent=sent: seen.out_of_turn > sent, 10, what="the app's bytes out of turn")
+        # The mesh closes the connection they arrived on while it sits idle (the pool's sweep),
+        # without a request to prompt it. Waiting for that also keeps the next caller clear of the
+        # race no HTTP/1.1 proxy can close: bytes still in flight when a connection is taken
+        # (tests/unit/proxy_http/test_pool_streams.py covers what is already buffered by then).
+        wait_until(
+            lambda closed=closed: seen.closed_after_out_of_turn > closed, 15, what="the poisoned connection closed"
+        )
         statuses, _, body = call(door, b"GET /next/%d HTTP/1.1\r\nHost: api\r\n\r\n" % i)
         assert (statuses, body) == ([200], b"ok /next/%d" % i), "a caller got bytes meant for nobody"
     assert seen.reused_after_out_of_turn == 0
-    # Every connection that spoke out of turn was closed by the mesh, not kept.
-    wait_until(lambda: seen.closed_after_out_of_turn == seen.out_of_turn, 15, what="poisoned connections closed")
 
 
 # -- interim responses (defect: an app streaming 103s grew the caller's agent without bound) ----
