@@ -10,9 +10,10 @@ import sys
 
 import structlog
 
-from agent.exposure import log_remote_listeners
+from agent.exposure import log_remote_listeners, log_shared_pki_role
 from mesh.config import load_config
 from mesh.config.exposure import remote_listeners
+from mesh.config.pki_role import shared_role_risk
 from mesh.errors import InvalidDocument, MeshError
 from mesh.telemetry.logs import configure_logging
 
@@ -42,6 +43,9 @@ def check_config(path: str, *, check_files: bool) -> int:
         return 1
     for listener in remote_listeners(cfg):
         print(f"warning: {listener.key}: listens on {listener.address}: {listener.message}", file=sys.stderr)
+    shared_role = shared_role_risk(cfg.vault.pki_role)
+    if shared_role is not None and cfg.services:
+        print(f"warning: vault.pki_role: {shared_role}", file=sys.stderr)
     names = ", ".join(s.name for s in cfg.services) or "none"
     print(f"{path}: ok (node {cfg.node}, services: {names})")
     return 0
@@ -55,6 +59,7 @@ def run(path: str) -> int:
         return 2
     configure_logging(cfg.log_level)
     log_remote_listeners(cfg)
+    log_shared_pki_role(cfg)
     # Python's warnings too go through the JSON handler, not as bare text on stderr.
     logging.captureWarnings(True)
     from agent.runtime import Agent

@@ -1,4 +1,5 @@
-"""The startup (and reload) warning for listeners the config opted in off loopback."""
+"""The startup (and reload) warnings for what the config exposes: listeners opted in off
+loopback, and a Vault PKI role shared by every service."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import structlog
 
 from mesh.config.exposure import remote_listeners
 from mesh.config.model import AgentConfig
+from mesh.config.pki_role import shared_role_risk
 
 log = structlog.get_logger("agent.exposure")
 
@@ -15,3 +17,9 @@ def log_remote_listeners(cfg: AgentConfig) -> None:
     for listener in remote_listeners(cfg):
         risk = listener.message
         log.warning("listener open to remote callers", key=listener.key, address=listener.address, risk=risk)
+
+
+def log_shared_pki_role(cfg: AgentConfig) -> None:
+    risk = shared_role_risk(cfg.vault.pki_role)
+    if risk is not None and cfg.services:
+        log.warning("one Vault PKI role for every service", key="vault.pki_role", risk=risk)

@@ -29,3 +29,16 @@ def pki_role_problem(template: str) -> str | None:
             f"with {SERVICE} standing for the service's name"
         )
     return None
+
+
+def shared_role_risk(template: str) -> str | None:
+    """What a role without the placeholder risks (None with it): one role signs every service
+    here, so unless Vault scoped that role to exactly this host's services, these credentials
+    can mint other services' identities (a config carried over from before per-service roles)."""
+    if SERVICE in template:
+        return None
+    return (
+        f"{template!r} has no {SERVICE}: every service of this host is signed under that one role; "
+        "unless it allows only this host's services' SPIFFE IDs, this host's Vault credentials can "
+        "mint any service's identity (docs/security.md; mesh.vaultsetup lays out a role per service)"
+    )
