@@ -10,6 +10,7 @@ import structlog
 
 from mesh.consul.client import ConsulClient
 from mesh.consul.watch import BlockingWatch, Fetch, UpdateEvent
+from mesh.intentions.reading import read_ahead
 from mesh.snapshot.builder import INTENTIONS
 from mesh.snapshot.model import UpstreamKey
 from mesh.traffic.state import parse_ahead
@@ -23,9 +24,17 @@ Spawn = Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]]
 
 
 def intentions_fetch(client: ConsulClient) -> Fetch:
+    """Every intention, read in a worker thread (`read_ahead`) for the same reason as KV
+    documents: one update may bring thousands of regexes to compile."""
+
     async def fetch(index: int, wait: str) -> tuple[int, Any]:
         params = client.blocking_params(index, wait)
-        return await client.get_indexed(INTENTIONS, "/v1/connect/intentions", params)
+        returned, raw = await client.get_indexed(INTENTIONS, "/v1/connect/intentions", params)
+        try:
+            return returned, await asyncio.to_thread(read_ahead, raw)
+        except Exception:
+            log.exception("reading intentions ahead failed; they are read when applied")
+            return returned, raw
 
     return fetch
 

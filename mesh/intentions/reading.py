@@ -30,6 +30,24 @@ class IntentionReading:
     errors: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class IntentionsAhead:
+    """An answer read ahead, off the event loop (compiling an intention's regexes can take
+    milliseconds each, and a set may hold thousands): Consul's list as it came, kept for the
+    persisted snapshot, and what `read_intentions` made of it."""
+
+    raw: list[Any]
+    reading: IntentionReading
+
+
+def read_ahead(raw: object) -> IntentionsAhead | object:
+    """`read_intentions` for a worker thread: an answer that is not a list is handed on as it
+    came, for the snapshot builder to refuse (and report) when it applies it."""
+    if not isinstance(raw, list):
+        return raw
+    return IntentionsAhead(raw, read_intentions(raw))
+
+
 def read_intentions(raw: object) -> IntentionReading:
     """ValueError only when the answer as a whole is not a list (then nothing is applied)."""
     if raw is None:

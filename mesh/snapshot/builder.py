@@ -11,6 +11,7 @@ import structlog
 
 from mesh.consul.watch import UpdateEvent
 from mesh.intentions import IntentionTable, read_intentions
+from mesh.intentions.reading import IntentionsAhead
 from mesh.snapshot.endpoints import endpoints_from_health
 from mesh.snapshot.model import MeshSnapshot, UpstreamKey
 from mesh.snapshot.persisted import SourceRecord, kv_listing_in_force
@@ -104,6 +105,8 @@ class SnapshotBuilder:
         if cid == KV:
             previous = self.last_good.get(KV)
             result = kv_listing_in_force(snap.traffic, previous.result if previous is not None else None)
+        elif isinstance(result, IntentionsAhead):
+            result = result.raw
         elif not isinstance(result, list):
             result = []  # py-consul's None for "nothing there"
         self.last_good[cid] = SourceRecord(index, time.time(), result)
@@ -123,7 +126,8 @@ class SnapshotBuilder:
     def _intentions(snap: MeshSnapshot, event: UpdateEvent) -> MeshSnapshot:
         """Each intention is read on its own: one that cannot be read is applied as a deny of what
         it governs, with its error under its own key; the rest apply as written."""
-        reading = read_intentions(event.result)
+        result = event.result
+        reading = result.reading if isinstance(result, IntentionsAhead) else read_intentions(result)
         errors = {k: v for k, v in snap.errors.items() if k not in snap.intentions.errors}
         errors.update(reading.errors)
         table = IntentionTable(reading.intentions, reading.errors)
