@@ -79,24 +79,6 @@ def test_an_unexpected_exception_restoring_a_source_is_a_refusal_not_a_crash() -
     assert logs[0]["exc_info"] is True
 
 
-@pytest.mark.parametrize(
-    ("content", "why"),
-    [
-        ('{"sources": ' + DEEP_JSON + "}", "nested more than 64 levels deep"),
-        ('{"saved_at": ' + "9" * 5000 + "}", "a number of 5000 characters"),
-    ],
-    ids=["100k-deep file", "5000-digit number"],
-)
-def test_a_hostile_persisted_file_is_ignored_with_a_log_line(tmp_path: Path, content: str, why: str) -> None:
-    store = SnapshotStore(str(tmp_path))
-    store.path.write_text(content)
-    with capture_logs() as logs:
-        assert store.load() is None
-    (line,) = logs
-    assert line["event"] == "persisted snapshot refused; ignored"
-    assert why in line["error"]
-
-
 def test_a_hostile_document_inside_a_saved_file_is_rejected_on_restore_like_a_live_one(tmp_path: Path) -> None:
     store = SnapshotStore(str(tmp_path))
     saved = {

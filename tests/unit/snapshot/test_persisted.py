@@ -16,6 +16,7 @@ from mesh.errors import ConsulUnavailable
 from mesh.snapshot.builder import INTENTIONS, KV, SnapshotBuilder
 from mesh.snapshot.model import UpstreamKey
 from mesh.snapshot.persisted import FILENAME, PersistedSnapshot, SnapshotStore, SourceRecord
+from tests.support.hostile_documents import DEEP_JSON
 
 RESOLVER = "mesh/config/service-resolver/api"
 GOOD_RESOLVER = b"Subsets: {v1: {Filter: 'Service.Meta.version == v1'}}"
@@ -117,6 +118,9 @@ def test_the_file_is_private_and_leaves_no_temporary_behind(tmp_path: Path) -> N
         ("{not json", "not JSON"),
         (json.dumps({"format": "mesh-agent/last-good-snapshot", "version": 99}), "version"),
         (json.dumps({"format": "something-else", "version": 1}), "format"),
+        # Hostile files are read within the KV documents' limits: refused, never a RecursionError.
+        ('{"sources": ' + DEEP_JSON + "}", "nested more than 64 levels deep"),
+        ('{"saved_at": ' + "9" * 5000 + "}", "a number of 5000 characters"),
     ],
 )
 def test_an_unusable_file_is_ignored_with_a_log_line_saying_why(tmp_path: Path, content: str, why: str) -> None:
