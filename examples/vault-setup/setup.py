@@ -19,15 +19,7 @@ import sys
 import hvac
 
 from mesh.errors import MeshError
-from mesh.vaultsetup import BootstrapSettings, bootstrap, parse_host_spec
-
-
-def parse_host(value: str) -> tuple[str, tuple[str, ...]]:
-    """`NODE=svc1,svc2` -> (NODE, (svc1, svc2))."""
-    try:
-        return parse_host_spec(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+from mesh.vaultsetup import BootstrapSettings, bootstrap, host_spec_argument
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--host",
         action="append",
-        type=parse_host,
+        type=host_spec_argument,
         default=[],
         metavar="NODE=SERVICE[,SERVICE...]",
         help="a host (its Consul node name) and every service it runs; repeat per host",

@@ -52,6 +52,12 @@ LOG_EVERY = 10
 Held = tuple[Leaf, str, str]  # the leaf, its cert file, its key file
 
 
+def token_refused(exc: BaseException) -> bool:
+    """A 403 that means the token itself is no good (log in again); not a policy that lacks
+    one service's role (SigningNotPermitted), which costs only that service."""
+    return isinstance(exc, VaultRefused) and exc.status == 403 and not isinstance(exc, SigningNotPermitted)
+
+
 class CertificateManager:
     def __init__(
         self,
@@ -179,7 +185,7 @@ class CertificateManager:
             try:
                 await self._issue(name, reason)
             except VaultRefused as exc:
-                if exc.status == 403 and not isinstance(exc, SigningNotPermitted):
+                if token_refused(exc):
                     raise  # the token is refused everywhere: log in again before anything else
                 refused = refused or exc  # one service refused (not provisioned, a role): try the others
                 continue
@@ -285,7 +291,7 @@ class CertificateManager:
     async def _back_off(self, exc: MeshError) -> None:
         self.failures += 1
         self.last_error = str(exc)
-        if isinstance(exc, VaultRefused) and exc.status == 403 and not isinstance(exc, SigningNotPermitted):
+        if token_refused(exc):
             self._token.forget()  # the token is no good any more: log in again next time
         pause = self.retry.delay(self.failures, self._rng)
         self.next_attempt_at = time.time() + pause

@@ -13,8 +13,8 @@ import re
 
 SERVICE = "{service}"
 DEFAULT_PKI_ROLE = "mesh-leaf-{service}"
-# Vault's role names (framework.GenericNameRegex); a service name is always one of these.
-_VAULT_NAME = re.compile(r"\w(?:[\w.-]*\w)?")
+# Vault's names for roles (PKI, AppRole) and policies: framework.GenericNameRegex.
+VAULT_NAME = re.compile(r"\w(?:[\w.-]*\w)?")
 
 
 def role_for(template: str, service: str) -> str:
@@ -23,7 +23,7 @@ def role_for(template: str, service: str) -> str:
 
 def pki_role_problem(template: str) -> str | None:
     """Why `template` cannot name Vault PKI roles, or None."""
-    if not _VAULT_NAME.fullmatch(template.replace(SERVICE, "x")):
+    if not VAULT_NAME.fullmatch(template.replace(SERVICE, "x")):
         return (
             f"{template!r} is not a Vault role name: letters, digits, '_', '-', '.', "
             f"with {SERVICE} standing for the service's name"

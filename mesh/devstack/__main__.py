@@ -9,7 +9,7 @@ import signal
 import sys
 
 from mesh.devstack.stack import DevStack
-from mesh.vaultsetup import parse_host_spec
+from mesh.vaultsetup import host_spec_argument
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,19 +26,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--provision",
         action="append",
-        type=_host,
+        type=host_spec_argument,
         default=[],
         metavar="NODE=SERVICE[,SERVICE...]",
         help="also provision this host's own Vault credentials (signing only these services); repeat per host",
     )
     return p
-
-
-def _host(value: str) -> tuple[str, tuple[str, ...]]:
-    try:
-        return parse_host_spec(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 async def _serve(args: argparse.Namespace) -> int:

@@ -3,7 +3,7 @@
 from mesh.vaultsetup.bootstrap import BootstrapConflict, BootstrapResult, HostCredentials, bootstrap
 from mesh.vaultsetup.policy import host_policy, shared_dev_policy
 from mesh.vaultsetup.roles import service_role, shared_dev_role
-from mesh.vaultsetup.settings import BootstrapSettings, parse_host_spec
+from mesh.vaultsetup.settings import BootstrapSettings, host_spec_argument, parse_host_spec
 
 __all__ = [
     "BootstrapConflict",
@@ -12,6 +12,7 @@ __all__ = [
     "HostCredentials",
     "bootstrap",
     "host_policy",
+    "host_spec_argument",
     "parse_host_spec",
     "service_role",
     "shared_dev_policy",

@@ -7,17 +7,17 @@ its own services' roles only. `hosts` says which services each host runs.
 
 from __future__ import annotations
 
+import argparse
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from mesh.config.pki_role import DEFAULT_PKI_ROLE, SERVICE, role_for
+from mesh.config.pki_role import VAULT_NAME as _VAULT_NAME
 from mesh.durations import parse_duration
 from mesh.identity import DEFAULT_NAMESPACE, ServiceIdentity, is_valid_service_name, is_valid_trust_domain
 
-SERVICE = "{service}"
 HOST = "{host}"
-# Vault's names for roles (PKI, AppRole) and policies: framework.GenericNameRegex.
-_VAULT_NAME = re.compile(r"\w(?:[\w.-]*\w)?")
 # A host is its Consul node name: a host name, possibly dotted.
 _HOST_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,251}[A-Za-z0-9])?")
 
@@ -34,7 +34,7 @@ class BootstrapSettings:
     datacenters: tuple[str, ...] = ("dc1",)
     root_pki_path: str = "pki"
     pki_path: str = "pki_int"
-    pki_role: str = "mesh-leaf-{service}"  # one role per service; the agents' `vault.pki_role`
+    pki_role: str = DEFAULT_PKI_ROLE  # one role per service; the agents' `vault.pki_role`
     policy: str = "mesh-agent-{host}"  # one policy per host
     approle_path: str = "approle"
     approle_role: str = "mesh-agent-{host}"  # one AppRole role per host
@@ -98,7 +98,7 @@ class BootstrapSettings:
         return f"spiffe://{self.trust_domain}/*"
 
     def role_name(self, service: str) -> str:
-        return self.pki_role.replace(SERVICE, service)
+        return role_for(self.pki_role, service)
 
     def policy_name(self, host: str) -> str:
         return self.policy.replace(HOST, host.lower())
@@ -132,6 +132,14 @@ def parse_host_spec(value: str) -> tuple[str, tuple[str, ...]]:
     if not sep or not node.strip() or not names:
         raise ValueError(f"expected NODE=SERVICE[,SERVICE...], got {value!r}")
     return node.strip(), names
+
+
+def host_spec_argument(value: str) -> tuple[str, tuple[str, ...]]:
+    """`parse_host_spec` as an argparse `type=`: the reason reaches the usage error."""
+    try:
+        return parse_host_spec(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _check_template(name: str, value: str, placeholder: str) -> None:
