@@ -17,7 +17,7 @@ from collections.abc import Callable
 DEFAULT_MAX_SOURCES_PER_DESTINATION = 100
 # Not a valid service name (those are letters, digits and dashes), so it never names a real caller.
 OVERFLOW_SOURCE = "_other"
-# Already bounded values: a plaintext or unidentified caller, and the overflow value itself.
+# A plaintext or unidentified caller: one value already, whatever the number of callers.
 _NO_IDENTITY = ("", "-")
 
 
