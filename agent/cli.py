@@ -10,10 +10,9 @@ import sys
 
 import structlog
 
-from agent.exposure import log_remote_listeners, log_shared_pki_role
+from agent.exposure import log_remote_listeners, log_shared_pki_role, shared_pki_role_risk
 from mesh.config import load_config
 from mesh.config.exposure import remote_listeners
-from mesh.config.pki_role import shared_role_risk
 from mesh.errors import InvalidDocument, MeshError
 from mesh.telemetry.logs import configure_logging
 
@@ -43,8 +42,8 @@ def check_config(path: str, *, check_files: bool) -> int:
         return 1
     for listener in remote_listeners(cfg):
         print(f"warning: {listener.key}: listens on {listener.address}: {listener.message}", file=sys.stderr)
-    shared_role = shared_role_risk(cfg.vault.pki_role)
-    if shared_role is not None and cfg.services:
+    shared_role = shared_pki_role_risk(cfg)
+    if shared_role is not None:
         print(f"warning: vault.pki_role: {shared_role}", file=sys.stderr)
     names = ", ".join(s.name for s in cfg.services) or "none"
     print(f"{path}: ok (node {cfg.node}, services: {names})")

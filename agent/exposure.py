@@ -19,7 +19,12 @@ def log_remote_listeners(cfg: AgentConfig) -> None:
         log.warning("listener open to remote callers", key=listener.key, address=listener.address, risk=risk)
 
 
+def shared_pki_role_risk(cfg: AgentConfig) -> str | None:
+    """Why one Vault PKI role for every service is a risk here (None: one per service, or none)."""
+    return shared_role_risk(cfg.vault.pki_role) if cfg.services else None
+
+
 def log_shared_pki_role(cfg: AgentConfig) -> None:
-    risk = shared_role_risk(cfg.vault.pki_role)
-    if risk is not None and cfg.services:
+    risk = shared_pki_role_risk(cfg)
+    if risk is not None:
         log.warning("one Vault PKI role for every service", key="vault.pki_role", risk=risk)

@@ -9,7 +9,9 @@ linear in its size, and what is beyond them is a problem of that document alone.
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 from mesh.errors import Problem
 
@@ -53,6 +55,13 @@ def check_json_depth(text: str, limit: int = MAX_DEPTH) -> None:
                 raise LimitExceeded(f"nested more than {limit} levels deep at {position(text, match.start())}")
         elif char in "]}":
             depth -= 1
+
+
+def load_json(text: str, **hooks: Any) -> Any:
+    """`json.loads` within the limits: the depth checked before it recurses, numbers bounded.
+    Raises LimitExceeded or json's own ValueError."""
+    check_json_depth(text)
+    return json.loads(text, parse_int=bounded_int, parse_float=bounded_float, **hooks)
 
 
 def number_problem(literal: str) -> str | None:

@@ -42,9 +42,10 @@ class IntentionTable:
         ordered = sorted(intentions, key=lambda i: (-i.precedence, not i.denies_all, i.source, i.destination))
         self._all = tuple(ordered)
         self.errors: Mapping[str, str] = dict(errors or {})
-        self._by_destination: dict[str, tuple[Intention, ...]] = {}
-        for dest in {i.destination for i in ordered}:
-            self._by_destination[dest] = tuple(i for i in ordered if i.destination == dest)
+        by_destination: dict[str, list[Intention]] = {}
+        for i in ordered:  # one pass: each destination's intentions keep the evaluation order
+            by_destination.setdefault(i.destination, []).append(i)
+        self._by_destination = {dest: tuple(found) for dest, found in by_destination.items()}
 
     def __len__(self) -> int:
         return len(self._all)

@@ -28,7 +28,7 @@ import structlog
 from jsonschema import Draft202012Validator
 
 from mesh.certs.store import write_private
-from mesh.documents.limits import bounded_float, bounded_int, check_json_depth
+from mesh.documents.limits import load_json
 from mesh.traffic.state import TrafficState
 
 log = structlog.get_logger("mesh.snapshot.persisted")
@@ -107,8 +107,7 @@ class SnapshotFileError(ValueError):
 def parse(text: str) -> PersistedSnapshot:
     """Read a saved snapshot; raises SnapshotFileError with every schema problem."""
     try:
-        check_json_depth(text)
-        doc = json.loads(text, parse_int=bounded_int, parse_float=bounded_float)
+        doc = load_json(text)
     except ValueError as exc:
         raise SnapshotFileError(f"not JSON: {exc}") from None
     problems = sorted(_VALIDATOR.iter_errors(doc), key=lambda e: list(e.absolute_path))

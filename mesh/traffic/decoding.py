@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from mesh.documents.limits import LimitExceeded, bounded_float, bounded_int, check_json_depth, size_problem
+from mesh.documents.limits import LimitExceeded, load_json, size_problem
 from mesh.documents.reading import parse_yaml
 from mesh.errors import Problem
 from mesh.traffic.paths import join
@@ -78,14 +78,7 @@ def _parse(text: str) -> tuple[Any, list[Problem]]:
 
 def _parse_json(text: str) -> tuple[Any, list[Problem]]:
     try:
-        check_json_depth(text)
-        value = json.loads(
-            text,
-            object_pairs_hook=_refuse_duplicates,
-            parse_constant=_refuse_constant,
-            parse_int=bounded_int,
-            parse_float=bounded_float,
-        )
+        value = load_json(text, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant)
     except LimitExceeded as exc:
         return None, [Problem("", str(exc))]
     except json.JSONDecodeError as exc:
