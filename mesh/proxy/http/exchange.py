@@ -255,11 +255,7 @@ async def exchange(
         elif body is not None:
             body_task = asyncio.create_task(_send_request_body(request, body, upstream, to_upstream, timeouts))
             body_task.add_done_callback(_retrieve)
-        if deadline is None:
-            response, framing = await _response_head(request, upstream, body_task, timeouts)
-        else:
-            waiting = _response_head(request, upstream, body_task, replace(timeouts, request=None))
-            response, framing = await _by_deadline(deadline, waiting)
+        response, framing = await _head_by(deadline, request, upstream, body_task, timeouts)
         return await _final_response(
             request, upstream, response, framing, body_task, timeouts, close_client, edit_response, withhold, sent=True
         )
@@ -270,15 +266,28 @@ async def exchange(
         raise
 
 
+async def _head_by(
+    deadline: float | None,
+    request: IncomingRequest,
+    upstream: UpstreamConnection,
+    body_task: asyncio.Task[None] | None,
+    timeouts: UpstreamTimeouts,
+    *,
+    until_continue: bool = False,
+) -> tuple[ResponseHead, Framing]:
+    """The response head, by the request's deadline when it has one (else its own timeouts)."""
+    if deadline is None:
+        return await _response_head(request, upstream, body_task, timeouts, until_continue=until_continue)
+    unbounded = replace(timeouts, request=None)
+    waiting = _response_head(request, upstream, body_task, unbounded, until_continue=until_continue)
+    return await _by_deadline(deadline, waiting)
+
+
 async def _instead_of_continue(
     request: IncomingRequest, upstream: UpstreamConnection, timeouts: UpstreamTimeouts, deadline: float | None
 ) -> tuple[ResponseHead, Framing] | None:
     """None once the upstream said `100 Continue`; else the final response it sent instead."""
-    if deadline is None:
-        head, framing = await _response_head(request, upstream, None, timeouts, until_continue=True)
-    else:
-        waiting = _response_head(request, upstream, None, replace(timeouts, request=None), until_continue=True)
-        head, framing = await _by_deadline(deadline, waiting)
+    head, framing = await _head_by(deadline, request, upstream, None, timeouts, until_continue=True)
     return None if head.status == 100 else (head, framing)
 
 

@@ -58,7 +58,7 @@ from mesh.proxy.http.timeouts import (
     request_body_allowance,
 )
 from mesh.proxy.http.tracing import continue_trace, ensure_request_id
-from mesh.proxy.outbound import MAX_ATTEMPTS, DialError, OutboundListener, dial
+from mesh.proxy.outbound import MAX_ATTEMPTS, MAX_OUTBOUND_CONNECTIONS, DialError, OutboundListener, dial
 from mesh.proxy.state import LiveState
 from mesh.resilience import Overflow, decide_fault, request_admitted
 from mesh.routing import (
@@ -91,8 +91,9 @@ class HttpOutboundListener(OutboundListener):
         http_metrics: HttpMetrics,
         *,
         timeouts: DownstreamTimeouts = DOWNSTREAM_DEFAULTS,
+        max_connections: int = MAX_OUTBOUND_CONNECTIONS,
     ) -> None:
-        super().__init__(source, upstream, state, metrics)
+        super().__init__(source, upstream, state, metrics, max_connections=max_connections)
         self.http_metrics = http_metrics
         self.timeouts = timeouts
         # Per listener, hence per calling service: the client certificate is that service's, and
@@ -215,9 +216,8 @@ class _OutboundRequests(ProxyHandler):
         timeouts = UpstreamTimeouts(
             connect=planned.connect, request=planned.request, stream_idle=planned.idle or STREAM_IDLE_TIMEOUT
         )
-        # 5. the body kept whole if it may be sent again; then the deadline starts. Not a body
-        # the client holds back for `100 Continue`: only the destination may invite it (exchange.py).
-        if (plan.retry.max_retries or plan.mirror is not None) and not request.prepared.expect_continue:
+        # 5. the body kept whole if it may be sent again (keep_body says when not); then the deadline starts.
+        if plan.retry.max_retries or plan.mirror is not None:
             await keep_body(request, idle=timeouts.stream_idle, allowance=request_body_allowance(timeouts))
         loop = asyncio.get_running_loop()
         deadline = None

@@ -94,9 +94,13 @@ class IdleConnections(Generic[C]):
         expired = [c for c, _ in self._idle[:keep_from]]
         del self._idle[:keep_from]
         if sweep and self._idle:
-            usable = self.usable
-            expired += [c for c, _ in self._idle if not usable(c)]
-            self._idle = [entry for entry in self._idle if usable(entry[0])]
+            kept: list[tuple[C, float]] = []
+            for entry in self._idle:
+                if self.usable(entry[0]):
+                    kept.append(entry)
+                else:
+                    expired.append(entry[0])
+            self._idle = kept
         return expired
 
     def oldest_since(self) -> float | None:

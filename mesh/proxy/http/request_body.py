@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from mesh.http import ContentLength, ProtocolError
 from mesh.proxy.http.downstream import IncomingRequest
 from mesh.proxy.http.failures import ClientFailed
-from mesh.proxy.http.local_replies import CONTINUE
 from mesh.proxy.http.timeouts import request_body_due
 
 MAX_REPLAY_BODY = 64 * 1024
@@ -35,9 +34,8 @@ async def keep_body(request: IncomingRequest, *, idle: float, allowance: float, 
     framing = request.framing
     if request.body_started or not isinstance(framing, ContentLength) or framing.length > limit:
         return False
-    if request.prepared.expect_continue and not request.continued:
-        request.client.writer.write(CONTINUE)
-        request.continued = True
+    if request.prepared.expect_continue:
+        return False  # a body the client holds back for `100 Continue`: only the destination may invite it
     request.body_started = True
     reader = request.client.http
     parts: list[bytes] = []
