@@ -16,7 +16,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench.report import Row, render_table, to_json
+from bench.report import Row, ScaleRow, render_scale_table, render_table, to_json
+from bench.scale_run import IDLE_S
+from bench.scale_topology import CASE
 from bench.scenarios import SCENARIOS, Plan, Run, execute
 from bench.supervisor import StartupError, Supervisor
 from bench.tools import Toolbox, ensure_tools
@@ -107,6 +109,8 @@ def _meta(plan: Plan, tools: Toolbox, started: str, load_at_start: float) -> dic
             "wrk_threads": 1,
             "envoy_concurrency": 1,
             "cpu_pinning": "none (see docs/benchmarks.md)",
+            "cpu_per_request": "proxy process utime+stime over the measured run / requests wrk completed, per hop",
+            "scale_case": {"case": CASE, "idle_s": IDLE_S},
         },
         "load_average_at_start": load_at_start,
         "machine": {
@@ -131,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     (run_dir / "logs").mkdir(parents=True)
     workdir = Path(tempfile.mkdtemp(prefix="mesh-bench-"))
     rows: list[Row] = []
+    scale: list[ScaleRow] = []
     started, load = time.strftime("%Y-%m-%dT%H:%M:%S%z"), os.getloadavg()[0]
     try:
         tools = ensure_tools(run_dir / "logs" / "tools.log", _say)
@@ -142,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
             _say(f"warning: load average is {load:.2f} before starting; other work will skew the numbers")
         _say(f"about {plan.seconds()} s of load, plus start-up; logs in {run_dir / 'logs'}")
         with Supervisor(run_dir / "logs", cwd=ROOT) as supervisor:
-            rows = execute(Run(plan, tools, supervisor, workdir, _say))
+            run = Run(plan, tools, supervisor, workdir, _say)
+            execute(run)
+            rows, scale = run.rows, run.scale
     except (StartupError, WrkOutputError) as exc:
         _say(str(exc))
         return 1
@@ -154,8 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             _say(f"configs and certificates kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    print(render_table(rows))
+    print("\n\n".join(table for table in (render_table(rows) if rows else "", render_scale_table(scale)) if table))
     out = run_dir / "results.json"
-    out.write_text(json.dumps(to_json(rows, _meta(plan, tools, started, load)), indent=2) + "\n")
+    out.write_text(json.dumps(to_json(rows, _meta(plan, tools, started, load), scale), indent=2) + "\n")
     _say(f"results written to {out}")
     return 0

@@ -10,6 +10,7 @@ L4 uses tcp_proxy, L7 http_connection_manager with the router.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,14 +50,14 @@ def _common_tls(tls: TlsFiles, validation: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _cluster(name: str, target: Address, transport_socket: dict[str, Any] | None = None) -> dict[str, Any]:
+def _cluster(name: str, targets: Sequence[Address], transport_socket: dict[str, Any] | None = None) -> dict[str, Any]:
     cluster: dict[str, Any] = {
         "name": name,
         "type": "STATIC",
         "connect_timeout": "5s",
         "load_assignment": {
             "cluster_name": name,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": target.socket()}}]}],
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": t.socket()}} for t in targets]}],
         },
     }
     if transport_socket:
@@ -97,19 +98,18 @@ def _terminal_filter(mode: str, cluster: str, stat_prefix: str) -> dict[str, Any
     }
 
 
-def _bootstrap(node: str, admin: Address, listener: dict[str, Any], cluster: dict[str, Any]) -> dict[str, Any]:
+def _bootstrap(
+    node: str, admin: Address, listeners: list[dict[str, Any]], clusters: list[dict[str, Any]]
+) -> dict[str, Any]:
     return {
         "node": {"id": node, "cluster": node},
         "admin": {"address": admin.socket()},  # loopback only; used for /ready
-        "static_resources": {"listeners": [listener], "clusters": [cluster]},
+        "static_resources": {"listeners": listeners, "clusters": clusters},
     }
 
 
-def client_bootstrap(
-    *, mode: str, listen: Address, server: Address, sni: str, server_spiffe: str, tls: TlsFiles, admin: Address
-) -> dict[str, Any]:
-    """Envoy A: plaintext in, mTLS out to Envoy B, accepting only the destination's identity."""
-    upstream_tls = {
+def _upstream_tls(sni: str, server_spiffe: str, tls: TlsFiles) -> dict[str, Any]:
+    return {
         "name": "envoy.transport_sockets.tls",
         "typed_config": {
             "@type": f"{_TLS}.UpstreamTlsContext",
@@ -119,18 +119,29 @@ def client_bootstrap(
             ),
         },
     }
-    listener = {
-        "name": "upstream",
+
+
+def _outbound_listener(name: str, mode: str, listen: Address, cluster: str) -> dict[str, Any]:
+    return {
+        "name": name,
         "address": listen.socket(),
-        "filter_chains": [{"filters": [_terminal_filter(mode, "origin", "upstream")]}],
+        "filter_chains": [{"filters": [_terminal_filter(mode, cluster, name)]}],
     }
-    return _bootstrap("envoy-a", admin, listener, _cluster("origin", server, upstream_tls))
 
 
-def server_bootstrap(
-    *, mode: str, listen: Address, sni: str, client_spiffe: str, tls: TlsFiles, app: Address, admin: Address
+def client_bootstrap(
+    *, mode: str, listen: Address, server: Address, sni: str, server_spiffe: str, tls: TlsFiles, admin: Address
 ) -> dict[str, Any]:
-    """Envoy B: mTLS in (client certificate required and verified), SNI-selected, RBAC, then nginx."""
+    """Envoy A: plaintext in, mTLS out to Envoy B, accepting only the destination's identity."""
+    listener = _outbound_listener("upstream", mode, listen, "origin")
+    return _bootstrap(
+        "envoy-a", admin, [listener], [_cluster("origin", [server], _upstream_tls(sni, server_spiffe, tls))]
+    )
+
+
+def _inbound_listener(
+    name: str, mode: str, listen: Address, sni: str, client_spiffe: str, tls: TlsFiles, cluster: str
+) -> dict[str, Any]:
     downstream_tls = {
         "name": "envoy.transport_sockets.tls",
         "typed_config": {
@@ -155,8 +166,8 @@ def server_bootstrap(
             },
         },
     }
-    listener = {
-        "name": "inbound",
+    return {
+        "name": name,
         "address": listen.socket(),
         "listener_filters": [
             {
@@ -168,8 +179,53 @@ def server_bootstrap(
             {
                 "filter_chain_match": {"server_names": [sni]},
                 "transport_socket": downstream_tls,
-                "filters": [rbac, _terminal_filter(mode, "local_app", "inbound")],
+                "filters": [rbac, _terminal_filter(mode, cluster, name)],
             }
         ],
     }
-    return _bootstrap("envoy-b", admin, listener, _cluster("local_app", app))
+
+
+def server_bootstrap(
+    *, mode: str, listen: Address, sni: str, client_spiffe: str, tls: TlsFiles, app: Address, admin: Address
+) -> dict[str, Any]:
+    """Envoy B: mTLS in (client certificate required and verified), SNI-selected, RBAC, then nginx."""
+    listener = _inbound_listener("inbound", mode, listen, sni, client_spiffe, tls, "local_app")
+    return _bootstrap("envoy-b", admin, [listener], [_cluster("local_app", [app])])
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One local service of the scale case: its mTLS listener, its leaf, its app."""
+
+    service: str
+    listen: Address
+    sni: str
+    tls: TlsFiles
+    app: Address
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """One upstream of the scale case: a plaintext listener, the caller's leaf, the remote endpoints."""
+
+    destination: str
+    listen: Address
+    sni: str
+    spiffe: str  # the destination's identity, the only one its endpoints may present
+    tls: TlsFiles  # the leaf of the local service that declared the upstream
+    endpoints: tuple[Address, ...]
+
+
+def scale_bootstrap(
+    *, mode: str, inbound: Sequence[Inbound], outbound: Sequence[Outbound], client_spiffe: str, admin: Address
+) -> dict[str, Any]:
+    """One Envoy for a whole host: a listener per local service and per upstream, each with its
+    cluster, built from the same pieces as the pair (so the same filters, TLS and RBAC)."""
+    listeners = [
+        _inbound_listener(f"inbound-{i.service}", mode, i.listen, i.sni, client_spiffe, i.tls, f"local-{i.service}")
+        for i in inbound
+    ]
+    listeners += [_outbound_listener(f"upstream-{o.destination}", mode, o.listen, o.destination) for o in outbound]
+    clusters = [_cluster(f"local-{i.service}", [i.app]) for i in inbound]
+    clusters += [_cluster(o.destination, o.endpoints, _upstream_tls(o.sni, o.spiffe, o.tls)) for o in outbound]
+    return _bootstrap("envoy-scale", admin, listeners, clusters)

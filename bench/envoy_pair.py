@@ -43,7 +43,7 @@ def issue_leaf(info: dict[str, Any], identity: ServiceIdentity, pki_dir: Path) -
     return files
 
 
-def _start_envoy(
+def start_envoy(
     supervisor: Supervisor, envoy: str, name: str, bootstrap: dict[str, Any], conf: Path, admin: Address
 ) -> subprocess.Popen[bytes]:
     conf.write_text(yaml.safe_dump(bootstrap, sort_keys=False))
@@ -83,7 +83,7 @@ def start_envoy_pair(
         app=Address(upstream.host, upstream.port),
         admin=b_admin,
     )
-    b = _start_envoy(supervisor, envoy, f"envoy-b-{tag}", b_conf, home / "envoy-b.yaml", b_admin)
+    b = start_envoy(supervisor, envoy, f"envoy-b-{tag}", b_conf, home / "envoy-b.yaml", b_admin)
 
     a_listen = Address(HOST_A, free_port(HOST_A))
     a_admin = Address("127.0.0.1", free_port("127.0.0.1"))
@@ -96,7 +96,7 @@ def start_envoy_pair(
         tls=client_tls,
         admin=a_admin,
     )
-    a = _start_envoy(supervisor, envoy, f"envoy-a-{tag}", a_conf, home / "envoy-a.yaml", a_admin)
+    a = start_envoy(supervisor, envoy, f"envoy-a-{tag}", a_conf, home / "envoy-a.yaml", a_admin)
 
     pair = ProxyPair(f"http://{a_listen.host}:{a_listen.port}", (a, b))
     wait_for_body(

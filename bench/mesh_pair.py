@@ -80,7 +80,7 @@ def l7_observed(metrics_text: str) -> bool:
     return any(line.startswith("mesh_requests_total{") for line in metrics_text.splitlines())
 
 
-def _start_agent(
+def start_agent(
     supervisor: Supervisor,
     workdir: Path,
     info: dict[str, Any],
@@ -118,9 +118,7 @@ def start_mesh_pair(
     client.connect.intentions.upsert(CLIENT_SERVICE, destination, action="allow")
 
     server_service = {"name": destination, "port": upstream.port, "address": upstream.host, "protocol": PROTOCOL[mode]}
-    b, b_admin = _start_agent(
-        supervisor, workdir, info, f"agent-b-{mode.lower()}", HOST_B, [server_service], access_log
-    )
+    b, b_admin = start_agent(supervisor, workdir, info, f"agent-b-{mode.lower()}", HOST_B, [server_service], access_log)
     bind_port = free_port(HOST_A)
     client_service = {
         "name": CLIENT_SERVICE,
@@ -128,11 +126,11 @@ def start_mesh_pair(
         "address": HOST_A,
         "upstreams": [{"destination_name": destination, "local_bind_address": HOST_A, "local_bind_port": bind_port}],
     }
-    a, a_admin = _start_agent(
-        supervisor, workdir, info, f"agent-a-{mode.lower()}", HOST_A, [client_service], access_log
-    )
+    a, a_admin = start_agent(supervisor, workdir, info, f"agent-a-{mode.lower()}", HOST_A, [client_service], access_log)
     for name, proc, admin in ((f"agent-b-{mode.lower()}", b, b_admin), (f"agent-a-{mode.lower()}", a, a_admin)):
-        supervisor.wait_until(name, proc, functools.partial(_ready, admin), timeout=30, what="ready (GET /ready 200)")
+        supervisor.wait_until(
+            name, proc, functools.partial(agent_ready, admin), timeout=30, what="ready (GET /ready 200)"
+        )
 
     pair = ProxyPair(f"http://{HOST_A}:{bind_port}", (a, b))
     wait_for_body(
@@ -147,6 +145,6 @@ def start_mesh_pair(
     return MeshPair(pair, l7_active=active)
 
 
-def _ready(admin: str) -> bool:
+def agent_ready(admin: str) -> bool:
     answer = get(f"{admin}/ready", timeout=1)
     return answer is not None and answer[0] == 200

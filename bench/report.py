@@ -10,7 +10,19 @@ from bench.wrk import WrkResult
 
 # Rows of one (body, connections) case appear together, mesh next to Envoy in the same mode.
 _SCENARIO_ORDER = {("direct", "-"): 0, ("mesh", "L4"): 1, ("envoy", "L4"): 2, ("mesh", "L7"): 3, ("envoy", "L7"): 4}
-_COLUMNS = ("scenario", "body", "conns", "RPS", "p50", "p99", "errors", "proxy RSS", "RPS ours/Envoy", "p99 ours/Envoy")
+_COLUMNS = (
+    "scenario",
+    "body",
+    "conns",
+    "RPS",
+    "p50",
+    "p99",
+    "errors",
+    "CPU/request",
+    "proxy RSS",
+    "RPS ours/Envoy",
+    "p99 ours/Envoy",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +35,15 @@ class Row:
     connections: int
     result: WrkResult | None = None
     rss_kib: tuple[int, ...] = ()  # each proxy process at the end of the run (two hops: two entries)
+    cpu_s: tuple[float, ...] = ()  # each proxy process's CPU seconds during the measured run, hop by hop
     unavailable: str = ""
+
+    @property
+    def cpu_us_per_request(self) -> tuple[float, ...]:
+        """Each hop's CPU microseconds per completed request; empty when there is nothing to divide."""
+        if self.result is None or self.result.requests <= 0:
+            return ()
+        return tuple(seconds * 1e6 / self.result.requests for seconds in self.cpu_s)
 
     @property
     def label(self) -> str:
@@ -32,16 +52,19 @@ class Row:
 
 @dataclass(frozen=True, slots=True)
 class Ratio:
-    """Ours divided by Envoy's: RPS above 1 is better for us, p99 above 1 is worse."""
+    """Ours divided by Envoy's: RPS above 1 is better for us, p99 and CPU per request above 1 are worse."""
 
     rps: float
     p99: float
+    cpu: float | None = None  # both hops' CPU per request; None unless both sides have every hop's figure
 
 
 def ratio(ours: Row, envoy: Row) -> Ratio | None:
     if ours.result is None or envoy.result is None or envoy.result.rps == 0 or envoy.result.p99_ms == 0:
         return None
-    return Ratio(rps=ours.result.rps / envoy.result.rps, p99=ours.result.p99_ms / envoy.result.p99_ms)
+    mine, theirs = ours.cpu_us_per_request, envoy.cpu_us_per_request
+    cpu = sum(mine) / sum(theirs) if mine and len(mine) == len(theirs) and sum(theirs) > 0 else None
+    return Ratio(rps=ours.result.rps / envoy.result.rps, p99=ours.result.p99_ms / envoy.result.p99_ms, cpu=cpu)
 
 
 def ratios(rows: Iterable[Row]) -> dict[tuple[str, str, int], Ratio]:
@@ -75,10 +98,21 @@ def format_rss(rss_kib: Sequence[int]) -> str:
     return f"{total} ({'+'.join(f'{v / 1024:.1f}' for v in rss_kib)})"
 
 
+def format_cpu(us_per_request: Sequence[float]) -> str:
+    """Total CPU per request, then each hop's share, client side first: `412 us (210+202)`."""
+    if not us_per_request:
+        return ""
+    total = f"{sum(us_per_request):,.0f} us"
+    if len(us_per_request) == 1:
+        return total
+    return f"{total} ({'+'.join(f'{v:.0f}' for v in us_per_request)})"
+
+
 def _cells(row: Row, found: Ratio | None) -> tuple[str, ...]:
     head = (row.label, row.body, str(row.connections))
     if row.result is None:
-        return (*head, f"n/a ({row.unavailable})" if row.unavailable else "n/a", "", "", "", "", "", "")
+        missing = f"n/a ({row.unavailable})" if row.unavailable else "n/a"
+        return (*head, missing, *("" for _ in _COLUMNS[len(head) + 1 :]))
     res = row.result
     return (
         *head,
@@ -86,6 +120,7 @@ def _cells(row: Row, found: Ratio | None) -> tuple[str, ...]:
         format_latency(res.p50_ms),
         format_latency(res.p99_ms),
         str(res.errors),
+        format_cpu(row.cpu_us_per_request),
         format_rss(row.rss_kib),
         f"{found.rps:.2f}x" if found else "",
         f"{found.p99:.2f}x" if found else "",
@@ -98,17 +133,22 @@ def render_table(rows: Sequence[Row]) -> str:
     body = [
         _cells(r, found.get((r.mode, r.body, r.connections)) if r.scenario == "mesh" else None) for r in _ordered(rows)
     ]
-    widths = [max(len(line[i]) for line in [_COLUMNS, *body]) for i in range(len(_COLUMNS))]
+    return _markdown(_COLUMNS, body)
+
+
+def _markdown(columns: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(line[i]) for line in [columns, *body]) for i in range(len(columns))]
 
     def line(cells: Sequence[str]) -> str:
         return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
 
     rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(_COLUMNS), rule, *(line(cells) for cells in body)])
+    return "\n".join([line(columns), rule, *(line(cells) for cells in body)])
 
 
-def to_json(rows: Sequence[Row], meta: dict[str, Any]) -> dict[str, Any]:
-    """The run as a JSON document: settings and versions in `meta`, one entry per row."""
+def to_json(rows: Sequence[Row], meta: dict[str, Any], scale: Sequence[ScaleRow] = ()) -> dict[str, Any]:
+    """The run as a JSON document: settings and versions in `meta`, one entry per row, and the
+    scale case (when run) under `scale`."""
     found = ratios(rows)
     entries = []
     for r in _ordered(rows):
@@ -119,9 +159,72 @@ def to_json(rows: Sequence[Row], meta: dict[str, Any]) -> dict[str, Any]:
             "connections": r.connections,
             "result": asdict(r.result) if r.result else None,
             "rss_kib": list(r.rss_kib),
+            "cpu_s": list(r.cpu_s),
+            # Hop by hop (client side first): process CPU over the measured run / requests completed.
+            "cpu_us_per_request": list(r.cpu_us_per_request),
             "unavailable": r.unavailable or None,
         }
         if r.scenario == "mesh" and (ours := found.get((r.mode, r.body, r.connections))):
-            entry["vs_envoy"] = {"rps_ratio": ours.rps, "p99_ratio": ours.p99}
+            entry["vs_envoy"] = {"rps_ratio": ours.rps, "p99_ratio": ours.p99, "cpu_ratio": ours.cpu}
         entries.append(entry)
-    return {"meta": meta, "rows": entries}
+    document: dict[str, Any] = {"meta": meta, "rows": entries}
+    if scale:
+        document["scale"] = scale_json(scale)
+    return document
+
+
+# -- the scale case: memory at rest, one proxy for a whole host -------------------------------
+
+_SCALE_COLUMNS = ("scale case", "proxy", "listeners (in+up)", "endpoints", "RSS", "RSS ours/Envoy")
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleRow:
+    """One proxy holding the scale case's configuration, idle: its RSS, or why it was not measured."""
+
+    scenario: str  # mesh | envoy
+    case: str
+    inbound_listeners: int = 0  # the agent has one for every local service, Envoy one per service
+    upstream_listeners: int = 0
+    endpoints: int = 0  # remote endpoints the proxy reported in force when RSS was read
+    rss_kib: int | None = None
+    unavailable: str = ""
+
+    @property
+    def label(self) -> str:
+        return "mesh agent" if self.scenario == "mesh" else "envoy (one)"
+
+
+def scale_ratio(rows: Sequence[ScaleRow]) -> float | None:
+    """Our agent's RSS over Envoy's, when both were read: at or below 1 meets the target."""
+    ours = next((r.rss_kib for r in rows if r.scenario == "mesh"), None)
+    envoy = next((r.rss_kib for r in rows if r.scenario == "envoy"), None)
+    return ours / envoy if ours is not None and envoy else None
+
+
+def render_scale_table(rows: Sequence[ScaleRow]) -> str:
+    """The scale case as its own small Markdown table, ours first; empty when it was not run."""
+    if not rows:
+        return ""
+    found = scale_ratio(rows)
+    body: list[tuple[str, ...]] = []
+    for r in sorted(rows, key=lambda r: r.scenario != "mesh"):
+        if r.rss_kib is None:
+            body.append((r.case, r.label, f"n/a ({r.unavailable})" if r.unavailable else "n/a", "", "", ""))
+            continue
+        shown = f"{found:.2f}x" if found is not None and r.scenario == "mesh" else ""
+        body.append(
+            (
+                r.case,
+                r.label,
+                f"{r.inbound_listeners}+{r.upstream_listeners}",
+                f"{r.endpoints:,}",
+                format_rss([r.rss_kib]),
+                shown,
+            )
+        )
+    return _markdown(_SCALE_COLUMNS, body)
+
+
+def scale_json(rows: Sequence[ScaleRow]) -> dict[str, Any]:
+    return {"rows": [asdict(r) for r in rows], "rss_ratio": scale_ratio(rows)}

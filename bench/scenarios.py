@@ -3,7 +3,13 @@
 For each (body, connections) case the scenarios are measured back to back, so a burst of
 unrelated load on a shared machine skews mesh and Envoy alike instead of whichever scenario
 happened to be running. Only one scenario carries load at a time; the idle pairs cost nothing
-measurable (blocking Consul queries, Envoy's stats flush).
+measurable (blocking Consul queries, Envoy's stats flush). Each proxy's CPU time is read just
+before and just after the measured wrk run, so a row's CPU per request is that run's alone
+(the warm-up falls outside it).
+
+The scale case (`mesh-scale`, `envoy-scale`) is no load at all: one proxy per stack holding a
+whole host's configuration, its memory read at rest (bench/scale_run.py). It runs before the
+pairs start and its proxies are gone before any load.
 """
 
 from __future__ import annotations
@@ -15,14 +21,18 @@ from typing import Any
 
 from bench.envoy_pair import start_envoy_pair
 from bench.mesh_pair import start_devstack, start_mesh_pair
-from bench.procfs import rss_kib
-from bench.report import Row
+from bench.procfs import cpu_seconds, cpu_used, rss_kib
+from bench.report import Row, ScaleRow
+from bench.scale_run import measure_agent, measure_envoy, register_remote_endpoints
+from bench.scale_topology import CASE, topology
 from bench.supervisor import Supervisor
 from bench.tools import Toolbox
 from bench.upstream import Upstream, start_nginx
 from bench.wrk import run_wrk
 
-SCENARIOS = ("direct", "mesh-l4", "envoy-l4", "mesh-l7", "envoy-l7")
+SCENARIOS = ("direct", "mesh-l4", "envoy-l4", "mesh-l7", "envoy-l7", "mesh-scale", "envoy-scale")
+# Memory at rest for one whole host (bench/scale_run.py): no load, so not part of the cases.
+SCALE = ("mesh-scale", "envoy-scale")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +44,13 @@ class Plan:
     warmup_s: int = 2
     access_log: str = "all"  # the agents' `access_log` setting (all | errors | off)
 
+    @property
+    def loaded(self) -> tuple[str, ...]:
+        """The scenarios measured under wrk's load, case by case."""
+        return tuple(s for s in self.scenarios if s not in SCALE)
+
     def seconds(self) -> int:
-        return len(self.scenarios) * len(self.bodies) * len(self.connections) * (self.duration_s + self.warmup_s)
+        return len(self.loaded) * len(self.bodies) * len(self.connections) * (self.duration_s + self.warmup_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +71,13 @@ class Run:
     workdir: Path
     say: Callable[[str], None]
     rows: list[Row] = field(default_factory=list)
+    scale: list[ScaleRow] = field(default_factory=list)
+    info: dict[str, Any] | None = None  # the Consul/Vault stand-ins' ready line, once started
+
+    def devstack(self) -> dict[str, Any]:
+        if self.info is None:
+            self.info = start_devstack(self.supervisor)
+        return self.info
 
     def measure(self, target: Target, body: str, conns: int) -> None:
         wrk = self.tools.wrk.path
@@ -64,9 +86,11 @@ class Run:
         self.say(f"{target.scenario} {target.mode} {body} c={conns}")
         if self.plan.warmup_s > 0:
             run_wrk(self.supervisor, wrk, url, connections=conns, seconds=self.plan.warmup_s)
+        before = _cpu(target.pids)
         result = run_wrk(self.supervisor, wrk, url, connections=conns, seconds=self.plan.duration_s)
+        cpu = cpu_used(before, _cpu(target.pids))
         rss = tuple(v for v in (rss_kib(pid) for pid in target.pids) if v is not None)
-        self.rows.append(Row(target.scenario, target.mode, body, conns, result, rss))
+        self.rows.append(Row(target.scenario, target.mode, body, conns, result, rss, cpu))
 
     def unavailable(self, scenario: str, mode: str, why: str) -> None:
         self.say(f"{scenario} {mode}: n/a ({why})")
@@ -77,8 +101,19 @@ class Run:
         ]
 
 
-def execute(run: Run) -> list[Row]:
-    """Every scenario of the plan; rows for what could not run say why."""
+def _cpu(pids: tuple[int, ...]) -> tuple[float | None, ...]:
+    return tuple(cpu_seconds(pid) for pid in pids)
+
+
+def execute(run: Run) -> None:
+    """Every scenario of the plan into `run.rows` and `run.scale`; rows for what could not run say why.
+
+    The scale case goes first and its proxies are stopped before any load: it needs an idle
+    machine no more than the rows do, but a failure there costs seconds rather than the run.
+    """
+    _scale(run)
+    if not run.plan.loaded:
+        return
     assert run.tools.nginx.path is not None
     upstream = start_nginx(run.supervisor, run.tools.nginx.path, run.workdir, "127.0.0.1")
     targets = _start_targets(run, upstream)
@@ -86,13 +121,33 @@ def execute(run: Run) -> list[Row]:
         for conns in run.plan.connections:
             for target in targets:
                 run.measure(target, body, conns)
-    return run.rows
+
+
+def _scale(run: Run) -> None:
+    wanted = [s for s in SCALE if s in run.plan.scenarios]
+    if not wanted:
+        return
+    topo = topology()
+    info = run.devstack()
+    run.say(f"scale case: registering {len(topo.endpoints):,} remote endpoints")
+    register_remote_endpoints(info, topo)
+    if "mesh-scale" in wanted:
+        run.say(f"scale case: one agent, {CASE}")
+        run.scale.append(measure_agent(run.supervisor, run.workdir, info, topo, run.plan.access_log))
+    if "envoy-scale" in wanted:
+        if not run.tools.envoy.available:
+            why = f"envoy unavailable: {run.tools.envoy.problem}"
+            run.say(f"scale case, envoy: n/a ({why})")
+            run.scale.append(ScaleRow("envoy", CASE, unavailable=why))
+        else:
+            assert run.tools.envoy.path is not None
+            run.say(f"scale case: one Envoy, {CASE}")
+            run.scale.append(measure_envoy(run.supervisor, run.tools.envoy.path, run.workdir, info, topo))
 
 
 def _start_targets(run: Run, upstream: Upstream) -> list[Target]:
     targets: list[Target] = []
-    info: dict[str, Any] | None = None
-    for name in run.plan.scenarios:
+    for name in run.plan.loaded:
         if name == "direct":
             targets.append(Target("direct", "-", upstream.url))
             continue
@@ -100,8 +155,7 @@ def _start_targets(run: Run, upstream: Upstream) -> list[Target]:
         if kind == "envoy" and not run.tools.envoy.available:
             run.unavailable(kind, mode, f"envoy unavailable: {run.tools.envoy.problem}")
             continue
-        if info is None:
-            info = start_devstack(run.supervisor)
+        info = run.devstack()
         run.say(f"starting {kind} {mode}")
         if kind == "envoy":
             assert run.tools.envoy.path is not None

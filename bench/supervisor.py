@@ -45,6 +45,17 @@ def free_port(host: str) -> int:
         return port
 
 
+def free_ports(host: str, count: int) -> list[int]:
+    """`count` distinct ports free on `host` right now: all held at once, then released together."""
+    with contextlib.ExitStack() as held:
+        ports = []
+        for _ in range(count):
+            s = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            s.bind((host, 0))
+            ports.append(int(s.getsockname()[1]))
+        return ports
+
+
 def accepts(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5):

@@ -96,9 +96,9 @@ def test_an_unmeasured_side_gives_no_ratio() -> None:
 
 def test_the_table_groups_each_case_shows_ratios_on_our_row_and_says_why_a_row_is_missing() -> None:
     rows = [
-        Row("envoy", "L4", "small", 1, result(10000, 0.25), rss_kib=(40960, 51200)),
+        Row("envoy", "L4", "small", 1, result(10000, 0.25), rss_kib=(40960, 51200), cpu_s=(0.5, 0.6)),
         Row("mesh", "L7", "small", 1, unavailable="not implemented"),
-        Row("mesh", "L4", "small", 1, result(5000, 0.5), rss_kib=(20480, 20480)),
+        Row("mesh", "L4", "small", 1, result(5000, 0.5), rss_kib=(20480, 20480), cpu_s=(1.05, 0.95)),
         Row("direct", "-", "small", 1, result(20000, 0.1)),
     ]
     lines = render_table(rows).splitlines()
@@ -113,9 +113,11 @@ def test_the_table_groups_each_case_shows_ratios_on_our_row_and_says_why_a_row_i
         "250 us",
         "500 us",
         "0",
+        "400 us (210+190)",
         "40.0 MiB (20.0+20.0)",
         "0.50x",
         "2.00x",
     ]
+    assert "110 us (50+60)" in lines[4]
     assert "90.0 MiB (40.0+50.0)" in lines[4]
     assert "n/a (not implemented)" in lines[5]
