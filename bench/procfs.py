@@ -45,7 +45,8 @@ def cpu_used(before: tuple[float | None, ...], after: tuple[float | None, ...]) 
     pairs = list(zip(before, after, strict=True))
     if any(b is None or a is None for b, a in pairs):
         return ()
-    return tuple(a - b for b, a in pairs if a is not None and b is not None)
+    # Rounded to well below a clock tick: the readings are whole ticks, the rest is float noise.
+    return tuple(round(a - b, 6) for b, a in pairs if a is not None and b is not None)
 
 
 def rss_kib(pid: int) -> int | None:
