@@ -80,9 +80,13 @@ def dry_run(
     request = question.request() if protocol == "http" else None
     planned: RoutePlan
     if request is not None:
-        planned = plan_request(traffic, question.service, question.datacenter, request, rng, source=question.source)
+        planned = plan_request(
+            traffic, question.service, question.datacenter, request, rng, source=question.source, traced=True
+        )
     else:
-        planned = plan_connection(traffic, question.service, question.datacenter, rng, source=question.source)
+        planned = plan_connection(
+            traffic, question.service, question.datacenter, rng, source=question.source, traced=True
+        )
 
     def of_target(target: Target) -> Sequence[Endpoint]:
         return endpoints_of(target.service, target.datacenter or planned.datacenter)

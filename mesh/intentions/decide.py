@@ -5,6 +5,11 @@ precedence deny wins. An L7 intention (one with Permissions) decides per request
 first matching permission's action, or the configured default when none matches. On a
 destination that does not speak HTTP an L7 intention denies, as Consul's `/check` does. An
 intention this agent could not read denies whatever it governs (mesh/intentions/reading.py).
+
+Decisions are compiled per (source, destination) the first time the pair is asked about, and
+kept with the table: the governing intention, the connection's decision and, for an L7
+intention, its permissions in order with their decisions and reason strings prebuilt. A
+request then costs its permission matching alone.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ class IntentionTable:
         for i in ordered:  # one pass: each destination's intentions keep the evaluation order
             by_destination.setdefault(i.destination, []).append(i)
         self._by_destination = {dest: tuple(found) for dest, found in by_destination.items()}
+        self._pairs: dict[tuple[str, str, bool], PairDecisions] = {}
 
     def __len__(self) -> int:
         return len(self._all)
@@ -65,35 +71,78 @@ class IntentionTable:
         return hits[0] if hits else None
 
     def decide_connection(self, source: str, destination: str, *, default_allow: bool, http: bool) -> Decision:
-        top = self.governing(source, destination)
-        if top is None:
-            return _default(default_allow, f"no intention matches {source} => {destination}")
-        if top.error:
-            return _unreadable(top)
-        if not top.is_l7:
-            return Decision(top.action == "allow", f"intention {top.label()}", top)
-        if http:
-            return Decision(True, f"intention {top.label()} is checked per request", top, per_request=True)
-        return Decision(False, f"intention {top.label()} has L7 permissions but {destination} is not http", top)
+        pair = self._pair(source, destination, default_allow)
+        return pair.connection_http if http else pair.connection_tcp
 
     def decide_request(self, source: str, destination: str, request: RequestFacts, *, default_allow: bool) -> Decision:
-        top = self.governing(source, destination)
-        if top is None:
-            return _default(default_allow, f"no intention matches {source} => {destination}")
-        if top.error:
-            return _unreadable(top)
-        if not top.is_l7:
-            return Decision(top.action == "allow", f"intention {top.label()}", top)
-        for index, permission in enumerate(top.permissions):
+        pair = self._pair(source, destination, default_allow)
+        if pair.request is not None:
+            return pair.request
+        for permission, decision in pair.permissions:
             if permission_matches(permission, request):
-                return Decision(
-                    permission.action == "allow",
-                    f"intention {top.label()} permission[{index}] {permission.action}",
-                    top,
-                )
-        return _default(
-            default_allow, f"no permission of intention {top.label()} matches {request.method} {request.path}"
-        )
+                return decision
+        return _default(default_allow, f"{pair.unmatched} {request.method} {request.path}")
+
+    def _pair(self, source: str, destination: str, default_allow: bool) -> PairDecisions:
+        """The compiled decisions of one (source, destination), made on first use and kept with
+        the table (a new Consul answer is a new table). Sources are authenticated identities, so
+        the pairs are as many as the callers that have reached us; past MAX_PAIRS they start over."""
+        key = (source, destination, default_allow)
+        pair = self._pairs.get(key)
+        if pair is None:
+            if len(self._pairs) >= MAX_PAIRS:
+                self._pairs.clear()
+            pair = self._pairs[key] = compile_pair(
+                self.governing(source, destination), source, destination, default_allow
+            )
+        return pair
+
+
+# Compiled (source, destination) decisions kept per table; see IntentionTable._pair.
+MAX_PAIRS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class PairDecisions:
+    """Everything decided for one (source, destination) before any request: the connection's
+    decisions (an http and a tcp destination), and a request's: `request` when it does not depend
+    on the request, else the L7 permissions in order, each with its prebuilt decision, and what
+    `unmatched` says (followed by the request's method and path) when none matches."""
+
+    connection_http: Decision
+    connection_tcp: Decision
+    request: Decision | None
+    permissions: tuple[tuple[Permission, Decision], ...] = ()
+    unmatched: str = ""
+
+
+def compile_pair(top: Intention | None, source: str, destination: str, default_allow: bool) -> PairDecisions:
+    """The decisions of the governing intention `top` (None: no intention matches), as Consul's rules give them."""
+    if top is None:
+        decision = _default(default_allow, f"no intention matches {source} => {destination}")
+        return PairDecisions(decision, decision, decision)
+    if top.error:
+        decision = _unreadable(top)
+        return PairDecisions(decision, decision, decision)
+    label = top.label()
+    if not top.is_l7:
+        decision = Decision(top.action == "allow", f"intention {label}", top)
+        return PairDecisions(decision, decision, decision)
+    return PairDecisions(
+        connection_http=Decision(True, f"intention {label} is checked per request", top, per_request=True),
+        connection_tcp=Decision(False, f"intention {label} has L7 permissions but {destination} is not http", top),
+        request=None,
+        permissions=tuple(
+            (
+                permission,
+                Decision(
+                    permission.action == "allow", f"intention {label} permission[{index}] {permission.action}", top
+                ),
+            )
+            for index, permission in enumerate(top.permissions)
+        ),
+        unmatched=f"no permission of intention {label} matches",
+    )
 
 
 def _unreadable(intention: Intention) -> Decision:

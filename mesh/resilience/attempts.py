@@ -26,27 +26,43 @@ from mesh.snapshot.endpoints import Endpoint
 class AttemptTarget:
     """The plan as switched to the backend that serves this attempt, and its endpoints to use.
 
-    `population` names every healthy endpoint of that backend's subset, tried or ejected or
-    not: outlier detection's MaxEjectionPercent is a share of these.
+    `members` is every healthy endpoint of that backend's subset, tried or ejected or not, and
+    `population` their keys: outlier detection's MaxEjectionPercent is a share of these. The set
+    is made when asked for (on a failure), not for every request.
     """
 
     plan: RoutePlan
     endpoints: tuple[Endpoint, ...]
-    population: frozenset[str] = frozenset()
+    members: tuple[Endpoint, ...] = ()
     panic: bool = False  # only ejected (or already tried) endpoints were left
+
+    @property
+    def population(self) -> frozenset[str]:
+        return frozenset(e.key for e in self.members)
 
 
 def choose_attempt(
     plan: RoutePlan,
     endpoints_of: EndpointsOf,
     *,
-    ejected: Callable[[Endpoint], bool],
+    ejected: Callable[[Endpoint], bool] | None,
     tried: Collection[str] = frozenset(),
     rng: random.Random | None = None,
 ) -> AttemptTarget:
-    """The backend and endpoints for the next attempt; `endpoints` is empty when there are none."""
+    """The backend and endpoints for the next attempt; `endpoints` is empty when there are none.
+
+    `ejected` None says nothing is ejected (the common case: then the first attempt of a request
+    filters nothing and allocates nothing per endpoint).
+    """
+    if ejected is None and not tried:
+        backend, endpoints = available_backend(plan, endpoints_of, rng=rng)
+        if not endpoints:
+            return AttemptTarget(plan, ())
+        switched = plan if backend is plan.backend else plan.with_backend(backend)
+        return AttemptTarget(switched, endpoints, endpoints)
+    is_out = ejected or _never
     passes: list[Callable[[Endpoint], bool] | None] = [
-        lambda e: e.key not in tried and not ejected(e),
+        lambda e: e.key not in tried and not is_out(e),
         lambda e: e.key not in tried,
     ]
     if tried:
@@ -56,5 +72,9 @@ def choose_attempt(
         if endpoints:
             switched = plan if backend == plan.backend else plan.with_backend(backend)
             members = endpoints_for_target(backend.target, endpoints_of(backend.target), backend.resolver)
-            return AttemptTarget(switched, endpoints, frozenset(e.key for e in members), panic=number > 0)
+            return AttemptTarget(switched, endpoints, members, panic=number > 0)
     return AttemptTarget(plan, ())
+
+
+def _never(_: Endpoint) -> bool:
+    return False

@@ -78,6 +78,11 @@ class OutlierDetector:
         record.decayed_at = record.ejected_until
         return True
 
+    @property
+    def quiet(self) -> bool:
+        """No endpoint has a failure or an ejection on record: none is ejected (a fast path's test)."""
+        return not self._records
+
     def is_ejected(self, key: str, now: float) -> bool:
         record = self._records.get(key)
         return record is not None and self._is_out(record, now)

@@ -1,8 +1,10 @@
 """The discovery chain of one upstream, compiled once per TrafficState (Consul's compiler, here).
 
 Compiling walks router -> splitter -> resolver as Consul does and precomputes everything that
-does not depend on the request: each route's destination as a weighted table of backends,
-timeouts, retry policy, mirror. A request then costs route matching plus one random draw.
+does not depend on the request: each route's destination as a weighted table of backends, and
+per (route, backend) the RoutePlan itself (timeouts, retry policy and budget, limits, header
+edits, rewrite, mirror). A request then costs route matching plus one random draw, and
+allocates nothing: every request that takes a route and backend shares its plan.
 Compiled chains are memoized on the (immutable) TrafficState: a KV change recompiles on first use.
 """
 
@@ -13,7 +15,15 @@ import random
 from dataclasses import dataclass, replace
 
 from mesh.routing.matching import Mismatch
-from mesh.routing.plan import DEFAULT_LOAD_BALANCER, Backend, MirrorPlan, PrefixRewrite, RetryPolicy, RoutePlan, Trace
+from mesh.routing.plan import (
+    DEFAULT_LOAD_BALANCER,
+    Backend,
+    MirrorPlan,
+    PrefixRewrite,
+    RetryPolicy,
+    RoutePlan,
+    Trace,
+)
 from mesh.traffic.model import HeaderModifiers, RetryBackoff, RetryBudget, Route, RouteDestination, UpstreamConfig
 from mesh.traffic.model.resolver import DEFAULT_CONNECT_TIMEOUT
 from mesh.traffic.resolution import Target, resolve
@@ -34,19 +44,18 @@ class Destination:
     def total_units(self) -> int | None:
         return self.cumulative[-1] if self.cumulative else None
 
-    def choose(self, rng: random.Random) -> tuple[Backend, tuple[Backend, ...], int | None]:
-        """(chosen backend, the other backends, the draw) for one request or connection."""
+    def draw(self, rng: random.Random) -> tuple[int, int | None]:
+        """(index of the chosen backend, the draw) for one request or connection."""
         if not self.cumulative:
-            return self.backends[0], self.backends[1:], None
+            return 0, None
         draw = rng.randrange(self.cumulative[-1])
-        chosen = bisect.bisect_right(self.cumulative, draw)
-        others = self.backends[:chosen] + self.backends[chosen + 1 :]
-        return self.backends[chosen], others, draw
+        return bisect.bisect_right(self.cumulative, draw), draw
 
 
 @dataclass(frozen=True, slots=True)
 class CompiledRoute:
-    """A route of the upstream's router with everything request-independent decided."""
+    """A route of the upstream's router with everything request-independent decided: `plans`
+    holds one RoutePlan per backend of its destination, in the destination's order."""
 
     index: int
     route: Route
@@ -56,6 +65,7 @@ class CompiledRoute:
     prefix_rewrite: PrefixRewrite | None
     retry: RetryPolicy
     mirror: MirrorPlan | None
+    plans: tuple[RoutePlan, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,40 +78,58 @@ class CompiledChain:
     default: Destination
     default_retry: RetryPolicy
     upstream_config: UpstreamConfig | None = None
+    default_plans: tuple[RoutePlan, ...] = ()
 
     def plan_route(
-        self, route: CompiledRoute | None, rng: random.Random, tried: tuple[tuple[int, Mismatch], ...] = ()
+        self,
+        route: CompiledRoute | None,
+        rng: random.Random,
+        tried: tuple[tuple[int, Mismatch], ...] = (),
+        *,
+        traced: bool = False,
     ) -> RoutePlan:
-        """The plan for a request that matched `route` (None: the default route)."""
-        destination = self.default if route is None else route.destination
-        backend, others, draw = destination.choose(rng)
-        ucfg = self.upstream_config
-        plan = RoutePlan(
-            upstream=self.upstream,
-            datacenter=self.datacenter,
+        """The plan for a request that matched `route` (None: the default route): one of the
+        plans compiled for it, drawn by the split weights. `traced` gives it a Trace (`explain`'s)."""
+        destination, plans = (self.default, self.default_plans) if route is None else (route.destination, route.plans)
+        index, draw = destination.draw(rng)
+        plan = plans[index]
+        if traced:
+            plan = replace(plan, trace=Trace(tried, draw, destination.total_units))
+        return plan
+
+
+def _plans(
+    upstream: str,
+    datacenter: str,
+    destination: Destination,
+    route: CompiledRoute | None,
+    default_retry: RetryPolicy,
+    ucfg: UpstreamConfig | None,
+) -> tuple[RoutePlan, ...]:
+    """One plan per backend of `destination`: that backend chosen, the others its alternatives."""
+    backends = destination.backends
+    dest = route.route.destination if route is not None else None
+    return tuple(
+        RoutePlan(
+            upstream=upstream,
+            datacenter=datacenter,
             backend=backend,
-            alternatives=others,
-            retry=self.default_retry,
+            alternatives=backends[:chosen] + backends[chosen + 1 :],
+            retry=default_retry if route is None else route.retry,
             limits=ucfg.limits if ucfg else None,
             passive_health_check=ucfg.passive_health_check if ucfg else None,
-            trace=Trace(tried, draw, destination.total_units),
+            route_index=None if route is None else route.index,
+            route=None if route is None else route.route,
+            route_request_headers=() if route is None else route.request_headers,
+            route_response_headers=() if route is None else route.response_headers,
+            prefix_rewrite=None if route is None else route.prefix_rewrite,
+            route_request_timeout=None if dest is None else dest.request_timeout,
+            idle_timeout=None if dest is None else dest.idle_timeout,
+            mirror=None if route is None else route.mirror,
+            route_fault=None if dest is None else dest.fault,
         )
-        if route is None:
-            return plan
-        dest = route.route.destination
-        return replace(
-            plan,
-            route_index=route.index,
-            route=route.route,
-            route_request_headers=route.request_headers,
-            route_response_headers=route.response_headers,
-            prefix_rewrite=route.prefix_rewrite,
-            route_request_timeout=dest.request_timeout,
-            idle_timeout=dest.idle_timeout,
-            retry=route.retry,
-            mirror=route.mirror,
-            route_fault=dest.fault,
-        )
+        for chosen, backend in enumerate(backends)
+    )
 
 
 def compiled_chain(traffic: TrafficState, upstream: str, datacenter: str, source: str | None) -> CompiledChain:
@@ -126,14 +154,19 @@ class _Compiler:
 
     def compile(self) -> CompiledChain:
         router = self.traffic.router(self.upstream)
+        up, dc, ucfg = self.upstream, self.datacenter, self.upstream_config
+        default_retry = RetryPolicy(budget=self._budget(None), backoff=self._backoff(None))
         routes = tuple(self._route(i, r) for i, r in enumerate(router.routes)) if router else ()
+        routes = tuple(replace(r, plans=_plans(up, dc, r.destination, r, default_retry, ucfg)) for r in routes)
+        default = self.destination(self.upstream, None)
         return CompiledChain(
-            upstream=self.upstream,
-            datacenter=self.datacenter,
+            upstream=up,
+            datacenter=dc,
             routes=routes,
-            default=self.destination(self.upstream, None),
-            default_retry=RetryPolicy(budget=self._budget(None), backoff=self._backoff(None)),
-            upstream_config=self.upstream_config,
+            default=default,
+            default_retry=default_retry,
+            upstream_config=ucfg,
+            default_plans=_plans(up, dc, default, None, default_retry, ucfg),
         )
 
     def _route(self, index: int, route: Route) -> CompiledRoute:

@@ -129,9 +129,15 @@ class Trace:
     total_units: int | None = None
 
 
+NO_TRACE = Trace()
+
+
 @dataclass(frozen=True, slots=True)
 class RoutePlan:
     """Everything decided for one request (or connection) to `upstream`.
+
+    Plans are compiled once per snapshot (mesh.routing.chain: one per route and backend) and
+    shared by every request that takes them; only `explain` asks for one carrying its `trace`.
 
     `route_index` is None for the default route (no router, or no route matched, or a
     connection). `backend` is the chosen split; `alternatives` the other splits of the same
@@ -156,7 +162,21 @@ class RoutePlan:
     passive_health_check: PassiveHealthCheck | None = None
     mirror: MirrorPlan | None = None
     route_fault: Fault | None = None
-    trace: Trace = field(default_factory=Trace, compare=False)
+    trace: Trace = field(default=NO_TRACE, compare=False)
+    # Derived once, when the plan is made (plans are compiled per snapshot, not per request).
+    timeouts: Timeouts = field(init=False, compare=False)
+    request_headers: tuple[HeaderModifiers, ...] = field(init=False, compare=False)
+    response_headers: tuple[HeaderModifiers, ...] = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        backend = self.backend
+        # Connect: the caller's UpstreamConfig ConnectTimeoutMs, else the resolver's ConnectTimeout, else 5s.
+        # Request: the route's RequestTimeout, else the resolver's, else 15s.
+        request = self.route_request_timeout or backend.request_timeout or DEFAULT_REQUEST_TIMEOUT
+        object.__setattr__(self, "timeouts", Timeouts(backend.connect_timeout, request, self.idle_timeout))
+        # Split's edits first, then the route's (see the class docstring).
+        object.__setattr__(self, "request_headers", backend.request_headers + self.route_request_headers)
+        object.__setattr__(self, "response_headers", backend.response_headers + self.route_response_headers)
 
     @property
     def target(self) -> Target:
@@ -183,21 +203,6 @@ class RoutePlan:
     def fault(self) -> Fault | None:
         """The route's Fault, else the target service's service-defaults Fault."""
         return self.route_fault or self.backend.fault
-
-    @property
-    def request_headers(self) -> tuple[HeaderModifiers, ...]:
-        return self.backend.request_headers + self.route_request_headers
-
-    @property
-    def response_headers(self) -> tuple[HeaderModifiers, ...]:
-        return self.backend.response_headers + self.route_response_headers
-
-    @property
-    def timeouts(self) -> Timeouts:
-        """Connect: the caller's UpstreamConfig ConnectTimeoutMs, else the resolver's ConnectTimeout,
-        else 5s. Request: the route's RequestTimeout, else the resolver's, else 15s."""
-        request = self.route_request_timeout or self.backend.request_timeout or DEFAULT_REQUEST_TIMEOUT
-        return Timeouts(connect=self.backend.connect_timeout, request=request, idle=self.idle_timeout)
 
     def with_backend(self, backend: Backend) -> RoutePlan:
         """This plan sent to another backend: one of `alternatives` (health-aware splitting: the

@@ -19,6 +19,7 @@ def plan_request(
     rng: random.Random,
     *,
     source: str | None = None,
+    traced: bool = False,
 ) -> RoutePlan:
     """Route an HTTP request to `upstream` (resolved in `datacenter`) from local service `source`.
 
@@ -26,20 +27,28 @@ def plan_request(
     to the upstream itself); a destination without subset goes through its service's splitter
     (nested splitters flattened, one draw from `rng`); the resolver then applies. `source`'s
     service-defaults UpstreamConfig gives limits, outlier detection, retry budget and backoff
-    defaults, and the connect timeout that wins over the resolver's.
+    defaults, and the connect timeout that wins over the resolver's. `traced`: the plan says how
+    it was reached (each route tried and why it did not match, the split draw), for `explain`.
     """
     chain = compiled_chain(traffic, upstream, datacenter, source)
     tried: list[tuple[int, Mismatch]] = []
     for route in chain.routes:
         failed = mismatch(route.route.match, request)
         if failed is None:
-            return chain.plan_route(route, rng, tuple(tried))
-        tried.append((route.index, failed))
-    return chain.plan_route(None, rng, tuple(tried))
+            return chain.plan_route(route, rng, tuple(tried), traced=traced)
+        if traced:
+            tried.append((route.index, failed))
+    return chain.plan_route(None, rng, tuple(tried), traced=traced)
 
 
 def plan_connection(
-    traffic: TrafficState, upstream: str, datacenter: str, rng: random.Random, *, source: str | None = None
+    traffic: TrafficState,
+    upstream: str,
+    datacenter: str,
+    rng: random.Random,
+    *,
+    source: str | None = None,
+    traced: bool = False,
 ) -> RoutePlan:
     """Route a TCP connection to `upstream`: no router (routes are HTTP), split per connection."""
-    return compiled_chain(traffic, upstream, datacenter, source).plan_route(None, rng)
+    return compiled_chain(traffic, upstream, datacenter, source).plan_route(None, rng, traced=traced)

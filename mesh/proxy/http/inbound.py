@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import structlog
 
@@ -43,6 +43,7 @@ from mesh.proxy.http.timeouts import (
     POOL_IDLE_LOCAL,
     POOL_MAX_IDLE,
     DownstreamTimeouts,
+    UpstreamTimeouts,
     local_app_timeouts,
 )
 from mesh.proxy.http.tracing import continue_trace, ensure_request_id
@@ -51,8 +52,17 @@ from mesh.proxy.tracker import ConnectionTracker
 from mesh.resilience import InstanceRateLimiter, ResilienceMetrics
 from mesh.tls.peer import peer_identity
 from mesh.traffic.model import InstanceLevelRateLimits
+from mesh.traffic.state import TrafficState
 
 log = structlog.get_logger("mesh.proxy.http.inbound")
+
+
+@dataclass(frozen=True, slots=True)
+class LocalSettings:
+    """What a local service's service-defaults say to its inbound side (see InboundHttp.local_settings)."""
+
+    timeouts: UpstreamTimeouts
+    rate_limits: InstanceLevelRateLimits | None
 
 
 class InboundHttp:
@@ -74,7 +84,22 @@ class InboundHttp:
         self.drain = DrainSignal()
         self.resilience_metrics = ResilienceMetrics.of(metrics.metrics)
         self._apps: dict[str, Candidate] = {}
-        self._rate_limiters: dict[str, InstanceRateLimiter] = {}
+        self.rate_limiters: dict[str, InstanceRateLimiter] = {}
+        # Per local service: the traffic state its settings were read from, and the settings.
+        self._settings: dict[str, tuple[TrafficState, LocalSettings]] = {}
+
+    def local_settings(self, traffic: TrafficState, service: str) -> LocalSettings:
+        """The service's service-defaults as the inbound side applies them, read once per traffic state."""
+        known = self._settings.get(service)
+        if known is not None and known[0] is traffic:
+            return known[1]
+        defaults = traffic.defaults(service)
+        rate_limits = defaults.rate_limits if defaults is not None else None
+        settings = LocalSettings(
+            local_app_timeouts(defaults), rate_limits.instance_level if rate_limits is not None else None
+        )
+        self._settings[service] = (traffic, settings)
+        return settings
 
     def rate_limited(self, service: str, limits: InstanceLevelRateLimits | None, path: str) -> bool:
         """Whether the service's inbound rate limits refuse a request for `path` now.
@@ -83,12 +108,12 @@ class InboundHttp:
         them starts full buckets under the new rates.
         """
         if limits is None:
-            self._rate_limiters.pop(service, None)
+            self.rate_limiters.pop(service, None)
             return False
         now = time.monotonic()
-        limiter = self._rate_limiters.get(service)
+        limiter = self.rate_limiters.get(service)
         if limiter is None or limiter.config != limits:
-            limiter = self._rate_limiters[service] = InstanceRateLimiter(limits, now)
+            limiter = self.rate_limiters[service] = InstanceRateLimiter(limits, now)
         return not limiter.admit(path, now)
 
     async def handle_connection(
@@ -178,13 +203,13 @@ class _InboundRequests(ProxyHandler):
             )
             return await self.answer(request, 403, decision.reason, flag="denied", denied=True)
 
-        defaults = snapshot.traffic.defaults(self.service.name)
-        rate_limits = defaults.rate_limits if defaults is not None else None
-        limits = rate_limits.instance_level if rate_limits is not None else None
-        path = prepared.path.decode("ascii", "replace")
-        if self.owner.rate_limited(self.service.name, limits, path):
-            self.owner.resilience_metrics.rate_limited.labels(self.service.name).inc()
-            return await self.answer(request, 429, "rate limit exceeded", flag="rate_limited")
+        settings = self.owner.local_settings(snapshot.traffic, self.service.name)
+        limits = settings.rate_limits
+        if limits is not None or self.service.name in self.owner.rate_limiters:
+            path = prepared.path.decode("ascii", "replace")
+            if self.owner.rate_limited(self.service.name, limits, path):
+                self.owner.resilience_metrics.rate_limited.labels(self.service.name).inc()
+                return await self.answer(request, 429, "rate limit exceeded", flag="rate_limited")
 
         outgoing = replace(prepared.head, headers=with_client_cert(headers, self.client_cert))
         forwarding = forward(
@@ -192,7 +217,7 @@ class _InboundRequests(ProxyHandler):
             outgoing,
             (self.owner.app(self.service),),
             self.owner.pool,
-            local_app_timeouts(defaults),
+            settings.timeouts,
             close_client=self.drain.draining,
             on_connection=self._count_connection,
         )

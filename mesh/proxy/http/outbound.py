@@ -27,13 +27,14 @@ take the L4 path of OutboundListener. For http, per request, in this order:
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 from dataclasses import dataclass, replace
 
 import structlog
 
 from mesh.config.model import LocalService, Upstream
-from mesh.http import Headers
+from mesh.http import Headers, HeaderView
 from mesh.http.streams import HttpReader
 from mesh.proxy.http.breaker import ConnectionSlots
 from mesh.proxy.http.client_cert import with_client_cert
@@ -43,7 +44,7 @@ from mesh.proxy.http.forwarding import Candidate, ConnectFailed, ConnectionUse, 
 from mesh.proxy.http.handler import ProxyHandler
 from mesh.proxy.http.metrics import HttpMetrics
 from mesh.proxy.http.mirroring import Mirror
-from mesh.proxy.http.normalize import next_hop_refusal, with_default_host
+from mesh.proxy.http.normalize import PreparedRequest, next_hop_refusal, with_default_host
 from mesh.proxy.http.pool import ConnectionPool, UpstreamConnection
 from mesh.proxy.http.request_body import keep_body
 from mesh.proxy.http.retrying import Attempt, RetryingRouter
@@ -67,18 +68,46 @@ from mesh.routing import (
     RequestInfo,
     RoutePlan,
     Target,
+    Timeouts,
     plan_request,
     request_hash,
     request_info,
     upstream_protocol,
 )
+from mesh.routing.chain import compiled_chain
+from mesh.routing.request import parse_query
 from mesh.snapshot.endpoints import Endpoint
-from mesh.snapshot.model import UpstreamKey
+from mesh.snapshot.model import MeshSnapshot, UpstreamKey
 from mesh.telemetry.metrics import Metrics
 
 log = structlog.get_logger("mesh.proxy.http.outbound")
 
 NO_HASH = HashDecision(None)
+# Forwarding candidates kept per listener (see HttpOutboundListener.candidate).
+CANDIDATES_KEPT = 4096
+
+
+@functools.lru_cache(maxsize=256)
+def upstream_timeouts(planned: Timeouts) -> UpstreamTimeouts:
+    """The exchange's timeouts for a plan's: one object per distinct setting, not per request."""
+    return UpstreamTimeouts(
+        connect=planned.connect, request=planned.request, stream_idle=planned.idle or STREAM_IDLE_TIMEOUT
+    )
+
+
+def routing_info(prepared: PreparedRequest, source_ip: str) -> RequestInfo:
+    """What routing looks at, from the request as normalized (its target is not parsed again)."""
+    if prepared.head.target == b"*":
+        return request_info(prepared.head, source_ip)
+    head = prepared.head
+    query = prepared.query
+    return RequestInfo(
+        method=head.method.decode("latin-1"),
+        path=prepared.path.decode("latin-1"),
+        query=parse_query(query.decode("latin-1")) if query else (),
+        headers=HeaderView(head.headers),
+        source_ip=source_ip,
+    )
 
 
 class HttpOutboundListener(OutboundListener):
@@ -102,6 +131,22 @@ class HttpOutboundListener(OutboundListener):
         self.pool = ConnectionPool(max_idle=POOL_MAX_IDLE, idle_timeout=POOL_IDLE_REMOTE, slots=self.slots)
         self.mirror = Mirror(self.resilience_metrics, (source.name, self.key.service))
         self.drain_signal = DrainSignal()
+        self._followed: MeshSnapshot | None = None
+        # Per endpoint key: the endpoint and client context a Candidate was made for, and the Candidate.
+        self._candidates: dict[str, tuple[Endpoint, ssl.SSLContext, Candidate]] = {}
+
+    def follow(self, snapshot: MeshSnapshot) -> None:
+        """Take the settings that depend only on the snapshot: the calling service's limits and
+        outlier detection for this upstream. Once per snapshot, not per request (every plan of
+        the upstream's chain carries the same UpstreamConfig)."""
+        if snapshot is self._followed:
+            return
+        self._followed = snapshot
+        key = self.key
+        chain = compiled_chain(snapshot.traffic, key.service, key.datacenter, self.source.name)
+        plan = chain.default_plans[0]
+        self.resilience.apply(plan)
+        self.slots.limits = plan.limits
 
     async def drain(self, deadline: float) -> None:
         self.drain_signal.start()
@@ -125,7 +170,21 @@ class HttpOutboundListener(OutboundListener):
             gauge.dec()
 
     def candidate(self, endpoint: Endpoint, context: ssl.SSLContext, trust_domain: str) -> Candidate:
-        """An endpoint as a forwarding candidate: mTLS to its host's agent, identity checked."""
+        """An endpoint as a forwarding candidate: mTLS to its host's agent, identity checked.
+
+        Made once per endpoint and client context (a new leaf is a new context) and kept while
+        the endpoint is unchanged; at most CANDIDATES_KEPT are kept, then they start over.
+        """
+        known = self._candidates.get(endpoint.key)
+        if known is not None and known[1] is context and (known[0] is endpoint or known[0] == endpoint):
+            return known[2]
+        if len(self._candidates) >= CANDIDATES_KEPT:
+            self._candidates.clear()
+        made = self._new_candidate(endpoint, context, trust_domain)
+        self._candidates[endpoint.key] = (endpoint, context, made)
+        return made
+
+    def _new_candidate(self, endpoint: Endpoint, context: ssl.SSLContext, trust_domain: str) -> Candidate:
         label = f"{endpoint.address}:{endpoint.port}"
 
         async def connect() -> UpstreamConnection:
@@ -178,12 +237,12 @@ class _OutboundRequests(ProxyHandler):
             return await self.answer(request, 503, f"no certificate yet for {owner.source.name}", flag="no_certificate")
 
         # 2. routing
-        info = request_info(prepared.head, self.source_ip)
+        info = routing_info(prepared, self.source_ip)
         key = owner.key
         plan = plan_request(snapshot.traffic, key.service, key.datacenter, info, owner.rng, source=owner.source.name)
         record.destination, record.subset = plan.target.service, plan.target.subset or ""
+        owner.follow(snapshot)
         state = owner.resilience
-        state.apply(plan)
         metrics = owner.resilience_metrics
 
         # 3. fault injection
@@ -212,10 +271,7 @@ class _OutboundRequests(ProxyHandler):
 
     async def _forward(self, routed: _Request) -> Forwarded:
         owner, request, plan = self.owner, routed.incoming, routed.plan
-        planned = plan.timeouts
-        timeouts = UpstreamTimeouts(
-            connect=planned.connect, request=planned.request, stream_idle=planned.idle or STREAM_IDLE_TIMEOUT
-        )
+        timeouts = upstream_timeouts(plan.timeouts)
         # 5. the body kept whole if it may be sent again (keep_body says when not); then the deadline starts.
         if plan.retry.max_retries or plan.mirror is not None:
             await keep_body(request, idle=timeouts.stream_idle, allowance=request_body_allowance(timeouts))
@@ -228,8 +284,7 @@ class _OutboundRequests(ProxyHandler):
         if plan.mirror is not None:
             self._mirror(routed, timeouts.request or STREAM_IDLE_TIMEOUT)
 
-        # 7-9. retries around the router and the exchange
-        owner.slots.limits = plan.limits
+        # 7-9. retries around the router and the exchange (the pool's limits are the snapshot's: `follow`)
         router = RetryingRouter(
             request,
             plan,

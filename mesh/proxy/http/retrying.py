@@ -147,6 +147,8 @@ class RetryingRouter:
 
     def _target(self) -> AttemptTarget:
         outliers = self.state.outliers
+        if outliers.quiet:
+            return choose_attempt(self.plan, self.endpoints_of, ejected=None, tried=self.tried, rng=self.rng)
         now = time.monotonic()
         return choose_attempt(
             self.plan,
@@ -178,8 +180,12 @@ class RetryingRouter:
         return delay
 
     def _report(self, endpoint: Endpoint, target: AttemptTarget, *, failed: bool) -> None:
-        ejected = self.state.outliers.report(
-            endpoint.key, failed=failed, now=time.monotonic(), population=target.population, rng=self.rng
+        outliers = self.state.outliers
+        if not failed and outliers.quiet:
+            return  # a success with nothing on record changes nothing
+        population = target.population if failed else frozenset()  # only a failure can eject
+        ejected = outliers.report(
+            endpoint.key, failed=failed, now=time.monotonic(), population=population, rng=self.rng
         )
         if ejected:
             self.metrics.ejections.labels(*self.labels).inc()

@@ -69,7 +69,7 @@ class Balancers:
     def get(self, upstream: str, backend: Backend) -> Balancer:
         key = (upstream, backend.target)
         known = self._by_target.get(key)
-        if known is not None and known[0] == backend.load_balancer:
+        if known is not None and (known[0] is backend.load_balancer or known[0] == backend.load_balancer):
             return known[1]
         balancer = make_balancer(backend.load_balancer, self.rng)
         self._by_target[key] = (backend.load_balancer, balancer)

@@ -26,7 +26,7 @@ Routes:
 def test_it_says_why_each_earlier_route_did_not_match_and_which_did() -> None:
     state = traffic(DOCS)
     req = request("/admin/users", "GET", {"x-canary": "1"})
-    plan = plan_request(state, "api", "dc1", req, rng())
+    plan = plan_request(state, "api", "dc1", req, rng(), traced=True)
     doc = explain(state, plan, req)
     assert doc["route"]["index"] == 1
     assert doc["route"]["tried"] == [{"index": 0, "reason": "method 'GET' is not one of ['POST']"}]
@@ -38,7 +38,7 @@ def test_it_says_why_each_earlier_route_did_not_match_and_which_did() -> None:
 def test_it_shows_the_split_drawn_and_every_split_with_its_weight() -> None:
     state = traffic(DOCS)
     req = request("/", headers={"x-canary": "0"})
-    plan = plan_request(state, "api", "dc1", req, rng())
+    plan = plan_request(state, "api", "dc1", req, rng(), traced=True)
     doc = explain(state, plan, req)
     assert doc["route"]["matched"] == "default route to the upstream itself"
     assert doc["route"]["why"] == "no route matched"
@@ -56,14 +56,14 @@ def test_it_shows_the_split_drawn_and_every_split_with_its_weight() -> None:
 def test_explained_choices_agree_with_what_requests_take() -> None:
     state = traffic(DOCS)
     for seed in range(50):
-        plan = plan_request(state, "api", "dc1", request("/"), rng(seed))
+        plan = plan_request(state, "api", "dc1", request("/"), rng(seed), traced=True)
         assert explain(state, plan, request("/"))["target"]["subset"] == plan.target.subset
 
 
 def test_it_lists_the_subset_members_and_the_balancer_order_when_given() -> None:
     state = traffic(DOCS)
     eps = (instance("a", meta={"version": "v1"}), instance("b", meta={"version": "v2"}))
-    plan = plan_connection(state, "api", "dc1", rng(3))
+    plan = plan_connection(state, "api", "dc1", rng(3), traced=True)
     members = endpoints_for_target(plan.target, eps, plan.backend.resolver)
     order = Balancers(rng()).get("api", plan.backend).order(members)
     doc = explain(state, plan, subset_endpoints=members, order=order)

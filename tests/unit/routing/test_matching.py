@@ -130,7 +130,7 @@ def test_first_match_wins_even_when_a_later_route_also_fits() -> None:
     state = traffic({"service-router/api": ROUTER, "service-resolver/api": RESOLVER})
     with_header = plan_request(state, "api", "dc1", request("/admin/x", headers={"x-admin": "1"}), rng())
     without = plan_request(state, "api", "dc1", request("/admin/x"), rng())
-    other = plan_request(state, "api", "dc1", request("/home"), rng())
+    other = plan_request(state, "api", "dc1", request("/home"), rng(), traced=True)
     assert (with_header.route_index, str(with_header.target)) == (0, "api/v2@dc1")
     assert (without.route_index, str(without.target)) == (1, "api/v1@dc1")
     assert (other.route_index, str(other.target)) == (2, "web@dc1")
