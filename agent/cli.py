@@ -14,6 +14,7 @@ from agent.exposure import log_remote_listeners, log_shared_pki_role, shared_pki
 from mesh.config import load_config
 from mesh.config.exposure import remote_listeners
 from mesh.errors import InvalidDocument, MeshError
+from mesh.telemetry.lines import flush_buffered
 from mesh.telemetry.logs import configure_logging
 
 
@@ -78,11 +79,14 @@ def run(path: str) -> int:
             return 1
 
     try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
-        return asyncio.run(main())
-    result: int = uvloop.run(main())
-    return result
+        try:
+            import uvloop
+        except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
+            return asyncio.run(main())
+        result: int = uvloop.run(main())
+        return result
+    finally:
+        flush_buffered()  # access log lines of the loop's last turn (mesh.telemetry.lines)
 
 
 def main(argv: list[str] | None = None) -> int:

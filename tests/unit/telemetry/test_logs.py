@@ -2,35 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import pytest
 import structlog
 
-from mesh.telemetry.logs import REDACTED, configure_logging, redact_text
+from mesh.telemetry.logs import REDACTED, redact_text
+from tests.unit.telemetry.capture import logging_to
 
 VAULT_TOKEN = "hvs.CAESIJ0s9ZxJ1fake-token_value0123456789"
 PRIVATE_KEY = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIFakeKeyMaterial\n-----END EC PRIVATE KEY-----"
 CERTIFICATE = "-----BEGIN CERTIFICATE-----\nMIIBfakeCert\n-----END CERTIFICATE-----"
-
-
-@contextlib.contextmanager
-def logging_to(out: TextIO) -> Iterator[None]:
-    saved, root = structlog.get_config(), logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    configure_logging("debug", out)
-    try:
-        yield
-    finally:
-        structlog.configure(**saved)
-        root.handlers[:], root.level = handlers, level
 
 
 @pytest.fixture
