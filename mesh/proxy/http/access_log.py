@@ -67,7 +67,12 @@ class RequestRecord:
     reason: str = ""  # why the mesh answered itself (denial, protocol error)
 
     def fields(self, duration: float) -> dict[str, object]:
-        """The access log line's fields (JSON via structlog; `event` is set by the caller)."""
+        """The access log line's fields; the line itself is mesh.telemetry.logs.EventLog's.
+
+        Several carry the caller's text (path, request_id, reason, the traceparent's trace
+        id, the source identity): none is trusted not to hold a secret, and the line is
+        redacted as a whole, as every log line is (see mesh.telemetry.logs).
+        """
         out: dict[str, object] = {
             "direction": self.direction,
             "source": self.source,

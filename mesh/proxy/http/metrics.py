@@ -6,18 +6,24 @@ Inbound requests have subset "" (the subset is the caller's choice, which this s
 know). `code` is "0" when no response was sent.
 Build one HttpMetrics per agent: its extra counters are registered once. Its `log_mode`
 mode is the agent's setting of that name; the agent sets it again on every reload.
+
+Everything `report` does is per request, so nothing in it asks prometheus_client for a child
+by labels (a validation and a lock each time): the request series are cached per key, the
+extra counters are `Children` (mesh.telemetry.children), and the access log line is rendered
+by an EventLog (orjson, written once per loop turn; see mesh.telemetry.logs and .lines).
 """
 
 from __future__ import annotations
 
-import structlog
 from prometheus_client import Counter, Histogram
 
 from mesh.config.model import AccessLogMode
 from mesh.proxy.http.access_log import RequestRecord, logged_under
+from mesh.telemetry.children import Children
+from mesh.telemetry.logs import EventLog
 from mesh.telemetry.metrics import Metrics
 
-access_log = structlog.get_logger("mesh.access")
+access_log = EventLog("mesh.access")
 
 
 class HttpMetrics:
@@ -25,23 +31,31 @@ class HttpMetrics:
         self.metrics = metrics
         self.log_mode: AccessLogMode = access_log
         r = metrics.registry
-        self.denied = Counter(
-            "mesh_http_requests_denied",
-            "HTTP requests refused by an intention, by destination and source service",
-            ["destination", "source"],
-            registry=r,
+        # The source label is the bounded one (SourceLabels), as for the request series.
+        self.denied = Children(
+            Counter(
+                "mesh_http_requests_denied",
+                "HTTP requests refused by an intention, by destination and source service",
+                ["destination", "source"],
+                registry=r,
+            )
         )
-        self.protocol_errors = Counter(
-            "mesh_http_protocol_errors",
-            "HTTP messages refused as malformed or over a limit, by listener direction and status sent",
-            ["direction", "status"],
-            registry=r,
+        self.protocol_errors = Children(
+            Counter(
+                "mesh_http_protocol_errors",
+                "HTTP messages refused as malformed or over a limit, by listener direction and status sent",
+                ["direction", "status"],
+                registry=r,
+            )
         )
-        self.upstream_connections = Counter(
-            "mesh_http_upstream_connections",
-            "Upstream HTTP connections used per request, by direction and whether pooled (reused) or new",
-            ["direction", "destination", "result"],
-            registry=r,
+        # Destinations are local services (inbound) and catalog services (outbound).
+        self.upstream_connections = Children(
+            Counter(
+                "mesh_http_upstream_connections",
+                "Upstream HTTP connections used per request, by direction and whether pooled (reused) or new",
+                ["direction", "destination", "result"],
+                registry=r,
+            )
         )
 
         # The request counter's and latency histogram's children per label values: `.labels()`
@@ -69,4 +83,4 @@ class HttpMetrics:
         if "bad_request" in record.flags or "header_timeout" in record.flags:
             self.protocol_errors.labels(record.direction, str(record.status)).inc()
         if logged_under(self.log_mode, record):
-            access_log.info("request", **record.fields(duration))
+            access_log.info("request", record.fields(duration))

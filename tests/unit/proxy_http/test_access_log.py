@@ -1,7 +1,10 @@
 """The access log line: the same fields for every request, optional ones only when they say something,
-and which requests get one under each `access_log` mode."""
+which requests get one under each `access_log` mode, and a loop turn's lines written at once."""
 
 from __future__ import annotations
+
+import asyncio
+import json
 
 import pytest
 
@@ -13,6 +16,9 @@ from mesh.proxy.http.access_log import (
     logged_path,
     logged_under,
 )
+from mesh.proxy.http.metrics import HttpMetrics
+from mesh.telemetry.metrics import Metrics
+from tests.unit.telemetry.capture import CountingStream, logging_to
 
 
 def test_a_served_request_logs_who_what_how_long_and_how_much() -> None:
@@ -95,3 +101,19 @@ def test_a_flag_the_decision_does_not_know_counts_as_a_failure() -> None:
 @pytest.mark.parametrize("record", [_record(200), _record(403, "denied"), _record(503, "no_endpoints")])
 def test_off_logs_nothing(record: RequestRecord) -> None:
     assert not logged_under("off", record)
+
+
+async def test_the_access_lines_of_one_loop_turn_are_written_at_once() -> None:
+    out = CountingStream()
+    with logging_to(out, "info"):
+        http = HttpMetrics(Metrics(), access_log="all")
+        for i in range(20):
+            http.report(RequestRecord("inbound", "web", "api", started=0.0, path=f"/{i}", status=200), 0.001)
+        assert out.writes == 0
+        while not out.writes:
+            await asyncio.sleep(0)
+    assert out.writes == 1
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(line["logger"], line["event"], line["path"]) for line in lines] == [
+        ("mesh.access", "request", f"/{i}") for i in range(20)
+    ]
