@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from mesh.http import Headers
@@ -12,6 +14,7 @@ from mesh.proxy.http.tracing import (
     continue_trace,
     ensure_request_id,
     parse_traceparent,
+    uuid4_string,
 )
 
 CALLER = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -126,3 +129,24 @@ def test_a_uuid4_request_id_is_set_when_there_is_no_usable_one(fields: list[tupl
     assert len(request_id) == 36
     assert request_id[14] == "4"
     assert headers.get_all(b"x-request-id") == [request_id.encode()]
+
+
+def test_new_request_ids_are_uuid4_strings() -> None:
+    ids = {ensure_request_id(Headers())[0] for _ in range(200)}
+    assert len(ids) == 200
+    for request_id in ids:
+        parsed = uuid.UUID(request_id)
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+        assert str(parsed) == request_id
+
+
+@pytest.mark.parametrize("raw", [bytes(16), b"\xff" * 16, bytes(range(16)), bytes(range(200, 216))])
+def test_a_uuid4_string_is_what_the_uuid_module_makes(raw: bytes) -> None:
+    assert uuid4_string(raw) == str(uuid.UUID(bytes=raw, version=4))
+
+
+def test_new_spans_and_traces_have_distinct_non_zero_ids() -> None:
+    contexts = [continue_trace(Headers())[0] for _ in range(200)]
+    assert len({c.span_id for c in contexts}) == len({c.trace_id for c in contexts}) == 200
+    for context in contexts:
+        assert parse_traceparent(context.traceparent.encode()) == ParentContext(context.trace_id, context.span_id, "01")
