@@ -10,6 +10,11 @@ Per connection, until the client or the handler ends it:
    either way the connection is closed, since where the next message starts is unknown;
 3. normalize it (mesh.proxy.http.normalize), then `handler.handle(request)`, which answers
    it and says whether the connection may carry another request.
+
+Every step the connection's task waits in is bounded by the connection's one `Deadline`
+(mesh.proxy.http.deadlines), re-armed per step: these waits, and those of the exchange the
+handler runs in the same task (request_body.py, forwarding.py, exchange.py). Tasks of their
+own (a request body sent alongside the response wait) have their own.
 """
 
 from __future__ import annotations
@@ -17,8 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import structlog
@@ -26,6 +30,7 @@ import structlog
 from mesh.http import ContentLength, Framing, NoBody, ProtocolError
 from mesh.http.streams import HttpReader
 from mesh.proxy.http.access_log import RequestRecord, logged_path
+from mesh.proxy.http.deadlines import Deadline
 from mesh.proxy.http.local_replies import local_reply
 from mesh.proxy.http.normalize import PreparedRequest, prepare_request
 from mesh.proxy.http.timeouts import DownstreamTimeouts
@@ -42,11 +47,13 @@ IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"
 
 @dataclass(eq=False, slots=True)
 class Downstream:
-    """One client connection: its streams, and the reader that keeps bytes between messages."""
+    """One client connection: its streams, the reader that keeps bytes between messages, and
+    the deadline of whatever its task waits for (one step at a time)."""
 
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     http: HttpReader
+    deadline: Deadline = field(default_factory=Deadline)
 
 
 @dataclass(eq=False, slots=True)
@@ -105,23 +112,13 @@ class DrainSignal:
 
     def __init__(self) -> None:
         self.draining = False
-        self._idle: set[asyncio.Timeout] = set()
-
-    @contextlib.contextmanager
-    def idle(self, deadline: asyncio.Timeout) -> Iterator[None]:
-        """While in this block, `deadline` (an idle wait's) expires at once when draining starts."""
-        self._idle.add(deadline)
-        try:
-            yield
-        finally:
-            self._idle.discard(deadline)
+        # The deadlines of connections waiting for a request: they expire at once when draining starts.
+        self.idle: set[Deadline] = set()
 
     def start(self) -> None:
         self.draining = True
-        if self._idle:
-            now = asyncio.get_running_loop().time()
-            for deadline in self._idle:
-                deadline.reschedule(now)
+        for deadline in list(self.idle):
+            deadline.expire()
 
 
 async def serve_connection(
@@ -130,11 +127,11 @@ async def serve_connection(
     """Serve requests on `client` until it closes, a request ends it, or the listener drains."""
     try:
         while not drain.draining:
-            if not await _wait_for_request(client.http, timeouts.keepalive_idle, drain):
+            if not await _wait_for_request(client, timeouts.keepalive_idle, drain):
                 return
             record = handler.new_record(time.perf_counter())
             try:
-                async with asyncio.timeout(timeouts.header):
+                with client.deadline.after(timeouts.header):
                     got = await client.http.read_request_head()
                 if got is None:
                     return
@@ -168,11 +165,15 @@ async def serve_connection(
         await close_quietly(client.writer)
 
 
-async def _wait_for_request(http: HttpReader, idle: float, drain: DrainSignal) -> bool:
+async def _wait_for_request(client: Downstream, idle: float, drain: DrainSignal) -> bool:
+    deadline = client.deadline
     try:
-        async with asyncio.timeout(idle) as deadline:
-            with drain.idle(deadline):
-                return await http.wait_for_message() is not None
+        with deadline.after(idle):
+            drain.idle.add(deadline)
+            try:
+                return await client.http.wait_for_message() is not None
+            finally:
+                drain.idle.discard(deadline)
     except (TimeoutError, OSError):
         return False
 

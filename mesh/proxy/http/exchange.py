@@ -28,6 +28,11 @@ For retries (mesh.proxy.http.retrying) an exchange can send a body kept whole be
 (request_body.py) instead of streaming the client's, wait for the response head until the
 request's deadline rather than for a per-attempt time, and withhold a response the caller
 will not relay: its body is then read and dropped (when small) so the connection stays usable.
+
+The waits in the client connection's task (reading ahead, the response head, relaying the
+response body, discarding one) arm that connection's `Deadline` one after another
+(mesh.proxy.http.deadlines); the request body's task, and a wait nested in another, have
+their own.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ from mesh.http import (
     with_framing_headers,
 )
 from mesh.http.streams import BodyWriter, HttpReader, write_head
+from mesh.proxy.http.deadlines import Deadline
 from mesh.proxy.http.downstream import IncomingRequest
 from mesh.proxy.http.failures import ClientFailed, ExchangeFailed
 from mesh.proxy.http.local_replies import CONTINUE
@@ -128,7 +134,7 @@ class BodySource:
         self.paced = due < now + idle
         return due if self.paced else now + idle
 
-    async def read_ahead(self, idle: float) -> None:
+    async def read_ahead(self, idle: float, deadline: Deadline) -> None:
         """Read the body's first piece now; BodyFailure("source"...) if it is malformed or stalls.
 
         Everything that arrived with the head is parsed at once, so a request whose framing
@@ -136,7 +142,7 @@ class BodySource:
         its head is sent anywhere, and never reaches the app.
         """
         try:
-            async with asyncio.timeout_at(self.until(asyncio.get_running_loop().time(), idle, 0)):
+            with deadline.at(self.until(asyncio.get_running_loop().time(), idle, 0)):
                 self.pending = await anext(self.chunks, b"")
         except TimeoutError:
             await self.chunks.aclose()
@@ -155,36 +161,36 @@ async def pump_body(
     *,
     idle: float,
     on_data: Callable[[int], None],
+    deadline: Deadline,
     head: bytes = b"",
 ) -> None:
     """Copy one body, re-framed, with backpressure; BodyFailure when either side fails or stalls.
 
-    `head`: an encoded head to send with the body's first bytes (see BodyWriter's `prefix`).
+    `deadline`: armed for the copy (the task's own). `head`: an encoded head to send with the
+    body's first bytes (see BodyWriter's `prefix`).
     """
     writer = BodyWriter(sink, outgoing, prefix=head)
     loop = asyncio.get_running_loop()
     reading = False
     received = 0
     try:
-        async with (
-            asyncio.timeout_at(source.until(loop.time(), idle, 0)) as deadline,
-            contextlib.aclosing(source.chunks) as chunks,
-        ):
-            chunk, source.pending = source.pending, b""
-            while True:
-                if chunk:
-                    on_data(len(chunk))
-                    received += len(chunk)
-                    reading = False
-                    await writer.write(chunk)
-                    deadline.reschedule(source.until(loop.time(), idle, received))
-                reading = True
-                try:
-                    chunk = await anext(chunks)
-                except StopAsyncIteration:
-                    break
-            reading = False
-            await writer.finish()  # trailers dropped (see the module docstring)
+        with deadline.at(source.until(loop.time(), idle, 0)):
+            async with contextlib.aclosing(source.chunks) as chunks:
+                chunk, source.pending = source.pending, b""
+                while True:
+                    if chunk:
+                        on_data(len(chunk))
+                        received += len(chunk)
+                        reading = False
+                        await writer.write(chunk)
+                        deadline.reschedule(source.until(loop.time(), idle, received))
+                    reading = True
+                    try:
+                        chunk = await anext(chunks)
+                    except StopAsyncIteration:
+                        break
+                reading = False
+                await writer.finish()  # trailers dropped (see the module docstring)
     except TimeoutError:
         if not reading:
             raise BodyFailure("sink_stalled") from None
@@ -280,7 +286,7 @@ async def _head_by(
         return await _response_head(request, upstream, body_task, timeouts, until_continue=until_continue)
     unbounded = replace(timeouts, request=None)
     waiting = _response_head(request, upstream, body_task, unbounded, until_continue=until_continue)
-    return await _by_deadline(deadline, waiting)
+    return await _by_deadline(request.client.deadline, deadline, waiting)
 
 
 async def _instead_of_continue(
@@ -311,7 +317,7 @@ async def _final_response(
         if not sent:
             upstream.abort()
             return ExchangeResult(client_reusable=False, upstream_reusable=False, status=response.status, withheld=True)
-        return await _discard_response(upstream, response, framing, body_task)
+        return await _discard_response(request.client.deadline, upstream, response, framing, body_task)
     if edit_response is not None:
         response = replace(response, headers=edit_response(response.headers))
     return await _relay_response(request, upstream, response, framing, body_task, timeouts, close_client, sent=sent)
@@ -326,7 +332,7 @@ async def _request_body(request: IncomingRequest, timeouts: UpstreamTimeouts) ->
     allowance = request_body_allowance(timeouts)
     body = BodySource(request.client.http, request.framing, error_status=400, allowance=allowance)
     try:
-        await body.read_ahead(timeouts.stream_idle)
+        await body.read_ahead(timeouts.stream_idle, request.client.deadline)
     except BodyFailure as failure:
         raise _client_failure(failure) from None
     return body
@@ -335,7 +341,7 @@ async def _request_body(request: IncomingRequest, timeouts: UpstreamTimeouts) ->
 async def _send_kept_body(body: BufferedBody, upstream: UpstreamConnection, framing: Framing, idle: float) -> None:
     writer = BodyWriter(upstream.writer, framing)
     try:
-        async with asyncio.timeout(idle):
+        with Deadline().after(idle):  # this task's own
             await writer.write(body.data)
             await writer.finish()
     except TimeoutError:
@@ -356,7 +362,7 @@ async def _send_request_body(
     def count(n: int) -> None:
         record.bytes_in += n
 
-    await pump_body(body, upstream.writer, framing, idle=timeouts.stream_idle, on_data=count)
+    await pump_body(body, upstream.writer, framing, idle=timeouts.stream_idle, on_data=count, deadline=Deadline())
     request.body_done = True
 
 
@@ -374,7 +380,7 @@ async def _response_head(
         except OSError as exc:
             raise ExchangeFailed(502, "upstream_reset", f"sending the request: {exc!r}", before_response=True) from None
         waiting = _final_head(request, upstream, timeouts.stream_idle, until_continue=until_continue)
-        return await _within(timeouts.request, waiting)
+        return await _within(request.client.deadline, timeouts.request, waiting)
     head_task = asyncio.create_task(_final_head(request, upstream, timeouts.stream_idle))
     head_task.add_done_callback(_retrieve)
     try:
@@ -388,7 +394,7 @@ async def _response_head(
             raise ExchangeFailed(504, "stream_idle_timeout", "the upstream stopped reading the request body")
         # Sent, or the upstream stopped reading (its early answer, or its close, comes next).
         # The request timeout runs from here, as Envoy's route timeout does.
-        return await _within(timeouts.request, head_task)
+        return await _within(request.client.deadline, timeouts.request, head_task)
     finally:
         if not head_task.done():
             head_task.cancel()
@@ -428,7 +434,8 @@ async def _final_head(
                 request.client.writer, ResponseHead(HTTP_11, head.status, head.reason, strip_hop_by_hop(head.headers))
             )
             try:
-                async with asyncio.timeout(idle):
+                # Its own: this may run in its own task, or in the client's within the head's deadline.
+                with Deadline().after(idle):
                     await request.client.writer.drain()
             except (TimeoutError, OSError) as exc:
                 # Nothing more can be said to this client: the connection just ends.
@@ -479,7 +486,13 @@ async def _relay_response(
     try:
         body = BodySource(upstream.http, framing, error_status=502)
         await pump_body(
-            body, client.writer, to_client, idle=timeouts.stream_idle, on_data=count, head=head if with_body else b""
+            body,
+            client.writer,
+            to_client,
+            idle=timeouts.stream_idle,
+            on_data=count,
+            deadline=client.deadline,
+            head=head if with_body else b"",
         )
     except BodyFailure as failure:
         record.flags.append(_response_flag(failure, upstream_closed=upstream.reader.at_eof()))
@@ -504,7 +517,11 @@ async def _relay_response(
 
 
 async def _discard_response(
-    upstream: UpstreamConnection, response: ResponseHead, framing: Framing, body_task: asyncio.Task[None] | None
+    deadline: Deadline,
+    upstream: UpstreamConnection,
+    response: ResponseHead,
+    framing: Framing,
+    body_task: asyncio.Task[None] | None,
 ) -> ExchangeResult:
     """Drop a withheld response; keep the connection if its body is small and quick to skip."""
     reusable = False
@@ -512,11 +529,12 @@ async def _discard_response(
         chunks = upstream.http.iter_body(framing, error_status=502)
         size = 0
         try:
-            async with asyncio.timeout(DISCARD_TIME), contextlib.aclosing(chunks):
-                async for chunk in chunks:
-                    size += len(chunk)
-                    if size > DISCARD_LIMIT:
-                        break
+            with deadline.after(DISCARD_TIME):
+                async with contextlib.aclosing(chunks):
+                    async for chunk in chunks:
+                        size += len(chunk)
+                        if size > DISCARD_LIMIT:
+                            break
             reusable = size <= DISCARD_LIMIT and await _settle(body_task) and not upstream.http.take_buffered()
         except (TimeoutError, ProtocolError, OSError, asyncio.IncompleteReadError):
             reusable = False
@@ -541,17 +559,19 @@ async def _settle(body_task: asyncio.Task[None] | None) -> bool:
     return not body_task.cancelled() and body_task.exception() is None
 
 
-async def _within(seconds: float | None, waiting: Awaitable[T]) -> T:
+async def _within(deadline: Deadline, seconds: float | None, waiting: Awaitable[T]) -> T:
+    if seconds is None:
+        return await waiting
     try:
-        async with asyncio.timeout(seconds):
+        with deadline.after(seconds):
             return await waiting
     except TimeoutError:
         raise ExchangeFailed(504, "request_timeout", f"no response within {seconds:g}s") from None
 
 
-async def _by_deadline(deadline: float, waiting: Awaitable[T]) -> T:
+async def _by_deadline(deadline: Deadline, when: float, waiting: Awaitable[T]) -> T:
     try:
-        async with asyncio.timeout_at(deadline):
+        with deadline.at(when):
             return await waiting
     except TimeoutError:
         raise ExchangeFailed(504, "request_timeout", "no response within the request timeout") from None

@@ -12,7 +12,8 @@ backoff are the route's retry policy, in retrying.py around this layer.
 
 A new connection first takes a slot of the pool's connection limit (circuit breaking), which
 may mean waiting in line; the request's `deadline` bounds that wait, each connect (with the
-connect timeout) and the response head.
+connect timeout) and the response head. Each of these steps arms the client connection's
+`Deadline` (downstream.py): they run one after another in its task.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ async def forward(
         reused = conn is not None
         if conn is None:
             try:
-                conn = await _connect(candidate, pool, timeouts, deadline)
+                conn = await _connect(request, candidate, pool, timeouts, deadline)
             except ConnectFailed as exc:
                 if on_connect_failure is not None:
                     on_connect_failure(candidate)
@@ -132,7 +133,11 @@ async def forward(
 
 
 async def _connect(
-    candidate: Candidate, pool: ConnectionPool, timeouts: UpstreamTimeouts, deadline: float | None
+    request: IncomingRequest,
+    candidate: Candidate,
+    pool: ConnectionPool,
+    timeouts: UpstreamTimeouts,
+    deadline: float | None,
 ) -> UpstreamConnection:
     """A new connection within the pool's limit; ConnectFailed, or ExchangeFailed (overflow, deadline).
 
@@ -140,20 +145,21 @@ async def _connect(
     sent), waiting for a slot is still bounded by the request timeout.
     """
     loop = asyncio.get_running_loop()
+    step = request.client.deadline
     connect_timeout = timeouts.connect
     until = math.inf if deadline is None else deadline
     wait_until = deadline
     if wait_until is None and timeouts.request is not None:
         wait_until = loop.time() + timeouts.request
     try:
-        async with asyncio.timeout_at(wait_until):
+        with step.at(wait_until):
             await pool.reserve()
     except TimeoutError:
         raise ExchangeFailed(504, "request_timeout", "no connection slot within the request timeout") from None
     except Overflowed as exc:
         raise ExchangeFailed(503, exc.limit, f"{exc.limit.replace('_', ' ')} reached") from None
     try:
-        async with asyncio.timeout_at(min(loop.time() + connect_timeout, until)):
+        with step.at(min(loop.time() + connect_timeout, until)):
             conn = await candidate.dial()
     except (ConnectFailed, OSError) as exc:
         # TimeoutError is an OSError: the connect deadline lands here too.

@@ -29,6 +29,7 @@ from mesh.http import (
     with_framing_headers,
 )
 from mesh.http.streams import BodyWriter, write_head
+from mesh.proxy.http.deadlines import Deadline
 from mesh.proxy.http.forwarding import Candidate, ConnectFailed
 from mesh.proxy.http.pool import ConnectionPool, UpstreamConnection
 from mesh.proxy.http.timeouts import POOL_IDLE_REMOTE
@@ -90,7 +91,7 @@ class Mirror:
         conn: UpstreamConnection | None = None
         result = "failed"
         try:
-            async with asyncio.timeout_at(until):
+            with Deadline().at(until):  # the copy's task's own
                 conn = self.pool.take(target.key) or await target.dial()
                 if await _exchange_copy(conn, head, body):
                     self.pool.give_back(target.key, conn)

@@ -43,8 +43,9 @@ async def keep_body(request: IncomingRequest, *, idle: float, allowance: float, 
     started = loop.time()
     received = 0
     due = request_body_due(started, allowance, 0)
+    deadline = request.client.deadline
     try:
-        async with asyncio.timeout_at(min(started + idle, due)) as deadline:
+        with deadline.at(min(started + idle, due)):
             async for chunk in reader.iter_body(framing, error_status=400):
                 parts.append(chunk)
                 received += len(chunk)

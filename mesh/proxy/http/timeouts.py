@@ -35,6 +35,13 @@ Upstream (our connection to the local app, or to a peer agent):
   reuse; reconnecting on loopback costs little) or POOL_IDLE_REMOTE (toward peer agents:
   shorter than their KEEPALIVE_IDLE_TIMEOUT, so they never close one first; an mTLS
   handshake is worth keeping).
+
+Resolution: these deadlines are floats enforced by one timer sweep per event loop
+(mesh.proxy.http.deadlines), not a timer each. A deadline never fires early, and at most
+deadlines.RESOLUTION (50 ms) late, plus however late the event loop runs: a head due at 5 s
+is answered 408 between 5 and 5.05 s. Draining is the exception that fires at once: an idle
+keep-alive connection is closed as soon as its listener starts draining. EARLY_RESPONSE_GRACE
+is a wait of its own (asyncio.wait), as precise as the event loop.
 """
 
 from __future__ import annotations
