@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from agent.coalescing import Coalescer
 from agent.discovery import discover, retry_until
 from agent.failstatic import LastGood, persistable
 from agent.intentions_log import report_intentions
@@ -49,7 +50,7 @@ from mesh.proxy.tracker import ConnectionTracker
 from mesh.resilience import ResilienceMetrics
 from mesh.routing import reachable_targets
 from mesh.snapshot.builder import INTENTIONS, KV, SnapshotBuilder
-from mesh.snapshot.model import UpstreamKey
+from mesh.snapshot.model import MeshSnapshot, UpstreamKey
 from mesh.snapshot.persisted import PersistedSnapshot, SnapshotStore
 from mesh.telemetry.metrics import Metrics
 from mesh.traffic.state import TrafficState
@@ -99,6 +100,7 @@ class Agent:
         self._fail_static = False
         self._stopping = False
         self._reload_requested = asyncio.Event()
+        self._events: Coalescer[UpdateEvent] = Coalescer(self._apply_events)
         self.tls_published = asyncio.Event()  # set on every new TlsMaterial (a reload waits on it)
         self._parts = ShutdownParts(self.notifier, inbound_activity=lambda: inbound_activity(self.metrics))
         self._task_group: asyncio.TaskGroup | None = None
@@ -174,10 +176,34 @@ class Agent:
 
     # -- event sinks ----------------------------------------------------------------------
     def _on_event(self, event: UpdateEvent) -> None:
+        """A watch answered: applied with whatever else arrives in the same event-loop turn
+        (agent/coalescing.py), so a burst is one snapshot swap and one round of reactions."""
+        self._events.add(event)
+
+    def _apply_events(self, events: list[UpdateEvent]) -> None:
         assert self.builder is not None
         assert self.state is not None
-        cid = event.correlation_id
         before = self.state.snapshot
+        snap = before
+        for event in events:
+            snap = self._apply_event(event)
+        self.state.snapshot = snap
+        for key, eps in snap.endpoints.items():
+            if eps is not before.endpoints.get(key):
+                self.metrics.endpoints.labels(key.service, key.datacenter).set(len(eps))
+        if snap.intentions is not before.intentions:
+            report_intentions(before.intentions, snap.intentions, self.metrics)
+            self.enforce_intentions()
+        if snap.traffic is not before.traffic:
+            report_traffic(before.traffic, snap.traffic, self.metrics)
+            self._watch_traffic_targets(snap.traffic)
+        self._maybe_ready()
+        self.readiness()
+
+    def _apply_event(self, event: UpdateEvent) -> MeshSnapshot:
+        """One event into the builder (its error counted, its refusal logged, fail-static restore)."""
+        assert self.builder is not None
+        cid = event.correlation_id
         if event.error is not None:
             self.metrics.watch_errors.labels(cid).inc()
         snap = self.builder.apply(event)
@@ -187,17 +213,7 @@ class Agent:
                 log.error("consul data refused; previous kept", watch=cid, error=snap.errors[cid])
         elif cid not in snap.synced and cid not in snap.restored:
             snap = self.last_good.restore(self.builder, cid, snap)
-        self.state.snapshot = snap
-        for key, eps in snap.endpoints.items():
-            self.metrics.endpoints.labels(key.service, key.datacenter).set(len(eps))
-        if snap.intentions is not before.intentions:
-            report_intentions(before.intentions, snap.intentions, self.metrics)
-            self.enforce_intentions()
-        if snap.traffic is not before.traffic:
-            report_traffic(before.traffic, snap.traffic, self.metrics)
-            self._watch_traffic_targets(snap.traffic)
-        self._maybe_ready()
-        self.readiness()
+        return snap
 
     def enforce_intentions(self) -> None:
         """Close open L4 connections whose source is no longer allowed (consul#5277), or whose

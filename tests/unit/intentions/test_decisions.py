@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from mesh.intentions import IntentionFormatError, IntentionTable, RequestFacts, intention_from_consul
+from mesh.intentions import IntentionFormatError, IntentionTable, RequestFacts, decide, intention_from_consul
 
 
 def table(*raws: dict[str, Any]) -> IntentionTable:
@@ -153,3 +153,27 @@ def test_peer_sources_never_match_local_identities() -> None:
 def test_unreadable_intentions_are_refused(raw: dict[str, Any]) -> None:
     with pytest.raises(IntentionFormatError):
         intention_from_consul(raw)
+
+
+def test_decisions_are_compiled_once_per_pair_and_match_the_rules() -> None:
+    t = table(
+        allow("web", "api"),
+        l7("admin", "api", {"Action": "deny", "HTTP": {"PathPrefix": "/admin"}}, {"Action": "allow"}),
+    )
+    first = t.decide_connection("web", "api", default_allow=False, http=True)
+    assert first is t.decide_request("web", "api", req(), default_allow=False)  # one prebuilt decision
+    assert first.allowed
+    assert first.reason == "intention web => api (allow)"
+    denied = t.decide_request("admin", "api", req(path="/admin/x"), default_allow=True)
+    assert denied is t.decide_request("admin", "api", req(path="/admin/y"), default_allow=True)
+    assert not denied.allowed
+    assert denied.reason.endswith("permission[0] deny")
+    assert t.decide_request("admin", "api", req(path="/ok"), default_allow=False).allowed
+    assert not t.decide_connection("admin", "api", default_allow=True, http=False).allowed  # L7 on tcp
+
+
+def test_the_compiled_pairs_are_bounded() -> None:
+    t = table(allow("*", "api"))
+    for n in range(decide.MAX_PAIRS + 10):
+        assert t.decide_connection(f"caller-{n}", "api", default_allow=False, http=False).allowed
+    assert len(t._pairs) <= decide.MAX_PAIRS

@@ -199,3 +199,27 @@ def test_switching_to_an_alternative_split_swaps_its_headers_and_keeps_the_route
     assert switched.target == other.target
     assert switched.alternatives == (plan.backend,)
     assert switched.request_headers == other.request_headers
+
+
+def test_requests_taking_the_same_route_and_backend_share_one_compiled_plan() -> None:
+    state = traffic(
+        {
+            "service-router/api": "Routes: [{Match: {HTTP: {PathPrefix: /v2}}, Destination: {NumRetries: 2}}]",
+            "service-splitter/api": "Splits: [{Weight: 50, ServiceSubset: v1}, {Weight: 50, ServiceSubset: v2}]",
+            "service-resolver/api": (
+                "Subsets: {v1: {Filter: 'Service.Meta.v == 1'}, v2: {Filter: 'Service.Meta.v == 2'}}"
+            ),
+        }
+    )
+    generator = rng()
+    routed = {id(plan_request(state, "api", "dc1", request("/v2/x"), generator)) for _ in range(50)}
+    default = {id(plan_request(state, "api", "dc1", request("/"), generator)) for _ in range(50)}
+    assert len(routed) == 2  # one plan per split of the route's destination, whatever the request
+    assert len(default) == 2
+    assert routed.isdisjoint(default)
+    plan = plan_request(state, "api", "dc1", request("/v2/x"), generator)
+    assert plan.timeouts.request == 15.0  # derived when compiled
+    assert plan.trace.routes_tried == ()  # only explain asks for a trace
+    traced = plan_request(state, "api", "dc1", request("/x"), generator, traced=True)
+    assert [index for index, _ in traced.trace.routes_tried] == [0]
+    assert traced.trace.total_units == 10_000
