@@ -48,7 +48,7 @@ IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"
 @dataclass(eq=False, slots=True)
 class Downstream:
     """One client connection: its streams, the reader that keeps bytes between messages, and
-    the deadline of whatever its task waits for (one step at a time)."""
+    the deadline of whatever its task waits for, one step at a time (no other task arms it)."""
 
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
