@@ -17,6 +17,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from mesh.resilience.outlier import OutlierDetector
+from mesh.telemetry.children import Children
 from mesh.telemetry.metrics import Metrics
 
 _by_registry: weakref.WeakKeyDictionary[Metrics, ResilienceMetrics] = weakref.WeakKeyDictionary()
@@ -34,41 +35,58 @@ class ResilienceMetrics:
     def __init__(self, metrics: Metrics) -> None:
         r = metrics.registry
         out = ["service", "upstream"]
-        self.retries = Counter(
-            "mesh_retries",
-            "Requests sent again, by the RetryOn condition that allowed it",
-            [*out, "condition"],
-            registry=r,
+        self.retries = Children(
+            Counter(
+                "mesh_retries",
+                "Requests sent again, by the RetryOn condition that allowed it",
+                [*out, "condition"],
+                registry=r,
+            )
         )
-        self.budget_exhausted = Counter(
-            "mesh_retry_budget_exhausted", "Retries not made because the retry budget was spent", out, registry=r
+        self.budget_exhausted = Children(
+            Counter(
+                "mesh_retry_budget_exhausted", "Retries not made because the retry budget was spent", out, registry=r
+            )
         )
-        self.overflows = Counter(
-            "mesh_upstream_overflows",
-            "Requests or connections refused by a circuit-breaking limit (Limits), by limit",
-            [*out, "limit"],
-            registry=r,
+        self.overflows = Children(
+            Counter(
+                "mesh_upstream_overflows",
+                "Requests or connections refused by a circuit-breaking limit (Limits), by limit",
+                [*out, "limit"],
+                registry=r,
+            )
         )
-        self.ejections = Counter(
-            "mesh_outlier_ejections", "Endpoints ejected by outlier detection (PassiveHealthCheck)", out, registry=r
+        self.ejections = Children(
+            Counter(
+                "mesh_outlier_ejections", "Endpoints ejected by outlier detection (PassiveHealthCheck)", out, registry=r
+            )
         )
-        self.request_timeouts = Counter(
-            "mesh_request_timeouts",
-            "Requests answered 504 because their request timeout ran out, by direction and destination",
-            ["direction", "service", "upstream"],
-            registry=r,
+        self.request_timeouts = Children(
+            Counter(
+                "mesh_request_timeouts",
+                "Requests answered 504 because their request timeout ran out, by direction and destination",
+                ["direction", "service", "upstream"],
+                registry=r,
+            )
         )
-        self.rate_limited = Counter(
-            "mesh_rate_limited_requests", "Inbound requests refused with 429 by RateLimits", ["service"], registry=r
+        self.rate_limited = Children(
+            Counter(
+                "mesh_rate_limited_requests", "Inbound requests refused with 429 by RateLimits", ["service"], registry=r
+            )
         )
-        self.faults = Counter(
-            "mesh_faults_injected", "Requests delayed or aborted by fault injection", [*out, "fault"], registry=r
+        self.faults = Children(
+            Counter(
+                "mesh_faults_injected", "Requests delayed or aborted by fault injection", [*out, "fault"], registry=r
+            )
         )
-        self.mirrored = Counter(
-            "mesh_mirrored_requests",
-            "Copies of requests for a mirror: sent (answered), failed, or dropped (too many in flight, body not kept)",
-            [*out, "result"],
-            registry=r,
+        self.mirrored = Children(
+            Counter(
+                "mesh_mirrored_requests",
+                "Copies of requests for a mirror: sent (answered), failed,"
+                " or dropped (too many in flight, body not kept)",
+                [*out, "result"],
+                registry=r,
+            )
         )
         self._detectors: dict[tuple[str, str], OutlierDetector] = {}
         r.register(_EjectedGauge(self))
