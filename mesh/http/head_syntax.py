@@ -19,6 +19,14 @@ _DIGITS = b"0123456789"
 
 def parse_request(line: bytes, block: bytes) -> RequestHead:
     """A request line and its header block (field lines joined by CRLF, no final CRLF)."""
+    method, target, version = parse_request_line(line)
+    headers = parse_fields(block, 400)
+    check_host(headers, version)
+    return RequestHead(method, target, version, headers)
+
+
+def parse_request_line(line: bytes) -> tuple[bytes, bytes, bytes]:
+    """(method, target, version) of a request line; ProtocolError 400, 501 or 505."""
     parts = line.split(b" ")
     if len(parts) != 3:
         # Exactly one SP between the three parts: RFC 9112 3 lets a server split on any
@@ -35,7 +43,11 @@ def parse_request(line: bytes, block: bytes) -> RequestHead:
         raise ProtocolError(501, "method with lowercase letters")
     version = _version(raw_version, 400)
     target_form(method, target)
-    headers = parse_fields(block, 400)
+    return method, target, version
+
+
+def check_host(headers: Headers, version: bytes) -> None:
+    """One valid Host field (none is allowed in HTTP/1.0): RFC 9112 3.2 says 400 otherwise."""
     hosts = headers.count(b"host")
     if hosts > 1:
         raise ProtocolError(400, "more than one Host field")
@@ -44,11 +56,16 @@ def parse_request(line: bytes, block: bytes) -> RequestHead:
             raise ProtocolError(400, "missing Host field")
     elif not is_valid_authority(headers.get(b"host") or b""):
         raise ProtocolError(400, "invalid Host field")
-    return RequestHead(method, target, version, headers)
 
 
 def parse_response(line: bytes, block: bytes) -> ResponseHead:
     """A status line and its header block; every error is the upstream's (502)."""
+    version, status, reason = parse_status_line(line)
+    return ResponseHead(version, status, reason, parse_fields(block, 502))
+
+
+def parse_status_line(line: bytes) -> tuple[bytes, int, bytes]:
+    """(version, status, reason) of a status line; ProtocolError 502."""
     version = _version(line[:8], 502)
     code = line[9:12]
     if line[8:9] != b" " or len(code) != 3 or code.translate(None, _DIGITS):
@@ -64,19 +81,15 @@ def parse_response(line: bytes, block: bytes) -> ResponseHead:
     reason = rest[1:]
     if reason.translate(None, FIELD_VALUE_OK):
         raise ProtocolError(502, "control character in reason phrase")
-    return ResponseHead(version, status, reason, parse_fields(block, 502))
+    return version, status, reason
 
 
 def parse_fields(block: bytes, status: int) -> Headers:
     """Field lines joined by CRLF (no final CRLF) -> Headers; errors carry `status`."""
     if not block:
         return EMPTY_HEADERS
-    if block.translate(None, HEAD_BLOCK_OK):
-        raise ProtocolError(status, "control character in header section")
+    check_field_bytes(block, status)
     lines = block.split(b"\r\n")
-    breaks = len(lines) - 1
-    if block.count(b"\r") != breaks or block.count(b"\n") != breaks:
-        raise ProtocolError(status, "bare CR or LF in header section")
     names: list[bytes] = []
     values: list[bytes] = []
     for line in lines:
@@ -92,6 +105,15 @@ def parse_fields(block: bytes, status: int) -> Headers:
             if name.translate(None, TOKEN_OK):
                 raise _field_line_error(line, status)
     return Headers._trusted(tuple(names), tuple(joined.lower().split(b"\n")), tuple(values))
+
+
+def check_field_bytes(block: bytes, status: int) -> None:
+    """No byte outside field-content in a header block, and CR and LF only as CRLF pairs."""
+    if block.translate(None, HEAD_BLOCK_OK):
+        raise ProtocolError(status, "control character in header section")
+    breaks = block.count(b"\r\n")
+    if block.count(b"\r") != breaks or block.count(b"\n") != breaks:
+        raise ProtocolError(status, "bare CR or LF in header section")
 
 
 def _field_line_error(line: bytes, status: int) -> ProtocolError:

@@ -14,8 +14,8 @@ head); the HttpReader keeps them for the next read instead of losing them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterable
-from typing import TypeVar
+from collections.abc import AsyncGenerator, AsyncIterable, Callable
+from typing import Literal, TypeVar
 
 from mesh.http.body import Data, body_reader
 from mesh.http.encode import BodyEncoder, encode_request_head, encode_response_head
@@ -23,22 +23,49 @@ from mesh.http.framing import Framing, framing_for_request, framing_for_response
 from mesh.http.head_reader import HeadReader, RequestHeadReader, ResponseHeadReader
 from mesh.http.headers import EMPTY_HEADERS, Headers
 from mesh.http.limits import DEFAULT_LIMITS, Limits
+from mesh.http.llhttp_head import LlhttpRequestHeadReader, LlhttpResponseHeadReader
 from mesh.http.messages import RequestHead, ResponseHead
 
 READ_SIZE = 64 * 1024
 
 H = TypeVar("H", RequestHead, ResponseHead)
 
+# Which parser reads heads: llhttp (mesh.http.llhttp_head) by default; "python" is the
+# pure-Python codec it is tested against, kept selectable. Both give the same heads and
+# the same errors (tests/unit/http/test_llhttp_differential.py, fuzz/http_heads.py).
+HeadCodec = Literal["llhttp", "python"]
+_READERS: dict[
+    HeadCodec, tuple[Callable[[Limits], HeadReader[RequestHead]], Callable[[Limits], HeadReader[ResponseHead]]]
+] = {
+    "llhttp": (LlhttpRequestHeadReader, LlhttpResponseHeadReader),
+    "python": (RequestHeadReader, ResponseHeadReader),
+}
+
 
 class HttpReader:
     """Reads HTTP/1.1 messages, one after another, from one connection's StreamReader."""
 
-    __slots__ = ("_buffer", "_head_reader", "_limits", "_read_size", "_stream", "_trailers")
+    __slots__ = (
+        "_buffer",
+        "_head_reader",
+        "_limits",
+        "_read_size",
+        "_request_reader",
+        "_response_reader",
+        "_stream",
+        "_trailers",
+    )
 
     def __init__(
-        self, stream: asyncio.StreamReader, limits: Limits = DEFAULT_LIMITS, *, read_size: int = READ_SIZE
+        self,
+        stream: asyncio.StreamReader,
+        limits: Limits = DEFAULT_LIMITS,
+        *,
+        read_size: int = READ_SIZE,
+        codec: HeadCodec = "llhttp",
     ) -> None:
         self._stream = stream
+        self._request_reader, self._response_reader = _READERS[codec]
         self._limits = limits
         self._read_size = read_size
         self._buffer = b""  # read from the stream but not yet consumed by a message
@@ -84,7 +111,7 @@ class HttpReader:
 
         Raises ProtocolError (remote, with its status hint) for an invalid or truncated head.
         """
-        reader = RequestHeadReader(self._limits)
+        reader = self._request_reader(self._limits)
         got = await self._read_head(reader)
         if got is None:
             return None
@@ -96,7 +123,7 @@ class HttpReader:
         None when the upstream closed before sending a byte: on a reused connection that
         is the idle-close race, and a request that is safe to retry can go elsewhere.
         """
-        reader = ResponseHeadReader(self._limits)
+        reader = self._response_reader(self._limits)
         got = await self._read_head(reader)
         if got is None:
             return None
