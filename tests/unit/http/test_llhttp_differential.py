@@ -144,3 +144,18 @@ def test_valid_requests_are_accepted_by_both_with_the_same_head() -> None:
     assert got.head is not None
     assert got.rest == b"next"
     assert list(got.head.headers) == [(b"Host", b"[::1]:8"), (b"X-Ws", b"v"), (b"X-E", b"")]
+
+
+REQUEST = b"GET /p?q HTTP/1.1\r\nHost: a:1\r\nX-N: v w\r\n\r\n"
+RESPONSE = b"HTTP/1.1 200 OK\r\nX-N: v w\r\nContent-Length: 0\r\n\r\n"
+
+
+def test_readers_agree_on_every_byte_inserted_or_replaced_at_every_position() -> None:
+    # Exhaustive where a generator would sample: all 256 byte values at each offset of a
+    # small request and response, which is where llhttp's and the mesh's byte classes meet.
+    for base, compare in ((REQUEST, compare_request), (RESPONSE, compare_response)):
+        for at in range(len(base) - 2):
+            for byte in range(256):
+                b = bytes([byte])
+                compare([base[:at] + b + base[at:]])
+                compare([base[:at] + b + base[at + 1 :]])
