@@ -8,7 +8,9 @@ exception, from either parser, is a crash too: the parsers raise nothing but Pro
 
 Run for ten minutes over the seed corpus (docs/http-parsing.md):
 
-    .venv/bin/python fuzz/http_heads.py -max_total_time=600 fuzz/corpus/http_heads
+    mkdir -p /tmp/http_heads_corpus  # new inputs go to the first directory, not the seeds
+    .venv/bin/python fuzz/http_heads.py -max_total_time=600 -dict=fuzz/http_heads.dict \
+        /tmp/http_heads_corpus fuzz/corpus/http_heads
 
 A crash leaves its input as crash-<hash> in the working directory; replay it with
 `.venv/bin/python fuzz/http_heads.py crash-<hash>`. tests/unit/http/test_fuzz_corpus.py
