@@ -3,6 +3,10 @@
 Protocol code (everything but `streams`) takes bytes and returns values or events; it
 never touches a socket, so every framing rule is unit-tested without one. Names, values,
 methods and targets are bytes throughout (see mesh.http.headers for why).
+
+Heads are parsed by llhttp (`llhttp_head`, what `streams.HttpReader` uses); the pure-Python
+readers (`head_reader`, `head_syntax`) are its oracle, held to the same results by
+`differential` (docs/http-parsing.md).
 """
 
 from mesh.http.body import (
