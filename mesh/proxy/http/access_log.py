@@ -2,31 +2,9 @@
 
 The record is filled in as the request goes (it is the request's ledger: bytes, status,
 what went wrong) and reported once, when the response is done or the request given up.
-`flags` name what happened in the mesh's words, like Envoy's response flags:
-
-    denied                  refused by an intention (403)
-    bad_request             the client's request could not be framed or parsed
-    header_timeout          the client did not finish its head in time (408)
-    no_endpoints            no healthy endpoint for the target (503)
-    connect_failure         no upstream connection could be opened (503)
-    upstream_reset          the upstream closed or broke the connection mid-exchange
-    upstream_protocol_error the upstream answered something unframeable (502)
-    request_timeout         no response head within the request timeout, retries included (504)
-    stream_idle_timeout     a body stalled past the stream idle timeout
-    downstream_reset        the client went away before the response was done
-    retried_stale           a reused connection was found closed; retried on a fresh one
-    connect_retried         a connect failure was retried on another endpoint
-    retried                 the route's retry policy sent the request again (once per retry)
-    max_concurrent_requests refused by circuit breaking: MaxConcurrentRequests reached (503)
-    max_pending_requests    refused by circuit breaking: MaxConnections and MaxPendingRequests reached (503)
-    rate_limited            refused by the service's RateLimits (429)
-    fault_delay             held by fault injection before being forwarded
-    fault_abort             answered by fault injection instead of being forwarded
-    upgraded                a WebSocket upgrade became a tunnel
-    no_certificate          the outbound side has no leaf certificate yet (503)
-    local_error             the agent itself failed while handling the request (500)
-
-A response the mesh answers itself carries its flag, dashed, in `x-mesh-reason`.
+`flags` name what happened in the mesh's words, like Envoy's response flags: the closed
+vocabulary of mesh.proxy.http.flags (`Flag`, each member documented there). A response the
+mesh answers itself carries its flag, dashed, in `x-mesh-reason`.
 
 The agent's `access_log` setting picks which records get a line (`logged_under`); the
 golden-signal metrics count every record whatever it says.
@@ -34,17 +12,14 @@ golden-signal metrics count every record whatever it says.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from mesh.config.model import AccessLogMode
+from mesh.proxy.http.flags import INFORMATIONAL_FLAGS, Flag
 
 Direction = Literal["inbound", "outbound"]
-
-# Flags that say how a request went without saying it failed: a retry that then succeeded,
-# a delay injected on purpose, an upgrade. Every other flag names a refusal or a failure, so a
-# flag added later is logged under `errors` unless it is put here deliberately.
-INFORMATIONAL_FLAGS = frozenset({"retried", "retried_stale", "connect_retried", "fault_delay", "upgraded"})
 
 
 @dataclass(slots=True)
@@ -63,7 +38,7 @@ class RequestRecord:
     traceparent: str = ""
     parent_span: str = ""
     upstream: str = ""  # host:port of the app or endpoint that served it
-    flags: list[str] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
     reason: str = ""  # why the mesh answered itself (denial, protocol error)
 
     def fields(self, duration: float) -> dict[str, object]:
@@ -99,7 +74,7 @@ class RequestRecord:
         return out
 
 
-def failed(status: int, flags: list[str]) -> bool:
+def failed(status: int, flags: Iterable[Flag]) -> bool:
     """The request failed: a 5xx, no response at all, or a flag naming a refusal or a failure
     (denied 403, bad_request 400, header_timeout 408, rate_limited 429, fault_abort, resets...).
     A 4xx the app itself answered is the app's business, not the mesh's: not a failure here."""

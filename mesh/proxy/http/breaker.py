@@ -12,14 +12,15 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 
-from mesh.resilience import Overflow, connection_admission
+from mesh.proxy.http.flags import Flag
+from mesh.resilience import connection_admission
 from mesh.traffic.model import Limits
 
 
 class Overflowed(Exception):
     """A circuit-breaking limit refused the request; answer 503 naming `limit`."""
 
-    def __init__(self, limit: Overflow) -> None:
+    def __init__(self, limit: Flag) -> None:
         self.limit = limit
         super().__init__(limit)
 
@@ -48,7 +49,7 @@ class ConnectionSlots:
             self.limits, open_connections=self.open, idle_connections=idle, waiting=len(self._line)
         )
         if admission == "overflow":
-            raise Overflowed("max_pending_requests")
+            raise Overflowed(Flag.MAX_PENDING_REQUESTS)
         if admission == "evict_idle":
             evict_idle()  # its close releases a slot, taken just below
         if admission != "wait":

@@ -31,6 +31,7 @@ from mesh.http import ContentLength, Framing, NoBody, ProtocolError
 from mesh.http.streams import HttpReader
 from mesh.proxy.http.access_log import RequestRecord, logged_path
 from mesh.proxy.http.deadlines import Deadline
+from mesh.proxy.http.flags import Flag
 from mesh.proxy.http.local_replies import local_reply
 from mesh.proxy.http.normalize import PreparedRequest, prepare_request
 from mesh.proxy.http.timeouts import DownstreamTimeouts
@@ -141,10 +142,12 @@ async def serve_connection(
                 prepared = prepare_request(head)
             except TimeoutError:
                 reason = f"request head not complete within {timeouts.header:g}s"
-                await refuse(client, handler, record, 408, "header_timeout", reason)
+                await refuse(client, handler, record, 408, Flag.HEADER_TIMEOUT, reason)
                 return
             except ProtocolError as exc:
-                await refuse(client, handler, record, exc.status_hint if exc.remote else 500, "bad_request", exc.reason)
+                await refuse(
+                    client, handler, record, exc.status_hint if exc.remote else 500, Flag.BAD_REQUEST, exc.reason
+                )
                 return
             except OSError:
                 return
@@ -179,7 +182,7 @@ async def _wait_for_request(client: Downstream, idle: float, drain: DrainSignal)
 
 
 async def refuse(
-    client: Downstream, handler: RequestHandler, record: RequestRecord, status: int, flag: str, reason: str
+    client: Downstream, handler: RequestHandler, record: RequestRecord, status: int, flag: Flag, reason: str
 ) -> None:
     """Answer a request that cannot be read any further, and close: where the next one starts is unknown."""
     record.status = status

@@ -63,6 +63,7 @@ from mesh.http.streams import BodyWriter, HttpReader, write_head
 from mesh.proxy.http.deadlines import Deadline
 from mesh.proxy.http.downstream import IncomingRequest
 from mesh.proxy.http.failures import ClientFailed, ExchangeFailed
+from mesh.proxy.http.flags import Flag
 from mesh.proxy.http.local_replies import CONTINUE
 from mesh.proxy.http.normalize import WEBSOCKET
 from mesh.proxy.http.pool import UpstreamConnection
@@ -378,7 +379,9 @@ async def _response_head(
         try:
             await upstream.writer.drain()
         except OSError as exc:
-            raise ExchangeFailed(502, "upstream_reset", f"sending the request: {exc!r}", before_response=True) from None
+            raise ExchangeFailed(
+                502, Flag.UPSTREAM_RESET, f"sending the request: {exc!r}", before_response=True
+            ) from None
         waiting = _final_head(request, upstream, timeouts.stream_idle, until_continue=until_continue)
         return await _within(request.client.deadline, timeouts.request, waiting)
     head_task = asyncio.create_task(_final_head(request, upstream, timeouts.stream_idle))
@@ -391,7 +394,7 @@ async def _response_head(
         if isinstance(failure, BodyFailure) and failure.where in ("source", "source_stalled", "source_slow"):
             raise _client_failure(failure)
         if isinstance(failure, BodyFailure) and failure.where == "sink_stalled":
-            raise ExchangeFailed(504, "stream_idle_timeout", "the upstream stopped reading the request body")
+            raise ExchangeFailed(504, Flag.STREAM_IDLE_TIMEOUT, "the upstream stopped reading the request body")
         # Sent, or the upstream stopped reading (its early answer, or its close, comes next).
         # The request timeout runs from here, as Envoy's route timeout does.
         return await _within(request.client.deadline, timeouts.request, head_task)
@@ -417,18 +420,20 @@ async def _final_head(
         try:
             got = await upstream.http.read_response_head(method)
         except ProtocolError as exc:
-            raise ExchangeFailed(502, "upstream_protocol_error", exc.reason) from None
+            raise ExchangeFailed(502, Flag.UPSTREAM_PROTOCOL_ERROR, exc.reason) from None
         except OSError as exc:
             started = upstream.http.head_started
-            raise ExchangeFailed(502, "upstream_reset", repr(exc), before_response=not started) from None
+            raise ExchangeFailed(502, Flag.UPSTREAM_RESET, repr(exc), before_response=not started) from None
         if got is None:
-            raise ExchangeFailed(502, "upstream_reset", "closed before responding", before_response=True)
+            raise ExchangeFailed(502, Flag.UPSTREAM_RESET, "closed before responding", before_response=True)
         head, framing = got
         if head.status >= 200 or head.status == 101 or (head.status == 100 and until_continue):
             return head, framing
         interim += 1
         if interim > MAX_INTERIM_RESPONSES:
-            raise ExchangeFailed(502, "upstream_protocol_error", f"more than {MAX_INTERIM_RESPONSES} interim responses")
+            raise ExchangeFailed(
+                502, Flag.UPSTREAM_PROTOCOL_ERROR, f"more than {MAX_INTERIM_RESPONSES} interim responses"
+            )
         if head.status != 100 and to_http11:
             write_head(
                 request.client.writer, ResponseHead(HTTP_11, head.status, head.reason, strip_hop_by_hop(head.headers))
@@ -439,18 +444,18 @@ async def _final_head(
                     await request.client.writer.drain()
             except (TimeoutError, OSError) as exc:
                 # Nothing more can be said to this client: the connection just ends.
-                raise ClientFailed(0, "downstream_reset", f"relaying an interim response: {exc!r}") from None
+                raise ClientFailed(0, Flag.DOWNSTREAM_RESET, f"relaying an interim response: {exc!r}") from None
 
 
 def _switch_protocols(
     request: IncomingRequest, response: ResponseHead, body_task: asyncio.Task[None] | None
 ) -> ExchangeResult:
     if not request.prepared.websocket or upgrade_protocols(response) != [WEBSOCKET] or body_task is not None:
-        raise ExchangeFailed(502, "upstream_protocol_error", "101 Switching Protocols to something not asked for")
+        raise ExchangeFailed(502, Flag.UPSTREAM_PROTOCOL_ERROR, "101 Switching Protocols to something not asked for")
     headers = strip_hop_by_hop(response.headers, keep_upgrade=True)
     write_head(request.client.writer, ResponseHead(HTTP_11, 101, response.reason, headers))
     request.record.status = 101
-    request.record.flags.append("upgraded")
+    request.record.flags.append(Flag.UPGRADED)
     return ExchangeResult(client_reusable=False, upstream_reusable=False, upgraded=True, status=101)
 
 
@@ -566,7 +571,7 @@ async def _within(deadline: Deadline, seconds: float | None, waiting: Awaitable[
         with deadline.after(seconds):
             return await waiting
     except TimeoutError:
-        raise ExchangeFailed(504, "request_timeout", f"no response within {seconds:g}s") from None
+        raise ExchangeFailed(504, Flag.REQUEST_TIMEOUT, f"no response within {seconds:g}s") from None
 
 
 async def _by_deadline(deadline: Deadline, when: float, waiting: Awaitable[T]) -> T:
@@ -574,28 +579,28 @@ async def _by_deadline(deadline: Deadline, when: float, waiting: Awaitable[T]) -
         with deadline.at(when):
             return await waiting
     except TimeoutError:
-        raise ExchangeFailed(504, "request_timeout", "no response within the request timeout") from None
+        raise ExchangeFailed(504, Flag.REQUEST_TIMEOUT, "no response within the request timeout") from None
 
 
 def _client_failure(failure: BodyFailure) -> ClientFailed:
     if failure.where == "source_stalled":
-        return ClientFailed(408, "stream_idle_timeout", "the request body stalled")
+        return ClientFailed(408, Flag.STREAM_IDLE_TIMEOUT, "the request body stalled")
     if failure.where == "source_slow":
-        return ClientFailed(408, "request_body_timeout", "the request body arrived too slowly")
+        return ClientFailed(408, Flag.REQUEST_BODY_TIMEOUT, "the request body arrived too slowly")
     cause = failure.cause
     if isinstance(cause, ProtocolError):
-        return ClientFailed(cause.status_hint, "bad_request", cause.reason)
-    return ClientFailed(0, "downstream_reset", repr(cause))
+        return ClientFailed(cause.status_hint, Flag.BAD_REQUEST, cause.reason)
+    return ClientFailed(0, Flag.DOWNSTREAM_RESET, repr(cause))
 
 
-def _response_flag(failure: BodyFailure, *, upstream_closed: bool) -> str:
+def _response_flag(failure: BodyFailure, *, upstream_closed: bool) -> Flag:
     if failure.where == "source":
         # A body cut by the upstream's close is a reset; bytes that cannot be framed are its error.
         malformed = isinstance(failure.cause, ProtocolError) and not upstream_closed
-        return "upstream_protocol_error" if malformed else "upstream_reset"
+        return Flag.UPSTREAM_PROTOCOL_ERROR if malformed else Flag.UPSTREAM_RESET
     if failure.where == "sink":
-        return "downstream_reset"
-    return "stream_idle_timeout"
+        return Flag.DOWNSTREAM_RESET
+    return Flag.STREAM_IDLE_TIMEOUT
 
 
 def _retrieve(task: asyncio.Task[object]) -> None:

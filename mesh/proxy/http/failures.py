@@ -8,6 +8,8 @@ dropped and the flag recorded.
 
 from __future__ import annotations
 
+from mesh.proxy.http.flags import Flag
+
 
 class ExchangeFailed(Exception):
     """The upstream side failed; answer `status` to the client.
@@ -17,7 +19,7 @@ class ExchangeFailed(Exception):
     a request that is safe to repeat (see `retry.can_resend`) may go again on a new one.
     """
 
-    def __init__(self, status: int, flag: str, reason: str, *, before_response: bool = False) -> None:
+    def __init__(self, status: int, flag: Flag, reason: str, *, before_response: bool = False) -> None:
         self.status = status
         self.flag = flag
         self.reason = reason
@@ -28,7 +30,7 @@ class ExchangeFailed(Exception):
 class ClientFailed(Exception):
     """The client broke the exchange: a malformed or stalled body (answer `status`), or it left (status 0)."""
 
-    def __init__(self, status: int, flag: str, reason: str) -> None:
+    def __init__(self, status: int, flag: Flag, reason: str) -> None:
         self.status = status
         self.flag = flag
         self.reason = reason

@@ -29,6 +29,7 @@ from mesh.proxy.http.breaker import Overflowed
 from mesh.proxy.http.downstream import IncomingRequest
 from mesh.proxy.http.exchange import EditHeaders, ExchangeResult, Withhold, exchange
 from mesh.proxy.http.failures import ExchangeFailed
+from mesh.proxy.http.flags import Flag
 from mesh.proxy.http.pool import ConnectionPool, UpstreamConnection
 from mesh.proxy.http.timeouts import UpstreamTimeouts
 
@@ -85,7 +86,7 @@ async def forward(
     (the upstream answers a client's `Expect: 100-continue`).
     """
     if not candidates:
-        raise ExchangeFailed(503, "no_endpoints", "no upstream to send the request to")
+        raise ExchangeFailed(503, Flag.NO_ENDPOINTS, "no upstream to send the request to")
     record = request.record
     reasons: list[str] = []
     index = 0
@@ -103,8 +104,8 @@ async def forward(
                 reasons.append(f"{candidate.label}: {exc.reason}")
                 index += 1
                 if index >= len(candidates):
-                    raise ExchangeFailed(503, "connect_failure", "; ".join(reasons)) from None
-                record.flags.append("connect_retried")
+                    raise ExchangeFailed(503, Flag.CONNECT_FAILURE, "; ".join(reasons)) from None
+                record.flags.append(Flag.CONNECT_RETRIED)
                 continue
         if on_connection is not None:
             on_connection(candidate, "reused" if reused else "new")
@@ -124,7 +125,7 @@ async def forward(
         except ExchangeFailed as exc:
             if exc.before_response and reused and not stale_retried and request.can_resend():
                 stale_retried = True
-                record.flags.append("retried_stale")
+                record.flags.append(Flag.RETRIED_STALE)
                 continue
             raise
         if result.upstream_reusable:
@@ -155,7 +156,7 @@ async def _connect(
         with step.at(wait_until):
             await pool.reserve()
     except TimeoutError:
-        raise ExchangeFailed(504, "request_timeout", "no connection slot within the request timeout") from None
+        raise ExchangeFailed(504, Flag.REQUEST_TIMEOUT, "no connection slot within the request timeout") from None
     except Overflowed as exc:
         raise ExchangeFailed(503, exc.limit, f"{exc.limit.replace('_', ' ')} reached") from None
     try:
@@ -165,7 +166,7 @@ async def _connect(
         # TimeoutError is an OSError: the connect deadline lands here too.
         pool.unreserve()
         if loop.time() >= until:
-            raise ExchangeFailed(504, "request_timeout", "connecting took the rest of the request timeout") from None
+            raise ExchangeFailed(504, Flag.REQUEST_TIMEOUT, "connecting took the rest of the request timeout") from None
         raise ConnectFailed(exc.reason if isinstance(exc, ConnectFailed) else _describe(exc, connect_timeout)) from None
     except BaseException:
         pool.unreserve()

@@ -16,6 +16,7 @@ from mesh.http import ProtocolError
 from mesh.proxy.http.access_log import Direction, RequestRecord
 from mesh.proxy.http.downstream import DrainSignal, IncomingRequest, send
 from mesh.proxy.http.failures import ClientFailed, ExchangeFailed
+from mesh.proxy.http.flags import Flag
 from mesh.proxy.http.forwarding import Forwarded
 from mesh.proxy.http.local_replies import local_reply
 from mesh.proxy.http.metrics import HttpMetrics
@@ -53,7 +54,7 @@ class ProxyHandler:
         raise NotImplementedError
 
     async def answer(
-        self, request: IncomingRequest, status: int, reason: str, *, flag: str, denied: bool = False
+        self, request: IncomingRequest, status: int, reason: str, *, flag: Flag, denied: bool = False
     ) -> bool:
         """Answer `request` ourselves; True when the connection stays usable.
 
@@ -92,7 +93,7 @@ class ProxyHandler:
             if exc.remote:
                 raise
             # Our own side asked for something unsendable (a header edit from a document): not the peer's fault.
-            return await self.answer(request, 500, exc.reason, flag="local_error")
+            return await self.answer(request, 500, exc.reason, flag=Flag.LOCAL_ERROR)
         if forwarded.result.upgraded:
             guard = tunnel_guard() if tunnel_guard is not None else contextlib.nullcontext()
             try:

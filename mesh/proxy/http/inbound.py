@@ -33,6 +33,7 @@ from mesh.identity import ServiceIdentity
 from mesh.proxy.http.client_cert import with_client_cert, xfcc_value
 from mesh.proxy.http.downstream import Downstream, DrainSignal, IncomingRequest, serve_connection
 from mesh.proxy.http.failures import ExchangeFailed
+from mesh.proxy.http.flags import Flag
 from mesh.proxy.http.forwarding import Candidate, ConnectionUse, Forwarded, forward
 from mesh.proxy.http.handler import ProxyHandler
 from mesh.proxy.http.metrics import HttpMetrics
@@ -201,7 +202,7 @@ class _InboundRequests(ProxyHandler):
                 reason=decision.reason,
                 request_id=request_id,
             )
-            return await self.answer(request, 403, decision.reason, flag="denied", denied=True)
+            return await self.answer(request, 403, decision.reason, flag=Flag.DENIED, denied=True)
 
         settings = self.owner.local_settings(snapshot.traffic, self.service.name)
         limits = settings.rate_limits
@@ -209,7 +210,7 @@ class _InboundRequests(ProxyHandler):
             path = prepared.path.decode("ascii", "replace")
             if self.owner.rate_limited(self.service.name, limits, path):
                 self.owner.resilience_metrics.rate_limited.labels(self.service.name).inc()
-                return await self.answer(request, 429, "rate limit exceeded", flag="rate_limited")
+                return await self.answer(request, 429, "rate limit exceeded", flag=Flag.RATE_LIMITED)
 
         outgoing = replace(prepared.head, headers=with_client_cert(headers, self.client_cert))
         forwarding = forward(
@@ -227,7 +228,7 @@ class _InboundRequests(ProxyHandler):
         try:
             return await forwarding
         except ExchangeFailed as exc:
-            if exc.flag == "request_timeout":
+            if exc.flag is Flag.REQUEST_TIMEOUT:
                 self.owner.resilience_metrics.request_timeouts.labels("inbound", self.service.name, "").inc()
             raise
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from http import HTTPStatus
 
 from mesh.http import HTTP_11, Headers, ResponseHead, encode_response_head
+from mesh.proxy.http.flags import Flag
 
 DENIED_HEADER = b"x-mesh-denied"
 ERROR_HEADER = b"x-mesh-error"
@@ -23,14 +24,14 @@ MAX_REASON = 200
 
 
 def local_reply(
-    status: int, reason: str, *, denied: bool = False, close: bool, head_only: bool = False, flag: str = ""
+    status: int, reason: str, *, denied: bool = False, close: bool, head_only: bool = False, flag: Flag | None = None
 ) -> bytes:
     """A complete response: status line, reason headers, text body (omitted for HEAD)."""
     phrase = _phrase(status)
     body = f"{status} {phrase}\n".encode()
     fields = [(DENIED_HEADER if denied else ERROR_HEADER, _field_value(reason))]
-    if flag:
-        fields.append((REASON_HEADER, reason_token(flag)))
+    if flag is not None:
+        fields.append((REASON_HEADER, flag.reason_token))
     fields += [
         (b"content-type", b"text/plain; charset=utf-8"),
         (b"content-length", b"%d" % len(body)),
@@ -51,8 +52,3 @@ def _phrase(status: int) -> str:
 def _field_value(reason: str) -> bytes:
     text = "".join(c if " " <= c <= "~" else "?" for c in reason[:MAX_REASON]).strip()
     return text.encode("ascii") or b"-"
-
-
-def reason_token(flag: str) -> bytes:
-    """The `x-mesh-reason` value for an access-log flag: `request_timeout` -> `request-timeout`."""
-    return flag.replace("_", "-").encode("ascii")

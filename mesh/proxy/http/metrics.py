@@ -19,6 +19,7 @@ from prometheus_client import Counter, Histogram
 
 from mesh.config.model import AccessLogMode
 from mesh.proxy.http.access_log import RequestRecord, logged_under
+from mesh.proxy.http.flags import Flag
 from mesh.telemetry.children import Children
 from mesh.telemetry.logs import EventLog
 from mesh.telemetry.metrics import Metrics
@@ -78,9 +79,9 @@ class HttpMetrics:
         requests, latency = series
         requests.inc()
         latency.observe(duration)
-        if "denied" in record.flags:
+        if Flag.DENIED in record.flags:
             self.denied.labels(record.destination, source).inc()
-        if "bad_request" in record.flags or "header_timeout" in record.flags:
+        if Flag.BAD_REQUEST in record.flags or Flag.HEADER_TIMEOUT in record.flags:
             self.protocol_errors.labels(record.direction, str(record.status)).inc()
         if logged_under(self.log_mode, record):
             access_log.info("request", record.fields(duration))

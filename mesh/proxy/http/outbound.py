@@ -40,6 +40,7 @@ from mesh.proxy.http.breaker import ConnectionSlots
 from mesh.proxy.http.client_cert import with_client_cert
 from mesh.proxy.http.downstream import Downstream, DrainSignal, IncomingRequest, serve_connection
 from mesh.proxy.http.failures import ExchangeFailed
+from mesh.proxy.http.flags import Flag
 from mesh.proxy.http.forwarding import Candidate, ConnectFailed, ConnectionUse, Forwarded, forward
 from mesh.proxy.http.handler import ProxyHandler
 from mesh.proxy.http.metrics import HttpMetrics
@@ -61,7 +62,7 @@ from mesh.proxy.http.timeouts import (
 from mesh.proxy.http.tracing import continue_trace, ensure_request_id
 from mesh.proxy.outbound import MAX_ATTEMPTS, MAX_OUTBOUND_CONNECTIONS, DialError, OutboundListener, dial
 from mesh.proxy.state import LiveState
-from mesh.resilience import Overflow, decide_fault, request_admitted
+from mesh.resilience import decide_fault, request_admitted
 from mesh.routing import (
     Balancer,
     HashDecision,
@@ -234,7 +235,9 @@ class _OutboundRequests(ProxyHandler):
         record.traceparent, record.parent_span, record.request_id = trace.traceparent, trace.parent_id or "", request_id
         own = tls.services.get(owner.source.name) if tls is not None else None
         if tls is None or own is None:
-            return await self.answer(request, 503, f"no certificate yet for {owner.source.name}", flag="no_certificate")
+            return await self.answer(
+                request, 503, f"no certificate yet for {owner.source.name}", flag=Flag.NO_CERTIFICATE
+            )
 
         # 2. routing
         info = routing_info(prepared, self.source_ip)
@@ -249,15 +252,15 @@ class _OutboundRequests(ProxyHandler):
         fault = decide_fault(plan.fault, owner.rng)
         if fault.delay:
             metrics.faults.labels(*self.labels, "delay").inc()
-            record.flags.append("fault_delay")
+            record.flags.append(Flag.FAULT_DELAY)
             await asyncio.sleep(fault.delay)
         if fault.abort is not None:
             metrics.faults.labels(*self.labels, "abort").inc()
-            return await self.answer(request, fault.abort, "fault injected", flag="fault_abort")
+            return await self.answer(request, fault.abort, "fault injected", flag=Flag.FAULT_ABORT)
 
         # 4. circuit breaking: requests in flight
         if not request_admitted(plan.limits, state.requests_in_flight):
-            return await self._overflow(request, "max_concurrent_requests")
+            return await self._overflow(request, Flag.MAX_CONCURRENT_REQUESTS)
         state.requests_in_flight += 1
         try:
             routed = _Request(request, plan, info, headers, own.client, tls.trust_domain)
@@ -265,7 +268,7 @@ class _OutboundRequests(ProxyHandler):
         finally:
             state.requests_in_flight -= 1
 
-    async def _overflow(self, request: IncomingRequest, limit: Overflow) -> bool:
+    async def _overflow(self, request: IncomingRequest, limit: Flag) -> bool:
         self.owner.resilience_metrics.overflows.labels(*self.labels, limit).inc()
         return await self.answer(request, 503, f"{limit.replace('_', ' ')} reached", flag=limit)
 
@@ -303,9 +306,9 @@ class _OutboundRequests(ProxyHandler):
         try:
             return await router.run(send)
         except ExchangeFailed as exc:
-            if exc.flag == "request_timeout":
+            if exc.flag is Flag.REQUEST_TIMEOUT:
                 owner.resilience_metrics.request_timeouts.labels("outbound", *self.labels).inc()
-            elif exc.flag in ("max_pending_requests", "max_connections"):
+            elif exc.flag is Flag.MAX_PENDING_REQUESTS:
                 owner.resilience_metrics.overflows.labels(*self.labels, exc.flag).inc()
             raise
         finally:
@@ -372,7 +375,7 @@ class _OutboundRequests(ProxyHandler):
         # The destination's inbound listener applies the limits this one read the head under.
         refusal = next_hop_refusal(outgoing.headers)
         if refusal is not None:
-            raise ExchangeFailed(431, "header_overflow", refusal)
+            raise ExchangeFailed(431, Flag.HEADER_OVERFLOW, refusal)
 
         def on_connection(candidate: Candidate, use: ConnectionUse) -> None:
             endpoint = by_key[candidate.key]

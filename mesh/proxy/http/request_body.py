@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from mesh.http import ContentLength, ProtocolError
 from mesh.proxy.http.downstream import IncomingRequest
 from mesh.proxy.http.failures import ClientFailed
+from mesh.proxy.http.flags import Flag
 from mesh.proxy.http.timeouts import request_body_due
 
 MAX_REPLAY_BODY = 64 * 1024
@@ -53,14 +54,14 @@ async def keep_body(request: IncomingRequest, *, idle: float, allowance: float, 
                 deadline.reschedule(min(loop.time() + idle, due))
     except TimeoutError:
         if loop.time() >= due:
-            raise ClientFailed(408, "request_body_timeout", "the request body arrived too slowly") from None
-        raise ClientFailed(408, "stream_idle_timeout", "the request body stalled") from None
+            raise ClientFailed(408, Flag.REQUEST_BODY_TIMEOUT, "the request body arrived too slowly") from None
+        raise ClientFailed(408, Flag.STREAM_IDLE_TIMEOUT, "the request body stalled") from None
     except ProtocolError as exc:
         if not exc.remote:
             raise
-        raise ClientFailed(exc.status_hint, "bad_request", exc.reason) from None
+        raise ClientFailed(exc.status_hint, Flag.BAD_REQUEST, exc.reason) from None
     except (OSError, asyncio.IncompleteReadError) as exc:
-        raise ClientFailed(0, "downstream_reset", repr(exc)) from None
+        raise ClientFailed(0, Flag.DOWNSTREAM_RESET, repr(exc)) from None
     data = b"".join(parts)
     request.buffered = BufferedBody(data)
     request.body_done = True

@@ -26,6 +26,7 @@ from mesh.http import ResponseHead
 from mesh.proxy.http.downstream import IncomingRequest
 from mesh.proxy.http.exchange import Withhold
 from mesh.proxy.http.failures import ExchangeFailed
+from mesh.proxy.http.flags import Flag
 from mesh.proxy.http.forwarding import Forwarded
 from mesh.proxy.http.local_replies import REASON_HEADER
 from mesh.resilience import (
@@ -44,9 +45,11 @@ from mesh.snapshot.endpoints import Endpoint
 
 log = structlog.get_logger("mesh.proxy.http.retrying")
 
-_NO_RESPONSE = {"connect_failure": CONNECT_FAILURE, "upstream_reset": RESET, "upstream_protocol_error": RESET}
+_NO_RESPONSE = {Flag.CONNECT_FAILURE: CONNECT_FAILURE, Flag.UPSTREAM_RESET: RESET, Flag.UPSTREAM_PROTOCOL_ERROR: RESET}
 # Failures after the connection was made that say something about the endpoint (not the client's).
-_ENDPOINT_FAILURES = frozenset({"upstream_reset", "upstream_protocol_error", "request_timeout", "stream_idle_timeout"})
+_ENDPOINT_FAILURES = frozenset(
+    {Flag.UPSTREAM_RESET, Flag.UPSTREAM_PROTOCOL_ERROR, Flag.REQUEST_TIMEOUT, Flag.STREAM_IDLE_TIMEOUT}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +107,7 @@ class RetryingRouter:
             if not target.endpoints:
                 if last_failure is not None:
                     raise last_failure
-                raise ExchangeFailed(503, "no_endpoints", f"no healthy endpoint for {self.plan.target}")
+                raise ExchangeFailed(503, Flag.NO_ENDPOINTS, f"no healthy endpoint for {self.plan.target}")
             current: list[Endpoint] = []
             unreachable: list[Endpoint] = []
 
@@ -141,7 +144,7 @@ class RetryingRouter:
                 assert self._delay is not None
                 delay = self._delay
             self.retries += 1
-            self.request.record.flags.append("retried")
+            self.request.record.flags.append(Flag.RETRIED)
             if delay > 0:
                 await asyncio.sleep(delay)
 
@@ -201,4 +204,4 @@ class RetryingRouter:
 
 def _rate_limited(head: ResponseHead) -> bool:
     headers = head.headers
-    return b"x-envoy-ratelimited" in headers or headers.get(REASON_HEADER) == b"rate-limited"
+    return b"x-envoy-ratelimited" in headers or headers.get(REASON_HEADER) == Flag.RATE_LIMITED.reason_token
