@@ -1,19 +1,44 @@
-"""The byte relay's end-of-stream rules, over real loopback sockets (plain and TLS legs)."""
+"""The byte relay's end-of-stream rules, over real loopback sockets (plain and TLS legs).
+
+Every case runs on uvloop (the agent's loop) and on the default event loop: the relay swaps
+the transports' protocols, and both loops' plain and TLS transports must take that.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
+import socket
 import ssl
-from collections.abc import Awaitable, Callable
+import struct
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import pytest
+import uvloop
 
 from mesh.proxy import relay as relay_module
 from mesh.proxy.relay import relay
 from tests.support.pki import make_ca, make_leaf, spiffe
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+    "uvloop": uvloop.new_event_loop,
+    "asyncio": asyncio.new_event_loop,
+}
+
+
+@pytest.fixture(params=sorted(LOOPS))
+def run(request: pytest.FixtureRequest) -> Callable[[Coroutine[Any, Any, None]], None]:
+    """Run a test body on the parametrized event loop."""
+
+    def runner(body: Coroutine[Any, Any, None]) -> None:
+        with asyncio.Runner(loop_factory=LOOPS[request.param]) as r:
+            r.run(body)
+
+    return runner
 
 
 def tls_pair(tmp: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
@@ -49,60 +74,224 @@ async def answer_and_close(reader: asyncio.StreamReader, writer: asyncio.StreamW
     writer.close()
 
 
+class Through:
+    """client -(plain)-> relay -(plain or TLS)-> app: the client's streams and the relay's."""
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[tuple[int, int]] | None = None
+        self.front: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self.back: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self.ready = asyncio.Event()  # the relay has started
+
+
 async def through_relay(
-    app: Handler, *, app_tls: ssl.SSLContext | None, client_ctx: ssl.SSLContext | None
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, asyncio.Task[tuple[int, int]]]:
-    """client -(plain)-> relay -(plain or TLS)-> app; returns the client's streams and the relay task."""
+    app: Handler,
+    *,
+    app_tls: ssl.SSLContext | None = None,
+    client_ctx: ssl.SSLContext | None = None,
+    first: bytes = b"",
+    read_ahead: int = 0,
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, Through]:
+    """The relay starts once the client is connected and has sent `first`, of which `read_ahead`
+    bytes are read off first (the rest stays in the StreamReader, as after a peek)."""
     app_server, app_port = await serve(app, app_tls)
-    relays: list[asyncio.Task[tuple[int, int]]] = []
+    through = Through()
 
     async def front(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        prefix = await reader.readexactly(read_ahead) if read_ahead else b""
         up_r, up_w = await asyncio.open_connection("127.0.0.1", app_port, ssl=client_ctx)
-        relays.append(asyncio.current_task())  # type: ignore[arg-type]
-        await relay(reader, writer, up_r, up_w)
+        up_w.write(prefix)
+        through.front, through.back = (reader, writer), (up_r, up_w)
+        through.task = asyncio.create_task(relay(reader, writer, up_r, up_w))
+        through.ready.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await through.task
 
     front_server, front_port = await serve(front)
     r, w = await asyncio.open_connection("127.0.0.1", front_port)
-    while not relays:
-        await asyncio.sleep(0.01)
+    w.write(first)
+    await through.ready.wait()
     for s in (app_server, front_server):
         s.close()
-    return r, w, relays[0]
+    return r, w, through
 
 
-async def test_a_client_half_close_reaches_a_plain_server_and_the_answer_still_arrives() -> None:
-    r, w, task = await through_relay(echo_until_eof, app_tls=None, client_ctx=None)
-    w.write(b"ping")
-    w.write_eof()
-    assert await r.read() == b"ping"
-    async with asyncio.timeout(2):
-        await task
-    w.close()
-    await w.wait_closed()
+async def relay_result(through: Through) -> tuple[int, int]:
+    assert through.task is not None
+    async with asyncio.timeout(5):
+        return await through.task
 
 
-async def test_when_the_server_closes_over_tls_the_relay_ends(tmp_path: Path) -> None:
+async def close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    await writer.wait_closed()
+
+
+def test_a_client_half_close_reaches_a_plain_server_and_the_answer_still_arrives(run: Any) -> None:
+    async def body() -> None:
+        r, w, through = await through_relay(echo_until_eof)
+        w.write(b"ping")
+        w.write_eof()
+        assert await r.read() == b"ping"
+        assert await relay_result(through) == (4, 4)
+        await close(w)
+
+    run(body())
+
+
+def test_when_the_server_closes_over_tls_the_relay_ends(run: Any, tmp_path: Path) -> None:
     server_ctx, client_ctx = tls_pair(tmp_path)
-    r, w, task = await through_relay(answer_and_close, app_tls=server_ctx, client_ctx=client_ctx)
-    w.write(b"hi")
-    assert await r.read() == b"bye"
-    async with asyncio.timeout(2):
-        await task
-    w.close()
-    await w.wait_closed()
+
+    async def body() -> None:
+        r, w, through = await through_relay(answer_and_close, app_tls=server_ctx, client_ctx=client_ctx)
+        w.write(b"hi")
+        assert await r.read() == b"bye"
+        assert await relay_result(through) == (2, 3)
+        await close(w)
+
+    run(body())
 
 
-async def test_a_client_eof_that_cannot_cross_tls_ends_after_the_server_goes_quiet(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_client_eof_that_cannot_cross_tls_ends_after_the_server_goes_quiet(
+    run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(relay_module, "HALF_CLOSE_LINGER", 0.2)
     server_ctx, client_ctx = tls_pair(tmp_path)
-    r, w, task = await through_relay(echo_until_eof, app_tls=server_ctx, client_ctx=client_ctx)
-    w.write(b"ping")
-    w.write_eof()
-    # The answer still arrives, then the relay lets go instead of holding both sides forever.
-    assert await r.read() == b"ping"
-    async with asyncio.timeout(2):
-        await task
-    w.close()
-    await w.wait_closed()
+
+    async def body() -> None:
+        r, w, through = await through_relay(echo_until_eof, app_tls=server_ctx, client_ctx=client_ctx)
+        w.write(b"ping")
+        w.write_eof()
+        # The answer still arrives, then the relay lets go instead of holding both sides forever.
+        assert await r.read() == b"ping"
+        assert await relay_result(through) == (4, 4)
+        await close(w)
+
+    run(body())
+
+
+def test_between_plain_legs_the_client_keeps_sending_after_the_server_finished(run: Any) -> None:
+    received: list[bytes] = []
+
+    async def half_closing_app(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"bye")
+        writer.write_eof()
+        received.append(await reader.read())
+        writer.close()
+
+    async def body() -> None:
+        r, w, through = await through_relay(half_closing_app)
+        assert await r.read() == b"bye"  # the server's half-close reached the client
+        w.write(b"more")
+        w.write_eof()
+        assert await relay_result(through) == (4, 3)
+        async with asyncio.timeout(5):
+            while not received:
+                await asyncio.sleep(0.01)
+        assert received == [b"more"]
+        await close(w)
+
+    run(body())
+
+
+def test_bytes_the_stream_reader_already_held_are_relayed_first(
+    run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relay_module, "HALF_CLOSE_LINGER", 0.2)
+    server_ctx, client_ctx = tls_pair(tmp_path)
+
+    async def body() -> None:
+        # One segment: " world" is in the front's StreamReader when the relay starts.
+        r, w, through = await through_relay(
+            echo_until_eof, app_tls=server_ctx, client_ctx=client_ctx, first=b"hello world", read_ahead=5
+        )
+        w.write(b"!")
+        assert await r.readexactly(12) == b"hello world!"
+        w.write_eof()
+        # The relay counts what it moved: the 6 bytes it found buffered and the 1 after them.
+        assert await relay_result(through) == (7, 12)
+        await close(w)
+
+    run(body())
+
+
+def test_a_slow_reader_pauses_the_sender_and_every_byte_arrives_in_order(
+    run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relay_module, "HALF_CLOSE_LINGER", 0.2)
+    server_ctx, client_ctx = tls_pair(tmp_path)
+    size = 8 * 1024 * 1024
+    payload = bytes(range(256)) * (size // 256)
+    start_reading = asyncio.Event()
+    digest: list[str] = []
+
+    async def slow_app(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await start_reading.wait()
+        data = await reader.readexactly(size)
+        digest.append(hashlib.sha256(data).hexdigest())
+        writer.write(struct.pack("!Q", len(data)))
+        await writer.drain()
+        await reader.read()
+        writer.close()
+
+    async def body() -> None:
+        r, w, through = await through_relay(slow_app, app_tls=server_ctx, client_ctx=client_ctx)
+        w.write(payload)
+        assert through.front is not None
+        client_leg = through.front[1].transport
+        # The app reads nothing yet: the relay stops reading the client instead of buffering 8 MiB.
+        async with asyncio.timeout(10):
+            while client_leg.is_reading():  # type: ignore[attr-defined]
+                await asyncio.sleep(0.01)
+        start_reading.set()
+        await w.drain()
+        assert struct.unpack("!Q", await r.readexactly(8))[0] == size
+        w.write_eof()
+        assert await relay_result(through) == (size, 8)
+        assert digest == [hashlib.sha256(payload).hexdigest()]
+        await close(w)
+
+    run(body())
+
+
+def test_a_reset_on_one_leg_aborts_the_other(run: Any) -> None:
+    async def resetting_app(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readexactly(4)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    async def body() -> None:
+        r, w, through = await through_relay(resetting_app)
+        w.write(b"ping")
+        # The client's leg is aborted (closed at once, unflushed), not left open.
+        async with asyncio.timeout(5):
+            with contextlib.suppress(ConnectionResetError):
+                assert await r.read() == b""
+        assert await relay_result(through) == (4, 0)
+        w.close()
+
+    run(body())
+
+
+def test_a_cancelled_relay_closes_both_legs_and_their_streams_see_it(run: Any) -> None:
+    async def body() -> None:
+        r, w, through = await through_relay(echo_until_eof)
+        w.write(b"ping")
+        assert await r.readexactly(4) == b"ping"
+        assert through.task is not None
+        assert through.front is not None
+        assert through.back is not None
+        through.task.cancel()
+        assert await r.read() == b""  # the client's leg was closed
+        async with asyncio.timeout(5):
+            # The streams the relay took over are told their connections ended.
+            await through.front[1].wait_closed()
+            await through.back[1].wait_closed()
+        assert through.front[0].at_eof()
+        assert through.back[0].at_eof()
+        with pytest.raises(asyncio.CancelledError):
+            await through.task
+        await close(w)
+
+    run(body())
