@@ -16,6 +16,13 @@ Per connection, in this order (each step can only refuse):
 4. authorization: Consul intentions for source => service (L4 now; L7 per request);
 5. the service's `MaxInboundConnections` (service-defaults): one more is closed at once;
 6. forward to the local app (L4 relay, or the HTTP handler for http services).
+
+Steps 4-6 read only the snapshot and the configuration in force, so their answers are
+derived once per (snapshot, config) pair (mesh.proxy.memo.BySnapshot): per local service its
+protocol, MaxInboundConnections and local connect timeout, per (source, service) the
+connection's intention decision, and the permissive-mode choice for plaintext. A client's
+leaf is checked once per distinct leaf (mesh.proxy.memo.PeerIdentities), and metric children
+are looked up once per label set.
 """
 
 from __future__ import annotations
@@ -25,13 +32,15 @@ import contextlib
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import structlog
 
 from mesh.certs.material import service_for_context
-from mesh.config.model import LocalService
+from mesh.config.model import AgentConfig, LocalService
 from mesh.errors import PeerRejected
 from mesh.intentions import Decision
+from mesh.proxy.memo import BySnapshot, PeerIdentities
 from mesh.proxy.relay import relay
 from mesh.proxy.state import LiveState
 from mesh.proxy.streams import (
@@ -43,9 +52,10 @@ from mesh.proxy.streams import (
 )
 from mesh.proxy.tracker import ConnectionTracker
 from mesh.resilience import connection_admitted
+from mesh.snapshot.model import MeshSnapshot
+from mesh.telemetry.children import Children
 from mesh.telemetry.metrics import Metrics
-from mesh.tls.mtls_mode import plaintext_target
-from mesh.tls.peer import peer_identity
+from mesh.tls.mtls_mode import PlaintextDecision, plaintext_target
 from mesh.traffic.model.defaults import DEFAULT_LOCAL_CONNECT_TIMEOUT
 
 log = structlog.get_logger("mesh.proxy.inbound")
@@ -55,6 +65,71 @@ MAX_INBOUND_CONNECTIONS = 8192
 MAX_PENDING_HANDSHAKES = 512
 
 HttpHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, LocalService, str], Awaitable[None]]
+# Connection decisions kept per view, as IntentionTable keeps its pairs (sources are identities).
+MAX_DECISIONS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePolicy:
+    """A local service as the snapshot and configuration in force make it."""
+
+    service: LocalService
+    http: bool  # its protocol: its service-defaults document's when it says, else the config's
+    max_inbound_connections: int  # 0: no limit
+    local_connect_timeout: float
+
+
+class InboundView:
+    """What steps 4-6 read, derived from one (snapshot, config) pair; see the module docstring."""
+
+    __slots__ = ("_decisions", "_plaintext", "config", "default_allow", "intentions", "services", "snapshot")
+
+    def __init__(self, snapshot: MeshSnapshot, config: AgentConfig) -> None:
+        self.snapshot = snapshot
+        self.config = config
+        self.intentions = snapshot.intentions
+        self.default_allow = config.intentions_default == "allow"
+        self.services = {s.name: self._policy(s) for s in config.services}
+        self._decisions: dict[tuple[str, str, bool], Decision] = {}
+        self._plaintext: PlaintextDecision | None = None
+
+    def _policy(self, service: LocalService) -> ServicePolicy:
+        defaults = self.snapshot.traffic.defaults(service.name)
+        if defaults is None:
+            return ServicePolicy(service, service.protocol == "http", 0, DEFAULT_LOCAL_CONNECT_TIMEOUT)
+        return ServicePolicy(
+            service,
+            (defaults.effective_protocol or service.protocol) == "http",
+            defaults.max_inbound_connections,
+            defaults.local_connect_timeout or DEFAULT_LOCAL_CONNECT_TIMEOUT,
+        )
+
+    def policy(self, service: LocalService) -> ServicePolicy:
+        found = self.services.get(service.name)
+        # A service object from elsewhere than this configuration (a caller's) gets its own answer.
+        return found if found is not None and found.service is service else self._policy(service)
+
+    def decide(self, source: str, service: str, *, http: bool) -> Decision:
+        key = (source, service, http)
+        decision = self._decisions.get(key)
+        if decision is None:
+            if len(self._decisions) >= MAX_DECISIONS:
+                self._decisions.clear()
+            decision = self._decisions[key] = self.intentions.decide_connection(
+                source or "*", service, default_allow=self.default_allow, http=http
+            )
+        return decision
+
+    def plaintext(self) -> PlaintextDecision:
+        """Which service a plaintext connection goes to (permissive mTLS), if any."""
+        if self._plaintext is None:
+            traffic = self.snapshot.traffic
+            modes: dict[str, str | None] = {}
+            for s in self.config.services:
+                defaults = traffic.defaults(s.name)
+                modes[s.name] = defaults.mutual_tls_mode if defaults is not None else None
+            self._plaintext = plaintext_target(self.config.services, self.config.mtls_mode, modes)
+        return self._plaintext
 
 
 class InboundListener:
@@ -79,6 +154,21 @@ class InboundListener:
         # Accepted, identity not yet known; oldest first (a dict keeps insertion order).
         self._handshaking: dict[asyncio.Task[None], None] = {}
         self._open: dict[str, int] = {}  # authorized connections per local service
+        self._view: BySnapshot[MeshSnapshot, AgentConfig, InboundView] = BySnapshot(InboundView)
+        self.peers = PeerIdentities()
+        self._inbound = Children(metrics.inbound_connections.counter)
+        self._tls_refusals = Children(metrics.tls_refusals)
+        self._active = Children(metrics.active_connections)
+        self._plaintext_connections = Children(metrics.plaintext_connections)
+
+    def view(self) -> InboundView:
+        """The answers for the snapshot and configuration in force now."""
+        return self._view.get(self.state.snapshot, self.state.config)
+
+    def _count(self, service: str, source: str, result: str) -> None:
+        # The source label goes through SourceLabels on every call: its bound counts each fold.
+        label = self.metrics.sources.label(service, source)
+        self._inbound.labels(service, label, result).inc()
 
     @property
     def port(self) -> int:
@@ -104,7 +194,7 @@ class InboundListener:
                 conn, addr = await loop.sock_accept(self._sock)
                 if len(self._handlers) >= self.max_connections:
                     conn.close()
-                    self.metrics.inbound_connections.labels("-", "-", "over_limit").inc()
+                    self._count("-", "-", "over_limit")
                     continue
                 if len(self._handshaking) >= self.max_handshakes:
                     self._evict_oldest_handshake()
@@ -129,7 +219,7 @@ class InboundListener:
                 t.cancel()
 
     def refuse(self, service: str, source: str, reason: str, **fields: object) -> None:
-        self.metrics.inbound_connections.labels(service, source, "refused").inc()
+        self._count(service, source, "refused")
         log.warning("inbound refused", service=service, source=source, reason=reason, **fields)
 
     def _identified(self) -> None:
@@ -145,7 +235,7 @@ class InboundListener:
         oldest = next(iter(self._handshaking))
         self._forget_handshake(oldest)
         oldest.cancel()  # its socket (or TLS transport) is closed as the cancellation unwinds
-        self.metrics.tls_refusals.labels("inbound", "handshake_evicted").inc()
+        self._tls_refusals.labels("inbound", "handshake_evicted").inc()
 
     async def _handle(self, conn: socket.socket, addr: tuple[str, int]) -> None:
         peer = f"{addr[0]}:{addr[1]}"
@@ -154,7 +244,7 @@ class InboundListener:
                 first = await peek_first_byte(conn)
         except TimeoutError:
             conn.close()
-            self.metrics.tls_refusals.labels("inbound", "handshake_timeout").inc()
+            self._tls_refusals.labels("inbound", "handshake_timeout").inc()
             return
         except asyncio.CancelledError:
             conn.close()  # shut down before the peer said anything
@@ -175,7 +265,7 @@ class InboundListener:
             reader, writer = await open_accepted(conn, tls.listener, handshake_timeout=HANDSHAKE_TIMEOUT)
         except (ssl.SSLError, OSError, TimeoutError) as exc:
             reason = describe_tls_error(exc)
-            self.metrics.tls_refusals.labels("inbound", reason).inc()
+            self._tls_refusals.labels("inbound", reason).inc()
             log.warning("inbound TLS handshake refused", peer=peer, reason=reason)
             conn.close()
             return
@@ -187,9 +277,9 @@ class InboundListener:
             await close_quietly(writer)
             return
         try:
-            identity = peer_identity(sslobj.getpeercert(binary_form=True), trust_domain=tls.trust_domain)
+            identity = self.peers.identify(sslobj.getpeercert(binary_form=True), trust_domain=tls.trust_domain)
         except PeerRejected as exc:
-            self.metrics.tls_refusals.labels("inbound", exc.reason).inc()
+            self._tls_refusals.labels("inbound", exc.reason).inc()
             self.refuse(service.name, "-", exc.reason, detail=exc.detail, peer=peer)
             await close_quietly(writer)
             return
@@ -197,87 +287,80 @@ class InboundListener:
         await self._authorized(reader, writer, service, identity.service, peer)
 
     async def _plaintext(self, conn: socket.socket, peer: str) -> None:
-        config = self.state.config
-        decision = plaintext_target(config.services, config.mtls_mode, self._service_mtls_modes())
+        decision = self.view().plaintext()
         if decision.service is None:
-            self.metrics.tls_refusals.labels("inbound", "plaintext").inc()
+            self._tls_refusals.labels("inbound", "plaintext").inc()
             log.warning("inbound refused", reason=decision.reason, peer=peer)
             conn.close()
             return
         reader, writer = await open_accepted(conn, None)
         service = decision.service
-        self.metrics.plaintext_connections.labels(service.name).inc()
+        self._plaintext_connections.labels(service.name).inc()
         log.debug("plaintext connection accepted (permissive mTLS)", service=service.name, peer=peer)
         # A plaintext client has no identity: intentions for source "*" and the default decide.
         await self._authorized(reader, writer, service, "", peer)
 
-    def _service_mtls_modes(self) -> dict[str, str | None]:
-        """Each local service's service-defaults `MutualTLSMode` from KV (None: not set)."""
-        traffic = self.state.snapshot.traffic
-        modes: dict[str, str | None] = {}
-        for s in self.state.config.services:
-            defaults = traffic.defaults(s.name)
-            modes[s.name] = defaults.mutual_tls_mode if defaults is not None else None
-        return modes
-
     def speaks_http(self, service: LocalService) -> bool:
         """The service's protocol: its service-defaults document's when it says, else the config's."""
-        defaults = self.state.snapshot.traffic.defaults(service.name)
-        protocol = defaults.effective_protocol if defaults is not None else None
-        return (protocol or service.protocol) == "http"
+        return self.view().policy(service).http
 
     def decide(self, source: str, service: LocalService) -> Decision:
-        snap = self.state.snapshot
-        http = self.http_handler is not None and self.speaks_http(service)
-        default_allow = self.state.config.intentions_default == "allow"
-        return snap.intentions.decide_connection(source or "*", service.name, default_allow=default_allow, http=http)
+        view = self.view()
+        http = self.http_handler is not None and view.policy(service).http
+        return view.decide(source, service.name, http=http)
 
     async def _authorized(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, service: LocalService, source: str, peer: str
     ) -> None:
-        defaults = self.state.snapshot.traffic.defaults(service.name)
-        limit = defaults.max_inbound_connections if defaults is not None else 0
+        view = self.view()
+        policy = view.policy(service)
+        limit = policy.max_inbound_connections
         open_now = self._open.get(service.name, 0)
         if not connection_admitted(limit, open_now):
-            self.metrics.inbound_connections.labels(service.name, source or "-", "over_limit").inc()
+            self._count(service.name, source or "-", "over_limit")
             log.warning("inbound refused: MaxInboundConnections reached", service=service.name, limit=limit, peer=peer)
             await close_quietly(writer)
             return
         self._open[service.name] = open_now + 1
         try:
-            await self._serve(reader, writer, service, source, peer)
+            await self._serve(reader, writer, view, policy, source, peer)
         finally:
             self._open[service.name] -= 1
 
     async def _serve(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, service: LocalService, source: str, peer: str
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        view: InboundView,
+        policy: ServicePolicy,
+        source: str,
+        peer: str,
     ) -> None:
-        decision = self.decide(source, service)
-        if self.http_handler is not None and self.speaks_http(service):
+        service = policy.service
+        http = self.http_handler is not None and policy.http
+        decision = view.decide(source, service.name, http=http)
+        if self.http_handler is not None and http:
             # Every request of an http service is authorized on its own, whatever the connection
             # decision: a deny applies to open connections too, and a refused caller gets a 403
             # saying why rather than a closed connection (as Consul's Envoy does with the HTTP
             # RBAC filter for http services).
             result = "allowed" if decision.allowed else "refused_per_request"
-            self.metrics.inbound_connections.labels(service.name, source or "-", result).inc()
+            self._count(service.name, source or "-", result)
             await self.http_handler(reader, writer, service, source)
             return
         if not decision.allowed:
             self.refuse(service.name, source or "-", decision.reason, peer=peer)
             await close_quietly(writer)
             return
-        self.metrics.inbound_connections.labels(service.name, source or "-", "allowed").inc()
-        await self._relay_to_app(reader, writer, service, source, peer)
+        self._count(service.name, source or "-", "allowed")
+        await self._relay_to_app(reader, writer, policy, source, peer)
 
     async def _relay_to_app(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, service: LocalService, source: str, peer: str
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, policy: ServicePolicy, source: str, peer: str
     ) -> None:
-        defaults = self.state.snapshot.traffic.defaults(service.name)
-        connect_timeout = (
-            defaults.local_connect_timeout if defaults is not None else None
-        ) or DEFAULT_LOCAL_CONNECT_TIMEOUT
+        service = policy.service
         try:
-            async with asyncio.timeout(connect_timeout):
+            async with asyncio.timeout(policy.local_connect_timeout):
                 app_reader, app_writer = await asyncio.open_connection(service.address, service.port)
         except (OSError, TimeoutError) as exc:
             await close_quietly(writer)
@@ -286,7 +369,7 @@ class InboundListener:
         task = asyncio.current_task()
         assert task is not None
         cid = self.tracker.add(service.name, source, task)
-        gauge = self.metrics.active_connections.labels("inbound", service.name)
+        gauge = self._active.labels("inbound", service.name)
         gauge.inc()
         try:
             await relay(reader, writer, app_reader, app_writer)

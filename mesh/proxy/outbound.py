@@ -16,6 +16,13 @@ For a tcp upstream, per connection (resilience, as far as a byte stream allows):
 3. up to MAX_ATTEMPTS endpoints are dialed in the balancer's order, each within the connect
    timeout; each failed dial counts as a failure for outlier detection, each established one
    as a success (Envoy's TCP proxy reports connect results the same way).
+
+What depends only on the snapshot is looked up once per snapshot (mesh.proxy.memo): the
+upstream's endpoints by target. The plan itself is drawn per connection (a split applies
+per connection; the chain it is drawn from is compiled once per TrafficState by
+mesh.routing), and while outlier detection has nothing on record the endpoints are taken
+without a per-endpoint ejection test. The server's leaf is checked once per distinct leaf
+(mesh.proxy.memo.PeerIdentities) and metric children are looked up once per label set.
 """
 
 from __future__ import annotations
@@ -27,18 +34,19 @@ import time
 
 import structlog
 
-from mesh.config.model import LocalService, Upstream
+from mesh.config.model import AgentConfig, LocalService, Upstream
 from mesh.errors import PeerRejected
 from mesh.identity import sni_for
+from mesh.proxy.memo import BySnapshot, PeerIdentities
 from mesh.proxy.relay import relay
 from mesh.proxy.state import LiveState
 from mesh.proxy.streams import close_quietly, describe_tls_error
 from mesh.resilience import ResilienceMetrics, UpstreamResilience, choose_attempt, connection_admitted
 from mesh.routing import Balancers, RoutePlan, Target, connection_hash, plan_connection
 from mesh.snapshot.endpoints import Endpoint
-from mesh.snapshot.model import UpstreamKey
+from mesh.snapshot.model import MeshSnapshot, UpstreamKey
+from mesh.telemetry.children import Children
 from mesh.telemetry.metrics import Metrics
-from mesh.tls.peer import peer_identity
 from mesh.traffic.model.resolver import DEFAULT_CONNECT_TIMEOUT
 
 log = structlog.get_logger("mesh.proxy.outbound")
@@ -50,6 +58,10 @@ CONNECT_TIMEOUT = DEFAULT_CONNECT_TIMEOUT
 MAX_ATTEMPTS = 3
 # Connections open at once on one upstream listener (see the module docstring).
 MAX_OUTBOUND_CONNECTIONS = 1024
+
+
+# The servers' leaves as checked by dial (one answer per distinct leaf; see mesh.proxy.memo).
+_SERVERS = PeerIdentities()
 
 
 class DialError(Exception):
@@ -81,12 +93,27 @@ async def dial(
         raise DialError(endpoint, repr(exc)) from None
     sslobj = writer.get_extra_info("ssl_object")
     try:
-        peer_identity(sslobj.getpeercert(binary_form=True), trust_domain=trust_domain, expect_service=endpoint.service)
+        _SERVERS.identify(
+            sslobj.getpeercert(binary_form=True), trust_domain=trust_domain, expect_service=endpoint.service
+        )
     except PeerRejected as exc:
         # Abort, not close: not one byte of the client's stream may reach an impostor.
         writer.transport.abort()
         raise DialError(endpoint, f"{exc.reason}: {exc.detail}", tls_reason=exc.reason) from None
     return reader, writer
+
+
+class _UpstreamView:
+    """The listener's upstream as one snapshot makes it (derived once per snapshot)."""
+
+    __slots__ = ("datacenter", "endpoints_for")
+
+    def __init__(self, snapshot: MeshSnapshot, datacenter: str) -> None:
+        self.endpoints_for = snapshot.endpoints_for
+        self.datacenter = datacenter
+
+    def endpoints_of(self, target: Target) -> tuple[Endpoint, ...]:
+        return self.endpoints_for(UpstreamKey(target.service, target.datacenter or self.datacenter))
 
 
 class OutboundListener:
@@ -114,6 +141,12 @@ class OutboundListener:
         self.resilience_metrics.track(source.name, self.key.service, self.resilience.outliers)
         self.server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
+        self._view: BySnapshot[MeshSnapshot, AgentConfig, _UpstreamView] = BySnapshot(
+            lambda snapshot, _: _UpstreamView(snapshot, self.key.datacenter)
+        )
+        self._connections = Children(metrics.outbound_connections)
+        self._active = Children(metrics.active_connections)
+        self._tls_refusals = Children(metrics.tls_refusals)
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(
@@ -131,7 +164,7 @@ class OutboundListener:
                 t.cancel()
 
     def _count(self, result: str) -> None:
-        self.metrics.outbound_connections.labels(self.source.name, self.key.service, result).inc()
+        self._connections.labels(self.source.name, self.key.service, result).inc()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Every accepted connection: within the listener's cap, tracked for draining, then handled."""
@@ -179,14 +212,13 @@ class OutboundListener:
         context: ssl.SSLContext,
         trust_domain: str,
     ) -> None:
-        snapshot = self.state.snapshot
-
-        def endpoints_of(target: Target) -> tuple[Endpoint, ...]:
-            return snapshot.endpoints_for(UpstreamKey(target.service, target.datacenter or self.key.datacenter))
-
+        endpoints_of = self._view.get(self.state.snapshot, self.state.config).endpoints_of
         outliers = self.resilience.outliers
-        now = time.monotonic()
-        chosen = choose_attempt(plan, endpoints_of, ejected=lambda e: outliers.is_ejected(e.key, now), rng=self.rng)
+        if outliers.quiet:
+            chosen = choose_attempt(plan, endpoints_of, ejected=None, rng=self.rng)
+        else:
+            now = time.monotonic()
+            chosen = choose_attempt(plan, endpoints_of, ejected=lambda e: outliers.is_ejected(e.key, now), rng=self.rng)
         if not chosen.endpoints:
             self._count("no_endpoints")
             log.warning("no healthy endpoints", upstream=self.key.service, target=str(plan.target))
@@ -194,8 +226,11 @@ class OutboundListener:
             return
         backend = chosen.plan.backend
         balancer = self.balancers.get(self.key.service, backend)
-        peer = writer.get_extra_info("peername")
-        hash_key = connection_hash(backend.load_balancer.hash_policies, str(peer[0]) if peer else "")
+        policies = backend.load_balancer.hash_policies
+        hash_key = None
+        if policies:
+            peer = writer.get_extra_info("peername")
+            hash_key = connection_hash(policies, str(peer[0]) if peer else "")
         remote = None
         for endpoint in balancer.order(chosen.endpoints, hash_key, limit=MAX_ATTEMPTS):
             try:
@@ -205,7 +240,7 @@ class OutboundListener:
                 log.warning("dial timed out", upstream=self.key.service, endpoint=endpoint.key)
             except DialError as exc:
                 if exc.tls_reason:
-                    self.metrics.tls_refusals.labels("outbound", exc.tls_reason).inc()
+                    self._tls_refusals.labels("outbound", exc.tls_reason).inc()
                 log.warning("dial failed", upstream=self.key.service, endpoint=exc.endpoint.key, reason=exc.reason)
             self._report(endpoint, chosen.population, failed=remote is None)
             if remote is not None:
@@ -215,7 +250,7 @@ class OutboundListener:
             await close_quietly(writer)
             return
         self._count("established")
-        gauge = self.metrics.active_connections.labels("outbound", self.source.name)
+        gauge = self._active.labels("outbound", self.source.name)
         gauge.inc()
         balancer.begin(endpoint)
         try:
