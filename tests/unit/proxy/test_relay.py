@@ -91,9 +91,12 @@ async def through_relay(
     client_ctx: ssl.SSLContext | None = None,
     first: bytes = b"",
     read_ahead: int = 0,
+    server_read_all: bool = False,
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, Through]:
     """The relay starts once the client is connected and has sent `first`, of which `read_ahead`
-    bytes are read off first (the rest stays in the StreamReader, as after a peek)."""
+    bytes are read off first (the rest stays in the StreamReader, as after a peek).
+    `server_read_all`: the app's whole answer and its end are read before the relay starts, and
+    the answer written to the client (as a tunnel writes the bytes that came with a 101)."""
     app_server, app_port = await serve(app, app_tls)
     through = Through()
 
@@ -101,6 +104,8 @@ async def through_relay(
         prefix = await reader.readexactly(read_ahead) if read_ahead else b""
         up_r, up_w = await asyncio.open_connection("127.0.0.1", app_port, ssl=client_ctx)
         up_w.write(prefix)
+        if server_read_all:
+            writer.write(await up_r.read())
         through.front, through.back = (reader, writer), (up_r, up_w)
         through.task = asyncio.create_task(relay(reader, writer, up_r, up_w))
         through.ready.set()
@@ -210,6 +215,30 @@ def test_bytes_the_stream_reader_already_held_are_relayed_first(
         w.write_eof()
         # The relay counts what it moved: the 6 bytes it found buffered and the 1 after them.
         assert await relay_result(through) == (7, 12)
+        await close(w)
+
+    run(body())
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_an_end_the_server_stream_had_already_seen_ends_the_relay(run: Any, tmp_path: Path, tls: bool) -> None:
+    server_ctx, client_ctx = tls_pair(tmp_path) if tls else (None, None)
+
+    async def greet_and_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"hello")
+        await writer.drain()
+        writer.close()
+
+    async def body() -> None:
+        # Plain: the StreamReader saw the EOF (the connection stays half-open); TLS: the
+        # connection is already closed. Neither end will be reported again to the relay.
+        r, w, through = await through_relay(
+            greet_and_close, app_tls=server_ctx, client_ctx=client_ctx, server_read_all=True
+        )
+        assert await r.read() == b"hello"  # the server's end reached the client
+        if not tls:
+            w.write_eof()  # between plain legs the client's direction stays open until its own end
+        assert await relay_result(through) == (0, 0)
         await close(w)
 
     run(body())
