@@ -35,13 +35,9 @@ import asyncio
 from dataclasses import dataclass
 from typing import cast
 
-# Kept for callers that size their own reads like the relay once did; the transports read
-# what the socket has (uvloop and the default loop both read up to 256 KiB at a time).
-CHUNK = 256 * 1024
+from mesh.proxy.streams import CLOSE_BOUND
+
 HALF_CLOSE_LINGER = 2.0
-# How long the end waits for both connections to finish closing (a TLS close_notify exchange
-# must not hold the caller up); they go on closing by themselves after that.
-CLOSE_BOUND = 1.0
 
 
 @dataclass(slots=True)
@@ -214,6 +210,8 @@ class _Relay:
             self.closed.set_result(None)
 
     async def wait_closed(self) -> None:
+        """Both connections closed, or CLOSE_BOUND passed (a TLS close_notify exchange must not
+        hold the caller up; they go on closing by themselves after that)."""
         if not self.closed.done():
             await asyncio.wait((self.closed,), timeout=CLOSE_BOUND)
 
