@@ -133,17 +133,20 @@ class HttpOutboundListener(OutboundListener):
         self.mirror = Mirror(self.resilience_metrics, (source.name, self.key.service))
         self.drain_signal = DrainSignal()
         self._followed: MeshSnapshot | None = None
+        self._http = False  # the upstream speaks http in the followed snapshot
         # Per endpoint key: the endpoint and client context a Candidate was made for, and the Candidate.
         self._candidates: dict[str, tuple[Endpoint, ssl.SSLContext, Candidate]] = {}
 
     def follow(self, snapshot: MeshSnapshot) -> None:
-        """Take the settings that depend only on the snapshot: the calling service's limits and
-        outlier detection for this upstream. Once per snapshot, not per request (every plan of
-        the upstream's chain carries the same UpstreamConfig)."""
+        """Take the settings that depend only on the snapshot: the upstream's protocol (read per
+        connection), the calling service's limits and outlier detection for this upstream. Once
+        per snapshot, not per request (every plan of the upstream's chain carries the same
+        UpstreamConfig)."""
         if snapshot is self._followed:
             return
         self._followed = snapshot
         key = self.key
+        self._http = upstream_protocol(snapshot.traffic, key.service, snapshot.endpoints_for(key)) == "http"
         chain = compiled_chain(snapshot.traffic, key.service, key.datacenter, self.source.name)
         plan = chain.default_plans[0]
         self.resilience.apply(plan)
@@ -156,8 +159,8 @@ class HttpOutboundListener(OutboundListener):
         self.pool.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        snapshot = self.state.snapshot
-        if upstream_protocol(snapshot.traffic, self.key.service, snapshot.endpoints_for(self.key)) != "http":
+        self.follow(self.state.snapshot)
+        if not self._http:
             await super()._handle(reader, writer)
             return
         peer = writer.get_extra_info("peername")
