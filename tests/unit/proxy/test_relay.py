@@ -12,33 +12,17 @@ import hashlib
 import socket
 import ssl
 import struct
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvloop
 
 from mesh.proxy import relay as relay_module
 from mesh.proxy.relay import relay
 from tests.support.pki import make_ca, make_leaf, spiffe
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
-    "uvloop": uvloop.new_event_loop,
-    "asyncio": asyncio.new_event_loop,
-}
-
-
-@pytest.fixture(params=sorted(LOOPS))
-def run(request: pytest.FixtureRequest) -> Callable[[Coroutine[Any, Any, None]], None]:
-    """Run a test body on the parametrized event loop."""
-
-    def runner(body: Coroutine[Any, Any, None]) -> None:
-        with asyncio.Runner(loop_factory=LOOPS[request.param]) as r:
-            r.run(body)
-
-    return runner
 
 
 def tls_pair(tmp: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:

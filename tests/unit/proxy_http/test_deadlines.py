@@ -67,19 +67,6 @@ def test_a_deadline_moves_the_timer_only_when_it_would_otherwise_fire_too_late()
     assert not sweep_too_late(math.inf, math.inf)  # never due: no timer for it
 
 
-@pytest.fixture(params=[asyncio.new_event_loop, uvloop.new_event_loop], ids=["asyncio", "uvloop"])
-def run(request: pytest.FixtureRequest) -> Run[Any]:
-    def run(coro: Coroutine[Any, Any, T]) -> T:
-        async def bounded() -> T:
-            async with asyncio.timeout(20):  # a failing test fails rather than hangs
-                return await coro
-
-        with asyncio.Runner(loop_factory=request.param) as runner:
-            return runner.run(bounded())
-
-    return run
-
-
 async def forever() -> None:
     await asyncio.get_running_loop().create_future()
 

@@ -13,7 +13,6 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import pytest
-import uvloop
 
 from mesh.http.streams import HttpReader
 from mesh.proxy.http.access_log import RequestRecord
@@ -24,19 +23,6 @@ T = TypeVar("T")
 Run = Callable[[Coroutine[Any, Any, T]], T]
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 GET = b"GET / HTTP/1.1\r\nHost: api\r\n\r\n"
-
-
-@pytest.fixture(params=[asyncio.new_event_loop, uvloop.new_event_loop], ids=["asyncio", "uvloop"])
-def run(request: pytest.FixtureRequest) -> Run[Any]:
-    def run(coro: Coroutine[Any, Any, T]) -> T:
-        async def bounded() -> T:
-            async with asyncio.timeout(20):  # a failing test fails rather than hangs
-                return await coro
-
-        with asyncio.Runner(loop_factory=request.param) as runner:
-            return runner.run(bounded())
-
-    return run
 
 
 class Answering:
