@@ -1,8 +1,9 @@
 """The thin asyncio layer: moves bytes between streams and the codec, decides nothing.
 
-No timeouts in here: the caller sets deadlines (the data plane arms a
-mesh.proxy.http.deadlines.Deadline around a head read, whose expiry gives its 408; `HttpReader.head_started` says whether to send it or just
-close an idle keep-alive connection). Between messages two deadlines apply (the keep-alive
+No timeouts in here: the caller sets deadlines (the data plane arms a Deadline,
+mesh.proxy.http.deadlines, around a head read, and its expiry gives the 408;
+`HttpReader.head_started` says whether to send it or just close an idle keep-alive
+connection). Between messages two deadlines apply (the keep-alive
 idle timeout until a message starts, then the header timeout for its head), so waiting for
 the first byte is a step of its own, `wait_for_message`, that a timeout can cancel at no cost.
 
