@@ -29,7 +29,7 @@ def intentions_fetch(client: ConsulClient) -> Fetch:
 
     async def fetch(index: int, wait: str) -> tuple[int, Any]:
         params = client.blocking_params(index, wait)
-        returned, raw = await client.get_indexed(INTENTIONS, "/v1/connect/intentions", params)
+        returned, raw = await client.get_indexed(INTENTIONS, "/v1/connect/intentions", params, blocking=True)
         try:
             return returned, await asyncio.to_thread(read_ahead, raw)
         except Exception:
@@ -43,7 +43,7 @@ def endpoints_fetch(client: ConsulClient, key: UpstreamKey, local_dc: str) -> Fe
     dc = key.datacenter if key.datacenter != local_dc else None
 
     async def fetch(index: int, wait: str) -> tuple[int, Any]:
-        call = client.raw.health.connect(key.service, index=index or None, wait=wait, dc=dc)
+        call = client.watching.health.connect(key.service, index=index or None, wait=wait, dc=dc)
         returned, data = await client.call(f"endpoints of {key.service}", call)
         return int(returned), data
 
@@ -52,7 +52,8 @@ def endpoints_fetch(client: ConsulClient, key: UpstreamKey, local_dc: str) -> Fe
 
 def roots_fetch(client: ConsulClient) -> Fetch:
     async def fetch(index: int, wait: str) -> tuple[int, Any]:
-        return await client.get_indexed(ROOTS, "/v1/connect/ca/roots", client.blocking_params(index, wait))
+        params = client.blocking_params(index, wait)
+        return await client.get_indexed(ROOTS, "/v1/connect/ca/roots", params, blocking=True)
 
     return fetch
 
@@ -70,7 +71,7 @@ def kv_fetch(client: ConsulClient, prefix: str) -> Fetch:
     last: dict[str, ParsedVersion] = {}
 
     async def fetch(index: int, wait: str) -> tuple[int, Any]:
-        call = client.raw.kv.get(folder, index=index or None, wait=wait, recurse=True)
+        call = client.watching.kv.get(folder, index=index or None, wait=wait, recurse=True)
         returned, listing = await client.call("traffic settings in KV", call)
         # py-consul answers (index, None) when nothing exists under the prefix: an empty listing.
         listing = listing if listing is not None else []

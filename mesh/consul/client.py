@@ -27,6 +27,13 @@ OUTCOMES: tuple[Outcome, ...] = ("ok", "refused", "unavailable", "unreachable")
 # connection times out.
 _HTTP_TIMEOUT = DEFAULT_WAIT_SECONDS * (1 + 1 / 16) + 10
 _PROBE_TIMEOUT = 2.0
+# A blocking query holds its connection for up to its wait, so watches have an HTTP session of
+# their own with room for one connection each (a host with 4,096 distinct destinations is far
+# past anything the agent is meant for). aiohttp's default of 100 connections per session, with
+# everything on one session, made the agent fall over at about 97 destinations: registration,
+# heartbeats and the remaining watches queued behind the blocking ones, timed out, and counted
+# as Consul being unreachable.
+WATCH_CONNECTIONS = 4096
 
 
 def translate(what: str, exc: Exception) -> tuple[MeshError, Outcome] | None:
@@ -68,7 +75,9 @@ def _first_line(exc: BaseException) -> str:
 
 
 class ConsulClient:
-    """One HTTP session to the local Consul agent, shared by every watch and registration.
+    """Two HTTP sessions to the local Consul agent: `raw` for the calls that answer at once
+    (registration, heartbeats, discovery, writes) and `watching` for blocking queries, so that
+    no call ever waits for a connection behind a watch (see WATCH_CONNECTIONS).
 
     Every call's outcome feeds `reachability` (see mesh/consul/reachability.py) and the
     optional `observe(outcome)` hook (the agent's request metric).
@@ -84,20 +93,31 @@ class ConsulClient:
     ) -> None:
         url = urlsplit(settings.address)
         scheme = url.scheme or "http"
-        self.raw = consul.aio.Consul(
-            host=url.hostname or "127.0.0.1",
-            port=url.port or (8501 if scheme == "https" else 8500),
-            scheme=scheme,
-            token=token,
-            verify=settings.ca_file or True,
-            connections_timeout=_HTTP_TIMEOUT,
-        )
+        self._session_settings: dict[str, Any] = {
+            "host": url.hostname or "127.0.0.1",
+            "port": url.port or (8501 if scheme == "https" else 8500),
+            "scheme": scheme,
+            "token": token,
+            "verify": settings.ca_file or True,
+            "connections_timeout": _HTTP_TIMEOUT,
+        }
+        self.raw = consul.aio.Consul(**self._session_settings)
+        self._watching: consul.aio.Consul | None = None
         self.address = settings.address
         self.reachability = reachability or Reachability()
         self._observe = observe
 
+    @property
+    def watching(self) -> consul.aio.Consul:
+        """The session for blocking queries (made on first use, inside the event loop)."""
+        if self._watching is None:
+            self._watching = consul.aio.Consul(**self._session_settings, connections_limit=WATCH_CONNECTIONS)
+        return self._watching
+
     async def close(self) -> None:
         await self.raw.close()
+        if self._watching is not None:
+            await self._watching.close()
 
     async def call(self, what: str, awaitable: Awaitable[T]) -> T:
         try:
@@ -120,10 +140,14 @@ class ConsulClient:
         else:
             self.reachability.answered()
 
-    async def get_indexed(self, what: str, path: str, params: list[tuple[str, Any]]) -> tuple[int, Any]:
-        """A raw GET through py-consul's HTTP client, for endpoints its API lacks an index on."""
-        headers = self.raw.prepare_headers()
-        request = self.raw.http.get(CB.json(index=True), path, params=params, headers=headers)
+    async def get_indexed(
+        self, what: str, path: str, params: list[tuple[str, Any]], *, blocking: bool = False
+    ) -> tuple[int, Any]:
+        """A raw GET through py-consul's HTTP client, for endpoints its API lacks an index on;
+        `blocking` for a blocking query (on the `watching` session)."""
+        session = self.watching if blocking else self.raw
+        headers = session.prepare_headers()
+        request = session.http.get(CB.json(index=True), path, params=params, headers=headers)
         index, data = await self.call(what, request)
         return int(index), data
 
