@@ -1,7 +1,9 @@
 """Fail-static: keep the last good snapshot in state_dir, and serve from it when Consul is not there.
 
 Each source's last good input (see SnapshotBuilder.last_good) is written to state_dir after it
-changes, coalesced to at most one write per SAVE_INTERVAL, and once more on shutdown. When a
+changes, coalesced to at most one write per SAVE_INTERVAL, and once more on shutdown. Only
+the sources that changed are encoded again, and the file is written in a worker thread, so a
+change in a large estate does not stall the event loop (the data plane) with megabytes of JSON. When a
 watch fails before Consul has answered it in this process (an agent started during an
 outage), the saved record for that source is served instead, and the agent says so: `/ready`
 warnings, `mesh_fail_static`, a log line per source.
@@ -10,6 +12,7 @@ warnings, `mesh_fail_static`, a log line per source.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,7 +22,7 @@ import structlog
 from mesh.config.model import AgentConfig
 from mesh.snapshot.builder import SnapshotBuilder
 from mesh.snapshot.model import MeshSnapshot
-from mesh.snapshot.persisted import PersistedSnapshot, SnapshotStore, SourceRecord
+from mesh.snapshot.persisted import PersistedSnapshot, SnapshotEncoder, SnapshotStore, SourceRecord
 
 log = structlog.get_logger("agent.failstatic")
 
@@ -47,6 +50,8 @@ class LastGood:
         self._interval = interval
         self._dirty = asyncio.Event()
         self._failing = False
+        self._encoder = SnapshotEncoder()  # used on the event loop only
+        self._writing = threading.Lock()
         self.saved: PersistedSnapshot | None = None
 
     def load(self, config: AgentConfig) -> PersistedSnapshot | None:
@@ -91,21 +96,32 @@ class LastGood:
         self._dirty.set()
 
     async def run(self, current: Callable[[], PersistedSnapshot]) -> None:
-        """Write `current()` after each change, at most once per interval."""
+        """Write `current()` after each change, at most once per interval: encoded on the loop
+        (only the sources that changed: SnapshotEncoder), written and fsynced in a worker thread."""
         while True:
             await self._dirty.wait()
             self._dirty.clear()
-            self.save(current())
+            text = self._encoder.encode(current())
+            await asyncio.to_thread(self._write, text)
             await asyncio.sleep(self._interval)
 
     def flush(self, current: Callable[[], PersistedSnapshot]) -> None:
+        """The last write, at shutdown (on the loop: nothing is served any more)."""
         if self._dirty.is_set():
             self._dirty.clear()
             self.save(current())
 
     def save(self, snapshot: PersistedSnapshot) -> None:
+        self._write(self._encoder.encode(snapshot))
+
+    def _write(self, text: str) -> None:
+        # One write at a time: the shutdown flush may come while a worker thread still writes.
+        with self._writing:
+            self._write_locked(text)
+
+    def _write_locked(self, text: str) -> None:
         try:
-            self._store.save(snapshot)
+            self._store.write(text)
         except OSError as exc:
             if not self._failing:
                 log.error("cannot persist the last good snapshot", path=str(self._store.path), error=str(exc))

@@ -85,19 +85,46 @@ class PersistedSnapshot:
     sources: Mapping[str, SourceRecord]
 
     def to_json(self) -> str:
-        doc = {
+        return SnapshotEncoder().encode(self)
+
+
+class SnapshotEncoder:
+    """Encodes snapshots one after another, each source's record only when it changed.
+
+    The file is rewritten whole after every change (at most once a second), and at a thousand
+    endpoints it is megabytes of JSON: encoding all of it each time took tens of milliseconds
+    on the event loop. Records are immutable and replaced when their source changes, so the
+    JSON of every record kept from the last snapshot is reused as it was, and a change costs
+    the encoding of what changed plus joining the pieces. The text is the same as encoding the
+    whole document at once (keys in the same order, sources sorted, no spaces).
+    """
+
+    def __init__(self) -> None:
+        self._pieces: dict[str, tuple[SourceRecord, str]] = {}
+
+    def encode(self, snapshot: PersistedSnapshot) -> str:
+        pieces: dict[str, tuple[SourceRecord, str]] = {}
+        for cid, record in sorted(snapshot.sources.items()):
+            known = self._pieces.get(cid)
+            if known is None or known[0] is not record:
+                body = {"index": record.index, "received_at": record.received_at, "result": record.result}
+                known = (record, f"{_dumps(cid)}:{_dumps(body)}")
+            pieces[cid] = known
+        self._pieces = pieces  # sources no longer saved are forgotten
+        head = {
             "format": FORMAT,
             "version": VERSION,
-            "saved_at": self.saved_at,
-            "node": self.node,
-            "datacenter": self.datacenter,
-            "trust_domain": self.trust_domain,
-            "sources": {
-                cid: {"index": r.index, "received_at": r.received_at, "result": r.result}
-                for cid, r in sorted(self.sources.items())
-            },
+            "saved_at": snapshot.saved_at,
+            "node": snapshot.node,
+            "datacenter": snapshot.datacenter,
+            "trust_domain": snapshot.trust_domain,
         }
-        return json.dumps(doc, separators=(",", ":"))
+        sources = ",".join(piece for _, piece in pieces.values())
+        return f'{_dumps(head)[:-1]},"sources":{{{sources}}}}}'
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 class SnapshotFileError(ValueError):
@@ -133,8 +160,12 @@ class SnapshotStore:
         self.path = self.dir / FILENAME
 
     def save(self, snapshot: PersistedSnapshot) -> None:
+        self.write(snapshot.to_json())
+
+    def write(self, text: str) -> None:
+        """Write an encoded snapshot (SnapshotEncoder); blocking file I/O, fsync included."""
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_private(self.path, snapshot.to_json())
+        write_private(self.path, text)
 
     def load(self) -> PersistedSnapshot | None:
         """The saved snapshot, or None (absent, or unusable: logged, never fatal)."""
