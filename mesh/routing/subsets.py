@@ -45,7 +45,10 @@ def endpoints_for_target(
     return selected
 
 
-_SELECTIONS_KEPT = 256
+# Enough for every (endpoints, subset) pair of a large host: 500 destinations with a few subsets
+# each. At 256 a host with more pairs than that evicted selections it needed again at once and
+# filtered per request. An entry holds an endpoints tuple alive; a replaced one ages out.
+_SELECTIONS_KEPT = 4096
 _selections: OrderedDict[tuple[int, str, bool], tuple[tuple[Endpoint, ...], tuple[Endpoint, ...]]] = OrderedDict()
 
 
