@@ -52,6 +52,8 @@ class LastGood:
         self._failing = False
         self._encoder = SnapshotEncoder()  # used on the event loop only
         self._writing = threading.Lock()
+        self._encodings = 0  # snapshots encoded so far (on the loop)
+        self._written = 0  # the number of the last one written (under _writing)
         self.saved: PersistedSnapshot | None = None
 
     def load(self, config: AgentConfig) -> PersistedSnapshot | None:
@@ -101,8 +103,8 @@ class LastGood:
         while True:
             await self._dirty.wait()
             self._dirty.clear()
-            text = self._encoder.encode(current())
-            await asyncio.to_thread(self._write, text)
+            written = self._encoded(current())
+            await asyncio.to_thread(self._write, *written)
             await asyncio.sleep(self._interval)
 
     def flush(self, current: Callable[[], PersistedSnapshot]) -> None:
@@ -112,11 +114,19 @@ class LastGood:
             self.save(current())
 
     def save(self, snapshot: PersistedSnapshot) -> None:
-        self._write(self._encoder.encode(snapshot))
+        self._write(*self._encoded(snapshot))
 
-    def _write(self, text: str) -> None:
-        # One write at a time: the shutdown flush may come while a worker thread still writes.
+    def _encoded(self, snapshot: PersistedSnapshot) -> tuple[int, str]:
+        self._encodings += 1
+        return self._encodings, self._encoder.encode(snapshot)
+
+    def _write(self, number: int, text: str) -> None:
+        # One write at a time, and never an older text over a newer one: the shutdown flush may
+        # take the lock before a worker thread that was handed an earlier snapshot.
         with self._writing:
+            if number <= self._written:
+                return
+            self._written = number
             self._write_locked(text)
 
     def _write_locked(self, text: str) -> None:

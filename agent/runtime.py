@@ -10,8 +10,9 @@ Reload (SIGHUP): see agent/reload.py. Shutdown (SIGTERM): see agent/shutdown.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import Any
 
 import structlog
@@ -50,7 +51,7 @@ from mesh.proxy.tracker import ConnectionTracker
 from mesh.resilience import ResilienceMetrics
 from mesh.routing import reachable_targets
 from mesh.snapshot.builder import INTENTIONS, KV, SnapshotBuilder
-from mesh.snapshot.model import MeshSnapshot, UpstreamKey
+from mesh.snapshot.model import UpstreamKey
 from mesh.snapshot.persisted import PersistedSnapshot, SnapshotStore
 from mesh.telemetry.metrics import Metrics
 from mesh.traffic.state import TrafficState
@@ -64,6 +65,16 @@ log = structlog.get_logger("agent")
 INTENTIONS_RECHECK_INTERVAL = 5.0
 
 __all__ = ["DRAIN_DEADLINE", "Agent", "StartupError"]
+
+
+@contextlib.contextmanager
+def _reaction(what: str) -> Iterator[None]:
+    """Run one step of applying watch answers; a failure (a bug of ours) is logged, not raised,
+    so the steps after it still run and the next batch of answers is applied as usual."""
+    try:
+        yield
+    except Exception:
+        log.exception("applying watch answers: a step failed", step=what)
 
 
 class Agent:
@@ -184,36 +195,45 @@ class Agent:
         assert self.builder is not None
         assert self.state is not None
         before = self.state.snapshot
-        snap = before
-        for event in events:
-            snap = self._apply_event(event)
-        self.state.snapshot = snap
-        for key, eps in snap.endpoints.items():
-            if eps is not before.endpoints.get(key):
-                self.metrics.endpoints.labels(key.service, key.datacenter).set(len(eps))
+        try:
+            for event in events:
+                self._apply_event(event)
+        finally:
+            # The builder holds what every event applied so far made; never leave it unswapped.
+            snap = self.state.snapshot = self.builder.snapshot
+        # Each reaction on its own: a bug in one (logged) must not cost the others their turn.
+        with _reaction("endpoint gauges"):
+            for key, eps in snap.endpoints.items():
+                if eps is not before.endpoints.get(key):
+                    self.metrics.endpoints.labels(key.service, key.datacenter).set(len(eps))
         if snap.intentions is not before.intentions:
-            report_intentions(before.intentions, snap.intentions, self.metrics)
-            self.enforce_intentions()
+            with _reaction("intentions changed"):
+                report_intentions(before.intentions, snap.intentions, self.metrics)
+            with _reaction("intentions enforced"):
+                self.enforce_intentions()
         if snap.traffic is not before.traffic:
-            report_traffic(before.traffic, snap.traffic, self.metrics)
-            self._watch_traffic_targets(snap.traffic)
-        self._maybe_ready()
-        self.readiness()
+            with _reaction("traffic documents changed"):
+                report_traffic(before.traffic, snap.traffic, self.metrics)
+            with _reaction("traffic targets watched"):
+                self._watch_traffic_targets(snap.traffic)
+        with _reaction("readiness"):
+            self._maybe_ready()
+            self.readiness()
 
-    def _apply_event(self, event: UpdateEvent) -> MeshSnapshot:
+    def _apply_event(self, event: UpdateEvent) -> None:
         """One event into the builder (its error counted, its refusal logged, fail-static restore)."""
         assert self.builder is not None
         cid = event.correlation_id
-        if event.error is not None:
-            self.metrics.watch_errors.labels(cid).inc()
-        snap = self.builder.apply(event)
-        if event.error is None:
-            self.last_good.changed()
-            if cid in snap.errors:
-                log.error("consul data refused; previous kept", watch=cid, error=snap.errors[cid])
-        elif cid not in snap.synced and cid not in snap.restored:
-            snap = self.last_good.restore(self.builder, cid, snap)
-        return snap
+        with _reaction(f"applying {cid}"):
+            if event.error is not None:
+                self.metrics.watch_errors.labels(cid).inc()
+            snap = self.builder.apply(event)
+            if event.error is None:
+                self.last_good.changed()
+                if cid in snap.errors:
+                    log.error("consul data refused; previous kept", watch=cid, error=snap.errors[cid])
+            elif cid not in snap.synced and cid not in snap.restored:
+                self.last_good.restore(self.builder, cid, snap)
 
     def enforce_intentions(self) -> None:
         """Close open L4 connections whose source is no longer allowed (consul#5277), or whose

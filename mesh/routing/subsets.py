@@ -32,24 +32,26 @@ def endpoints_for_target(
     if not isinstance(endpoints, tuple):
         return _select(endpoints, subset.filter, subset.only_passing)
     # Snapshots hand out the same immutable tuple until the endpoints change, and a filter costs
-    # microseconds per instance: remember each selection, holding the tuple so its id stays valid.
-    key = (id(endpoints), subset.filter, subset.only_passing)
+    # microseconds per instance: remember the latest selection per (service, datacenter, subset
+    # definition), so a new tuple replaces its predecessor at once rather than piling up.
+    key = (target.service, target.datacenter, subset.filter, subset.only_passing)
     cached = _selections.get(key)
     if cached is not None and cached[0] is endpoints:
-        _selections.move_to_end(key)
         return cached[1]
     selected = _select(endpoints, subset.filter, subset.only_passing)
     _selections[key] = (endpoints, selected)
+    _selections.move_to_end(key)
     if len(_selections) > _SELECTIONS_KEPT:
         _selections.popitem(last=False)
     return selected
 
 
-# Enough for every (endpoints, subset) pair of a large host: 500 destinations with a few subsets
-# each. At 256 a host with more pairs than that evicted selections it needed again at once and
-# filtered per request. An entry holds an endpoints tuple alive; a replaced one ages out.
+# One entry per live (service, datacenter, subset) of the host, so enough for hundreds of
+# destinations with a few subsets each; past it the least recently replaced go first.
 _SELECTIONS_KEPT = 4096
-_selections: OrderedDict[tuple[int, str, bool], tuple[tuple[Endpoint, ...], tuple[Endpoint, ...]]] = OrderedDict()
+_selections: OrderedDict[tuple[str, str | None, str, bool], tuple[tuple[Endpoint, ...], tuple[Endpoint, ...]]] = (
+    OrderedDict()
+)
 
 
 def _select(endpoints: Sequence[Endpoint], expression: str, only_passing: bool) -> tuple[Endpoint, ...]:

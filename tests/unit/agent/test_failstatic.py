@@ -52,3 +52,15 @@ def test_a_state_dir_that_cannot_be_written_is_logged_once_and_never_fatal(tmp_p
         last_good.save(SAVED)
         last_good.save(SAVED)
     assert [e["event"] for e in logs] == ["cannot persist the last good snapshot"]
+
+
+def test_a_write_handed_over_earlier_never_lands_over_a_later_one(tmp_path: Path) -> None:
+    store = SnapshotStore(str(tmp_path))
+    last_good = LastGood(store)
+    later = PersistedSnapshot(2.0, "n1", "dc1", "td.consul", {"intentions": SourceRecord(4, 2.0, [])})
+    earlier = last_good._encoded(SAVED)  # what a worker thread was handed, still unwritten
+    last_good.save(later)  # the shutdown flush takes the lock first
+    last_good._write(*earlier)
+    loaded = store.load()
+    assert loaded is not None
+    assert loaded.saved_at == 2.0

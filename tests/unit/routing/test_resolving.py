@@ -84,6 +84,20 @@ def test_a_new_endpoint_set_is_filtered_afresh() -> None:
     assert endpoints_for_target(Target("api", "v1", "dc1"), list(grown), v1) == again
 
 
+def test_a_replaced_endpoint_set_replaces_its_remembered_selection() -> None:
+    from mesh.routing import subsets
+
+    v1 = resolver(VERSIONS)
+    target = Target("api-replaced", "v1", "dc1")
+    kept_before = len(subsets._selections)
+    for n in range(50):  # fifty answers from Consul for the same service: one entry, the latest
+        latest = (*INSTANCES, instance(f"n{n}", meta={"version": "v1"}))
+        endpoints_for_target(target, latest, v1)
+    assert len(subsets._selections) <= kept_before + 1
+    held = [entry for entry in subsets._selections.values() if entry[0] is latest]
+    assert len(held) == 1
+
+
 def test_no_subset_means_every_instance_warning_ones_included() -> None:
     assert endpoints_for_target(Target("api", None, "dc1"), INSTANCES, None) == INSTANCES
 
