@@ -1,0 +1,40 @@
+"""The names of the xDS resources the agent serves, one definition for every module that refers to them.
+
+Envoy joins resources by name (a listener's RDS route name, a cluster's EDS service name, an SDS
+secret name), so every producer and consumer takes its names from here.
+"""
+
+from __future__ import annotations
+
+# The one inbound listener of a host: a filter chain per local service, chosen by Consul's SNI.
+INBOUND_LISTENER = "mesh-inbound"
+# The trust bundle as an SDS validation-context secret.
+ROOTS_SECRET = "mesh-roots"
+
+
+def leaf_secret(service: str) -> str:
+    """The SDS tls_certificate secret holding a local service's leaf and key."""
+    return f"mesh-leaf/{service}"
+
+
+def local_app_cluster(service: str) -> str:
+    """The plaintext cluster of a local service's app (its address and port from the agent config)."""
+    return f"local-app/{service}"
+
+
+def outbound_listener(service: str, upstream: str, address: str, port: int) -> str:
+    """The listener of one local service's upstream (Consul names them `<upstream>:<addr>:<port>`)."""
+    return f"upstream/{service}/{upstream}:{address}:{port}"
+
+
+def outbound_route(service: str, upstream: str, datacenter: str) -> str:
+    """The RDS route configuration of one local service's HTTP upstream."""
+    return f"upstream/{service}/{upstream}.{datacenter}"
+
+
+def target_cluster(service: str, subset: str | None, datacenter: str, trust_domain: str) -> str:
+    """A cluster per resolved target, named by the target's Consul SNI (as Consul names its clusters),
+    so one cluster serves every local service that reaches the same target. EDS uses the same name."""
+    from mesh.identity import sni_for
+
+    return sni_for(service, datacenter, trust_domain, subset=subset or "")
