@@ -6,10 +6,12 @@ secret name), so every producer and consumer takes its names from here.
 
 from __future__ import annotations
 
+from mesh.identity import sni_for
+
 # The one inbound listener of a host: a filter chain per local service, chosen by Consul's SNI.
 INBOUND_LISTENER = "mesh-inbound"
 # The trust bundle as an SDS validation-context secret.
-ROOTS_SECRET = "mesh-roots"
+ROOTS_SECRET = "mesh-roots"  # noqa: S105 (a resource name, not a secret)
 
 
 def leaf_secret(service: str) -> str:
@@ -35,6 +37,4 @@ def outbound_route(service: str, upstream: str, datacenter: str) -> str:
 def target_cluster(service: str, subset: str | None, datacenter: str, trust_domain: str) -> str:
     """A cluster per resolved target, named by the target's Consul SNI (as Consul names its clusters),
     so one cluster serves every local service that reaches the same target. EDS uses the same name."""
-    from mesh.identity import sni_for
-
     return sni_for(service, datacenter, trust_domain, subset=subset or "")
