@@ -43,6 +43,11 @@ def check_config(path: str, *, check_files: bool) -> int:
         return 1
     for listener in remote_listeners(cfg):
         print(f"warning: {listener.key}: listens on {listener.address}: {listener.message}", file=sys.stderr)
+    for section in cfg.unused_sections:
+        print(
+            f"warning: {section}: is not read with data_plane: {cfg.data_plane} (only with data_plane: envoy)",
+            file=sys.stderr,
+        )
     shared_role = shared_pki_role_risk(cfg)
     if shared_role is not None:
         print(f"warning: vault.pki_role: {shared_role}", file=sys.stderr)

@@ -14,9 +14,12 @@ from mesh.config.model import (
     AccessLogMode,
     AgentConfig,
     ConsulSettings,
+    DataPlane,
+    EnvoySettings,
     HealthCheck,
     HostPort,
     LocalService,
+    TracingSettings,
     Upstream,
     VaultAuth,
     VaultSettings,
@@ -59,6 +62,13 @@ def parse_config(raw: str | bytes, *, source: str = "<config>", check_files: boo
 
 def _is_wildcard(host: str) -> bool:
     return host in ("0.0.0.0", "::", "")
+
+
+def _is_loopback_ip(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def primary_address() -> str | None:
@@ -146,7 +156,12 @@ class _Builder:
         else:
             self._ip_or_name("advertise_address", advertise)
         services = self.services(d.get("services", []), node)
-        self.check_port_clashes(services, inbound_listen, admin_listen)
+        data_plane: DataPlane = d.get("data_plane", "builtin")
+        envoy = self.envoy(d.get("envoy", {})) if data_plane == "envoy" else EnvoySettings()
+        unused: tuple[str, ...] = ("envoy",) if data_plane != "envoy" and "envoy" in d else ()
+        self.check_port_clashes(
+            services, inbound_listen, admin_listen, envoy.admin_listen if data_plane == "envoy" else None
+        )
         return AgentConfig(
             node=node,
             datacenter=datacenter,
@@ -163,6 +178,49 @@ class _Builder:
             admin_allow_remote=admin_allow_remote,
             state_dir=d.get("state_dir", "/var/lib/mesh-agent"),
             services=services,
+            data_plane=data_plane,
+            envoy=envoy,
+            tracing=self.tracing(d.get("tracing")),
+            unused_sections=unused,
+        )
+
+    def envoy(self, e: dict[str, Any]) -> EnvoySettings:
+        admin = self.host_port("envoy.admin_listen", e.get("admin_listen", "127.0.0.1:19000"))
+        if not _is_loopback_ip(admin.host):
+            # No opt-in, unlike the agent's admin: Envoy's admin can drain, reconfigure and stop the data
+            # plane. A literal IP because Envoy binds socket addresses without resolving names.
+            self.problem(
+                "envoy.admin_listen",
+                f"{admin.host!r} is not a loopback IP address: Envoy's admin interface can drain and stop "
+                "this host's data plane, so it listens on loopback only; use 127.0.0.1",
+            )
+        return EnvoySettings(
+            binary=e.get("binary", "auto"),
+            admin_listen=admin,
+            concurrency=e.get("concurrency", 0),
+        )
+
+    def tracing(self, t: dict[str, Any] | None) -> TracingSettings | None:
+        if t is None:
+            return None
+        endpoint = self.url("tracing.otlp_endpoint", t["otlp_endpoint"])
+        parts = urlsplit(endpoint)
+        if parts.query or parts.fragment:
+            self.problem("tracing.otlp_endpoint", "must not have a query or fragment: spans go to <endpoint>/v1/traces")
+        if parts.username is not None or parts.password is not None:
+            # URLs end up in logs and status output; credentials do not belong there.
+            self.problem("tracing.otlp_endpoint", "must not carry credentials (user:password@) in the URL")
+        rate = t.get("sample_rate", 1.0)
+        if not 0.0 <= rate <= 1.0:  # also refuses YAML's .nan, which compares false with everything
+            self.problem(
+                "tracing.sample_rate",
+                f"must be a share between 0 and 1 inclusive (0.1 samples one trace in ten), got {rate!r}",
+            )
+            rate = 1.0
+        return TracingSettings(
+            otlp_endpoint=endpoint,
+            sample_rate=float(rate),
+            propagation=tuple(t.get("propagation", ("w3c",))),
         )
 
     @staticmethod
@@ -318,7 +376,9 @@ class _Builder:
             )
         return tuple(out)
 
-    def check_port_clashes(self, services: tuple[LocalService, ...], inbound: HostPort, admin: HostPort) -> None:
+    def check_port_clashes(
+        self, services: tuple[LocalService, ...], inbound: HostPort, admin: HostPort, envoy_admin: HostPort | None
+    ) -> None:
         """Two listeners of this agent on one port: the second bind would fail at start-up."""
         taken: dict[int, tuple[str, str]] = {}
 
@@ -330,6 +390,8 @@ class _Builder:
 
         claim("inbound.listen", inbound, lambda m: None)
         claim("admin.listen", admin, lambda m: self.problem("admin.listen", m))
+        if envoy_admin is not None:
+            claim("envoy.admin_listen", envoy_admin, lambda m: self.problem("envoy.admin_listen", m))
         for i, s in enumerate(services):
             for j, u in enumerate(s.upstreams):
                 path = f"services[{i}].upstreams[{j}].local_bind_port"

