@@ -13,6 +13,7 @@ import structlog
 from agent.exposure import log_remote_listeners, log_shared_pki_role, shared_pki_role_risk
 from mesh.config import load_config
 from mesh.config.exposure import remote_listeners
+from mesh.envoy.binary import INSTALL_HINT, EnvoyBinaryError, find_envoy
 from mesh.errors import InvalidDocument, MeshError
 from mesh.telemetry.lines import flush_buffered
 from mesh.telemetry.logs import configure_logging
@@ -28,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--skip-file-checks",
         action="store_true",
-        help="do not check that credential files exist (e.g. when validating for another host)",
+        help="do not check that credential files exist nor run the Envoy binary (e.g. validating for another host)",
     )
     return p
 
@@ -43,6 +44,18 @@ def check_config(path: str, *, check_files: bool) -> int:
         return 1
     for listener in remote_listeners(cfg):
         print(f"warning: {listener.key}: listens on {listener.address}: {listener.message}", file=sys.stderr)
+    envoy_note = ""
+    if cfg.data_plane == "envoy" and check_files:
+        try:
+            envoy = find_envoy(cfg.envoy.binary)
+        except EnvoyBinaryError as exc:
+            print(f"{path}: data_plane envoy, but no usable Envoy binary", file=sys.stderr)
+            print(f"  envoy.binary: {exc.setting!r}; looked at:", file=sys.stderr)
+            for where, what in exc.looked_at:
+                print(f"    {where}: {what}", file=sys.stderr)
+            print(f"  to fix it, {INSTALL_HINT}", file=sys.stderr)
+            return 1
+        envoy_note = f", envoy {envoy.version} at {envoy.path}"
     for section in cfg.unused_sections:
         print(
             f"warning: {section}: is not read with data_plane: {cfg.data_plane} (only with data_plane: envoy)",
@@ -52,7 +65,7 @@ def check_config(path: str, *, check_files: bool) -> int:
     if shared_role is not None:
         print(f"warning: vault.pki_role: {shared_role}", file=sys.stderr)
     names = ", ".join(s.name for s in cfg.services) or "none"
-    print(f"{path}: ok (node {cfg.node}, services: {names})")
+    print(f"{path}: ok (node {cfg.node}, services: {names}{envoy_note})")
     return 0
 
 
