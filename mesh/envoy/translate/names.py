@@ -34,7 +34,14 @@ def outbound_route(service: str, upstream: str, datacenter: str) -> str:
     return f"upstream/{service}/{upstream}.{datacenter}"
 
 
-def target_cluster(service: str, subset: str | None, datacenter: str, trust_domain: str) -> str:
-    """A cluster per resolved target, named by the target's Consul SNI (as Consul names its clusters),
-    so one cluster serves every local service that reaches the same target. EDS uses the same name."""
-    return sni_for(service, datacenter, trust_domain, subset=subset or "")
+def target_cluster(caller: str, service: str, subset: str | None, datacenter: str, trust_domain: str) -> str:
+    """The cluster through which local service `caller` reaches a resolved target: named by the
+    target's Consul SNI (as Consul names its clusters) after the caller, because the caller's own
+    leaf is the client certificate (one host, many identities). EDS uses the same name."""
+    return f"{caller}/{sni_for(service, datacenter, trust_domain, subset=subset or '')}"
+
+
+def failover_cluster(primary: str) -> str:
+    """The aggregate cluster of a target with failover: the primary's cluster first, then each
+    failover target's, the first with a healthy endpoint taking the traffic."""
+    return f"failover/{primary}"

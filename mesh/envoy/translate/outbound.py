@@ -1,0 +1,80 @@
+"""The listeners of a host's upstreams: one per (local service, declared upstream), plaintext on
+the upstream's local bind address, as the builtin plane's upstream listeners.
+
+A tcp destination gets `tcp_proxy` to the default route's destination (one split draw per
+connection, a dry split left out, as `plan_connection` and health-aware splitting do). An HTTP
+destination (http, http2, grpc) gets an HTTP connection manager that accepts HTTP/1.1 or h2c from
+the app and routes each request by the upstream's RDS route configuration.
+"""
+
+from __future__ import annotations
+
+from envoy.config.core.v3 import base_pb2
+from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
+from envoy.extensions.filters.http.router.v3 import router_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+
+from mesh.envoy.translate import names
+from mesh.envoy.translate.clusters import backend_cluster, has_endpoints
+from mesh.envoy.translate.protos import ads_source, pack, socket_address, uint32
+from mesh.snapshot.compiled import CompiledUpstream
+
+HCM = "envoy.filters.network.http_connection_manager"
+TCP_PROXY = "envoy.filters.network.tcp_proxy"
+ROUTER = "envoy.filters.http.router"
+
+
+def stat_prefix(upstream: CompiledUpstream) -> str:
+    """Consul's statPrefix for an upstream (`upstream.<svc>.default.default.<dc>`), after the caller."""
+    return f"upstream.{upstream.service}.{upstream.upstream.destination_name}.default.default.{upstream.datacenter}"
+
+
+def outbound_listener(upstream: CompiledUpstream, trust_domain: str) -> listener_pb2.Listener:
+    declared = upstream.upstream
+    name = names.outbound_listener(
+        upstream.service, declared.destination_name, declared.local_bind_address, declared.local_bind_port
+    )
+    if upstream.http:
+        network_filter = listener_components_pb2.Filter(name=HCM, typed_config=pack(_http_manager(upstream)))
+    else:
+        network_filter = listener_components_pb2.Filter(
+            name=TCP_PROXY, typed_config=pack(_tcp_proxy(upstream, trust_domain))
+        )
+    return listener_pb2.Listener(
+        name=name,
+        address=socket_address(declared.local_bind_address, declared.local_bind_port),
+        filter_chains=[listener_components_pb2.FilterChain(filters=[network_filter])],
+        traffic_direction=base_pb2.OUTBOUND,
+    )
+
+
+def _tcp_proxy(upstream: CompiledUpstream, trust_domain: str) -> tcp_proxy_pb2.TcpProxy:
+    proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=stat_prefix(upstream))
+    backends = upstream.chain.default.backends
+    if len(backends) == 1:
+        proxy.cluster = backend_cluster(upstream, backends[0], trust_domain)
+        return proxy
+    serving = [b for b in backends if has_endpoints(upstream, b)] or list(backends)
+    for backend in serving:
+        proxy.weighted_clusters.clusters.append(
+            tcp_proxy_pb2.TcpProxy.WeightedCluster.ClusterWeight(
+                name=backend_cluster(upstream, backend, trust_domain), weight=max(1, round(backend.weight * 100))
+            )
+        )
+    return proxy
+
+
+def _http_manager(upstream: CompiledUpstream) -> hcm.HttpConnectionManager:
+    return hcm.HttpConnectionManager(
+        stat_prefix=stat_prefix(upstream),
+        codec_type=hcm.HttpConnectionManager.AUTO,
+        rds=hcm.Rds(
+            config_source=ads_source(),
+            route_config_name=names.outbound_route(
+                upstream.service, upstream.upstream.destination_name, upstream.datacenter
+            ),
+        ),
+        http_filters=[hcm.HttpFilter(name=ROUTER, typed_config=pack(router_pb2.Router()))],
+        max_request_headers_kb=uint32(64),
+    )
