@@ -1,0 +1,89 @@
+"""The HTTP side of a local service's inbound filter chain: an http_connection_manager (pure).
+
+What the builtin plane does per request (mesh.proxy.http.inbound) and its Envoy counterpart:
+- the path is normalized before anything matches it (RFC 3986: `normalize_path`; repeated
+  slashes kept and `%2F` left alone, as mesh.proxy.http.normalize and Consul's defaults do);
+- the HTTP RBAC decides each request with the intentions (mesh.envoy.translate.rbac); a refusal
+  is a 403 whose `x-mesh-denied` says it is the mesh's (Envoy's own detail: which policy, or none)
+  and `x-mesh-reason: denied`, with the builtin plane's text body;
+- `x-forwarded-client-cert` is removed and set from the verified client certificate (By, Hash,
+  URI: Envoy's SANITIZE_SET, Consul's choice and mesh.proxy.http.client_cert's); a plaintext
+  connection has none, so the field is only removed;
+- WebSocket upgrades pass; the request goes to the app's cluster, with LocalRequestTimeoutMs.
+"""
+
+from __future__ import annotations
+
+from envoy.config.accesslog.v3 import accesslog_pb2
+from envoy.config.core.v3 import base_pb2
+from envoy.config.listener.v3 import listener_components_pb2
+from envoy.config.route.v3 import route_components_pb2, route_pb2
+from envoy.extensions.filters.http.rbac.v3 import rbac_pb2 as http_rbac_pb2
+from envoy.extensions.filters.http.router.v3 import router_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
+from google.protobuf import wrappers_pb2
+
+from mesh.envoy.translate import names
+from mesh.envoy.translate.protos import duration, pack
+from mesh.envoy.translate.rbac import HTTP_FILTER
+from mesh.proxy.http.flags import Flag
+
+HCM_FILTER = "envoy.filters.network.http_connection_manager"
+HCM = hcm_pb2.HttpConnectionManager
+# Envoy's short name of the flag its RBAC filter sets on a request it refuses.
+RBAC_DENIED_FLAG = "RBAC"
+DENIED_BODY = "403 Forbidden\n"
+
+
+def inbound_http_filter(
+    service: str, rbac: http_rbac_pb2.RBAC, stat_prefix: str, request_timeout: float | None
+) -> listener_components_pb2.Filter:
+    route = route_components_pb2.Route(
+        match=route_components_pb2.RouteMatch(prefix="/"),
+        route=route_components_pb2.RouteAction(
+            cluster=names.local_app_cluster(service),
+            # 0s is Envoy's "no deadline", the builtin plane's None.
+            timeout=duration(request_timeout or 0.0),
+        ),
+    )
+    manager = HCM(
+        stat_prefix=stat_prefix,
+        codec_type=HCM.AUTO,
+        route_config=route_pb2.RouteConfiguration(
+            name=f"inbound/{service}",
+            virtual_hosts=[route_components_pb2.VirtualHost(name=service, domains=["*"], routes=[route])],
+        ),
+        http_filters=[
+            hcm_pb2.HttpFilter(name=HTTP_FILTER, typed_config=pack(rbac)),
+            hcm_pb2.HttpFilter(name="envoy.filters.http.router", typed_config=pack(router_pb2.Router())),
+        ],
+        normalize_path=wrappers_pb2.BoolValue(value=True),
+        merge_slashes=False,
+        path_with_escaped_slashes_action=HCM.KEEP_UNCHANGED,
+        forward_client_cert_details=HCM.SANITIZE_SET,
+        set_current_client_cert_details=HCM.SetCurrentClientCertDetails(uri=True),
+        upgrade_configs=[HCM.UpgradeConfig(upgrade_type="websocket")],
+        local_reply_config=hcm_pb2.LocalReplyConfig(mappers=[_denied_reply()]),
+    )
+    return listener_components_pb2.Filter(name=HCM_FILTER, typed_config=pack(manager))
+
+
+def _denied_reply() -> hcm_pb2.ResponseMapper:
+    """A request the RBAC refused is answered as the builtin plane answers it (local_replies.py)."""
+    return hcm_pb2.ResponseMapper(
+        filter=accesslog_pb2.AccessLogFilter(
+            response_flag_filter=accesslog_pb2.ResponseFlagFilter(flags=[RBAC_DENIED_FLAG])
+        ),
+        body=base_pb2.DataSource(inline_string=DENIED_BODY),
+        headers_to_add=[
+            _header("x-mesh-denied", "%RESPONSE_CODE_DETAILS%"),
+            _header("x-mesh-reason", Flag.DENIED.reason_token.decode()),
+        ],
+    )
+
+
+def _header(key: str, value: str) -> base_pb2.HeaderValueOption:
+    return base_pb2.HeaderValueOption(
+        header=base_pb2.HeaderValue(key=key, value=value),
+        append_action=base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD,
+    )
