@@ -1,18 +1,27 @@
-"""Keeps this host's registrations in Consul: register, heartbeat, re-register, deregister."""
+"""Keeps this host's registrations in Consul: register, heartbeat, re-register, deregister.
+
+The heartbeat is one TTL update per interval for the whole host, whatever the number of local
+services (see mesh/consul/liveness.py for the check it keeps passing and how Consul applies it).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 
 import structlog
+from consul.callback import CB
 
 from mesh.config.model import LocalService
+from mesh.consul import liveness
 from mesh.consul.client import ConsulClient
+from mesh.consul.liveness import CHECK_NAME, Liveness
 from mesh.consul.pacing import Backoff
 from mesh.consul.registration import (
     Registration,
-    liveness_check_id,
+    host_service_registration,
+    proxy_id,
     proxy_registration,
     service_registration,
 )
@@ -28,7 +37,7 @@ class Registrar:
 
     Consul loses agent registrations when its state is lost (a restarted dev agent, a
     rebuilt node); the heartbeat notices (the TTL check is unknown, or Consul comes back
-    after being unreachable) and registers everything again.
+    after being unreachable) and registers everything again, the host's liveness check first.
     """
 
     def __init__(
@@ -55,9 +64,11 @@ class Registrar:
         self._stale = True
         # Services removed by a reload whose deregistration has not reached Consul yet.
         self._pending_removal: dict[str, LocalService] = {}
+        # The host's liveness check as last registered (None before the first registration).
+        self.liveness: Liveness | None = None
         self.last_error: str | None = None
 
-    def registrations(self, services: tuple[LocalService, ...]) -> list[Registration]:
+    def registrations(self, services: tuple[LocalService, ...], live: Liveness) -> list[Registration]:
         out: list[Registration] = []
         for s in services:
             out.append(service_registration(s))
@@ -67,7 +78,7 @@ class Registrar:
                     node=self._node,
                     advertise_address=self._advertise,
                     inbound_port=self._inbound_port,
-                    liveness_ttl=self._ttl,
+                    liveness=live,
                 )
             )
         return out
@@ -91,14 +102,14 @@ class Registrar:
         for s in services:
             self._pending_removal.pop(s.id, None)
         self._services = services
-        for reg in self.registrations(services):
-            ok = await self._client.call(
-                f"register {reg.service_id}", self._client.raw.agent.service.register(**reg.kwargs)
-            )
-            if not ok:
-                raise ConsulRefused(f"register {reg.service_id}: Consul did not accept the registration", 404)
-        for s in services:
-            await self._pass(s)
+        live = await self._choose_liveness()
+        if self.liveness is not None and self.liveness != live:
+            await self._deregister_liveness(self.liveness)
+        # First, so the proxies' aliases of the host service find it.
+        await self._register_liveness(live)
+        self.liveness = live
+        for reg in self.registrations(services, live):
+            await self._register(reg)
         for s in list(self._pending_removal.values()):
             await self._deregister_one(s)
             self._pending_removal.pop(s.id, None)
@@ -118,19 +129,67 @@ class Registrar:
             self.last_error = str(exc)
             log.warning("registration deferred to the heartbeat", error=str(exc))
 
-    async def _pass(self, service: LocalService) -> None:
-        check_id = liveness_check_id(service)
-        check = self._client.raw.agent.check.ttl_pass(check_id, notes="mesh-agent alive")
+    async def _register(self, reg: Registration) -> None:
+        ok = await self._client.call(
+            f"register {reg.service_id}", self._client.raw.agent.service.register(**reg.kwargs)
+        )
+        if not ok:
+            raise ConsulRefused(f"register {reg.service_id}: Consul did not accept the registration", 404)
+
+    async def _choose_liveness(self) -> Liveness:
+        """Which shape of liveness check fits the Consul agent we register through: its node
+        name decides (mesh/consul/liveness.py). A token without agent:read cannot ask; the host
+        service is right whatever the node, so that is the answer then."""
+        raw = self._client.raw
+        try:
+            me = await self._client.call(
+                "agent self", raw.http.get(CB.json(), "/v1/agent/self", headers=raw.prepare_headers())
+            )
+        except ConsulRefused as exc:
+            log.info("cannot read the Consul agent's node name; liveness on a host service", error=str(exc))
+            me = None
+        config = me.get("Config") if isinstance(me, dict) else None
+        consul_node = config.get("NodeName") if isinstance(config, dict) else None
+        return liveness.choose(consul_node=str(consul_node or ""), node=self._node, ttl=self._ttl)
+
+    async def _register_liveness(self, live: Liveness) -> None:
+        if live.shape == "host service":
+            await self._register(host_service_registration(live, advertise_address=self._advertise))
+            return
+        raw = self._client.raw
+        body = json.dumps(live.check())
+        register = raw.http.put(CB.boolean(), "/v1/agent/check/register", headers=raw.prepare_headers(), data=body)
+        if not await self._client.call(f"register check {live.check_id}", register):
+            raise ConsulRefused(f"register check {live.check_id}: Consul did not accept the check", 404)
+
+    async def _deregister_liveness(self, live: Liveness) -> None:
+        raw = self._client.raw
+        try:
+            if live.shape == "host service":
+                dereg = raw.agent.service.deregister(live.host_service_id)
+            else:
+                dereg = raw.agent.check.deregister(live.check_id)
+            await self._client.call(f"deregister {live.check_id}", dereg)
+        except ConsulRefused as exc:
+            if exc.status != 404:
+                raise
+
+    async def _pass(self) -> None:
+        """The heartbeat: one TTL update for every service on the host."""
+        if self.liveness is None:
+            raise ConsulRefused("heartbeat: nothing registered yet", 404)
+        check_id = self.liveness.check_id
+        check = self._client.raw.agent.check.ttl_pass(check_id, notes=CHECK_NAME)
         # py-consul answers a 404 with False rather than an error: an unknown check means
         # Consul no longer has our registration.
-        if not await self._client.call(f"heartbeat {service.id}", check):
-            raise ConsulRefused(f"heartbeat {service.id}: Consul does not know check {check_id}", 404)
+        if not await self._client.call("heartbeat", check):
+            raise ConsulRefused(f"heartbeat: Consul does not know check {check_id}", 404)
 
     async def _deregister_one(self, service: LocalService) -> None:
-        for reg in reversed(self.registrations((service,))):
+        for service_id in (proxy_id(service), service.id):
             try:
-                dereg = self._client.raw.agent.service.deregister(reg.service_id)
-                await self._client.call(f"deregister {reg.service_id}", dereg)
+                dereg = self._client.raw.agent.service.deregister(service_id)
+                await self._client.call(f"deregister {service_id}", dereg)
             except ConsulRefused as exc:
                 if exc.status != 404:
                     raise
@@ -144,6 +203,9 @@ class Registrar:
         self._closed = True
         for s in (*self._services, *self._pending_removal.values()):
             await self._deregister_one(s)
+        # Last: left behind, a node check would go critical and take the node's other services with it.
+        if self.liveness is not None:
+            await self._deregister_liveness(self.liveness)
         self._set_registered(False)
         log.info("deregistered", services=[s.name for s in self._services])
 
@@ -157,8 +219,7 @@ class Registrar:
                 if self._stale:
                     await self.register(self._services)
                 else:
-                    for s in self._services:
-                        await self._pass(s)
+                    await self._pass()
                 failures = 0
                 await asyncio.sleep(self._ttl / 4)
             except ConsulRefused as exc:

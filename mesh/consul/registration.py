@@ -5,9 +5,11 @@ Two registrations per service, as Consul Connect does for a sidecar:
 - a `connect-proxy` registration at this host's inbound listener, which is what peers
   discover through `/v1/health/connect/<service>`. It copies the service's tags and meta
   (as Consul's `sidecar_service` does) so subset filters see them, declares the upstreams
-  (the Consul UI topology view), and carries two checks: an alias of the service's health,
-  and a TTL that only this agent keeps passing, so the instance goes critical when the
-  agent is gone even if the app is still up.
+  (the Consul UI topology view), and carries an alias of the service's health.
+
+The proxy also goes critical when this host's agent is gone even if the app is still up: one
+TTL check per host that the agent keeps passing, as a node check or on a `mesh-agent` host
+service that each proxy aliases (see mesh/consul/liveness.py).
 """
 
 from __future__ import annotations
@@ -16,17 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from mesh.config.model import LocalService
-from mesh.durations import format_duration
+from mesh.consul.liveness import HOST_SERVICE_NAME, Liveness
 
 PROXY_SUFFIX = "-sidecar-proxy"
 
 
 def proxy_id(service: LocalService) -> str:
     return f"{service.id}{PROXY_SUFFIX}"
-
-
-def liveness_check_id(service: LocalService) -> str:
-    return f"mesh-agent:{proxy_id(service)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +57,7 @@ def service_registration(service: LocalService) -> Registration:
 
 
 def proxy_registration(
-    service: LocalService, *, node: str, advertise_address: str, inbound_port: int, liveness_ttl: float
+    service: LocalService, *, node: str, advertise_address: str, inbound_port: int, liveness: Liveness
 ) -> Registration:
     pid = proxy_id(service)
     upstreams = [
@@ -72,13 +70,7 @@ def proxy_registration(
         }
         for u in service.upstreams
     ]
-    liveness = {
-        "CheckID": liveness_check_id(service),
-        "Name": "mesh-agent alive",
-        "TTL": format_duration(liveness_ttl),
-        "Notes": f"kept passing by mesh-agent on {node}",
-    }
-    alias = {"Name": f"{service.name} app", "AliasService": service.id}
+    checks = [{"Name": f"{service.name} app", "AliasService": service.id}, *liveness.proxy_checks()]
     kwargs: dict[str, Any] = {
         "name": f"{service.name}{PROXY_SUFFIX}",
         "service_id": pid,
@@ -96,8 +88,23 @@ def proxy_registration(
             "Upstreams": upstreams,
             "Config": {"protocol": service.protocol},
         },
-        "check": liveness,
-        "extra_checks": [alias],
+        "check": checks[0],
+        "extra_checks": checks[1:],
+        # Also drops the per-service TTL check that agents before the host-level one registered.
         "replace_existing_checks": True,
     }
     return Registration(pid, kwargs)
+
+
+def host_service_registration(liveness: Liveness, *, advertise_address: str) -> Registration:
+    """The `mesh-agent` service that carries this host's liveness check when Consul's node is
+    shared (see mesh/consul/liveness.py); it has no port: nothing dials it."""
+    kwargs: dict[str, Any] = {
+        "name": HOST_SERVICE_NAME,
+        "service_id": liveness.host_service_id,
+        "address": advertise_address,
+        "meta": {"mesh-agent": liveness.node},
+        "check": liveness.check(),
+        "replace_existing_checks": True,
+    }
+    return Registration(liveness.host_service_id, kwargs)
