@@ -182,7 +182,7 @@ class _InboundRequests(ProxyHandler):
         state = self.owner.state
         snapshot = state.snapshot
         prepared, record = request.prepared, request.record
-        trace, headers = continue_trace(prepared.head.headers)
+        trace, headers = continue_trace(prepared.head.headers, policy=self.metrics.tracing.policy)
         request_id, headers = ensure_request_id(with_default_host(headers, self.service.name))
         record.traceparent, record.parent_span, record.request_id = trace.traceparent, trace.parent_id or "", request_id
 

@@ -11,6 +11,9 @@ Everything `report` does is per request, so nothing in it asks prometheus_client
 by labels (a validation and a lock each time): the request series are cached per key, the
 extra counters are `Children` (mesh.telemetry.children), and the access log line is rendered
 by an EventLog (orjson, written once per loop turn; see mesh.telemetry.logs and .lines).
+The request's span, when its trace is sampled and the agent exports spans, is queued from
+here too (mesh.proxy.http.spans.HttpTracing: one append), and `tracing.policy` is how the
+listeners start and propagate traces.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from prometheus_client import Counter, Histogram
 from mesh.config.model import AccessLogMode
 from mesh.proxy.http.access_log import RequestRecord, logged_under
 from mesh.proxy.http.flags import Flag
+from mesh.proxy.http.spans import HttpTracing
 from mesh.telemetry.children import Children
 from mesh.telemetry.logs import EventLog
 from mesh.telemetry.metrics import Metrics
@@ -28,9 +32,12 @@ access_log = EventLog("mesh.access")
 
 
 class HttpMetrics:
-    def __init__(self, metrics: Metrics, *, access_log: AccessLogMode = "all") -> None:
+    def __init__(
+        self, metrics: Metrics, *, access_log: AccessLogMode = "all", tracing: HttpTracing | None = None
+    ) -> None:
         self.metrics = metrics
         self.log_mode: AccessLogMode = access_log
+        self.tracing = tracing if tracing is not None else HttpTracing()
         r = metrics.registry
         # The source label is the bounded one (SourceLabels), as for the request series.
         self.denied = Children(
@@ -64,7 +71,7 @@ class HttpMetrics:
         self._series: dict[tuple[str, str, str, str, int], tuple[Counter, Histogram]] = {}
 
     def report(self, record: RequestRecord, now: float) -> None:
-        """Count the request, and write its access log line if the `access_log` mode wants it."""
+        """Count the request, write its access log line if the `access_log` mode wants it, queue its span."""
         duration = max(0.0, now - record.started)
         # Bounded before the cache too: the cache holds one entry per series.
         source = self.metrics.sources.label(record.destination, record.source)
@@ -85,3 +92,4 @@ class HttpMetrics:
             self.protocol_errors.labels(record.direction, str(record.status)).inc()
         if logged_under(self.log_mode, record):
             access_log.info("request", record.fields(duration))
+        self.tracing.record(record, duration)

@@ -233,7 +233,9 @@ class _OutboundRequests(ProxyHandler):
         snapshot, tls = owner.state.snapshot, owner.state.tls
         prepared, record = request.prepared, request.record
         # 1. correlation (and the app's XFCC dropped)
-        trace, headers = continue_trace(with_client_cert(prepared.head.headers, None))
+        trace, headers = continue_trace(
+            with_client_cert(prepared.head.headers, None), policy=self.metrics.tracing.policy
+        )
         request_id, headers = ensure_request_id(with_default_host(headers, owner.key.service))
         record.traceparent, record.parent_span, record.request_id = trace.traceparent, trace.parent_id or "", request_id
         own = tls.services.get(owner.source.name) if tls is not None else None

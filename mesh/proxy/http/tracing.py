@@ -8,8 +8,15 @@ logs still correlate. B3 headers and `tracestate` pass through untouched, except
 `tracestate` is dropped when its `traceparent` was invalid (W3C Trace Context 3.3: it
 belongs to a context we did not continue).
 
-New traces are marked sampled (flags 01): the access log records every request, and a
-parent-based sampler in the app would otherwise drop every trace the mesh started.
+Sampling is parent-based: a continued trace keeps the caller's flags (sampled or not), and
+a trace the mesh starts is sampled by the policy's `sample_rate` (mesh.telemetry.sampling;
+1.0 without a `tracing` section, so a parent-based sampler in the app keeps every trace the
+mesh started, as before). An unsampled hop still propagates its ids (flags 00), and still
+gets its access log line; only its span is not exported (mesh.proxy.http.spans).
+
+The policy's `propagation` says which formats are written toward the next hop: W3C
+`traceparent` (the default), B3 multi-headers (X-B3-TraceId/SpanId/ParentSpanId/Sampled, for
+Zipkin-instrumented apps), or both. Both formats are always read.
 
 Ids come from a fast PRNG (random.Random, a Mersenne Twister) seeded once from os.urandom,
 not from os.urandom per id: W3C Trace Context asks for ids generated randomly or
@@ -29,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mesh.http import Headers
+from mesh.telemetry.sampling import ratio_sampled
 
 TRACEPARENT = b"traceparent"
 TRACESTATE = b"tracestate"
@@ -36,8 +44,10 @@ REQUEST_ID = b"x-request-id"
 B3_TRACE_ID = b"x-b3-traceid"
 B3_SPAN_ID = b"x-b3-spanid"
 B3_SAMPLED = b"x-b3-sampled"
+B3_PARENT_SPAN_ID = b"x-b3-parentspanid"
 
 SAMPLED = "01"
+UNSAMPLED = "00"
 _HEX = b"0123456789abcdef"
 _ZERO_TRACE = "0" * 32
 _ZERO_SPAN = "0" * 16
@@ -64,6 +74,27 @@ class TraceContext:
     @property
     def traceparent(self) -> str:
         return f"00-{self.trace_id}-{self.span_id}-{self.flags}"
+
+
+@dataclass(frozen=True, slots=True)
+class TracePolicy:
+    """How this agent starts and propagates traces (its `tracing` settings)."""
+
+    sample_rate: float = 1.0  # share of the traces the mesh starts that are sampled
+    w3c: bool = True  # write `traceparent` toward the next hop
+    b3: bool = False  # write B3 multi-headers toward the next hop
+
+    @classmethod
+    def of(cls, sample_rate: float, propagation: tuple[str, ...]) -> TracePolicy:
+        return cls(sample_rate, "w3c" in propagation, "b3" in propagation)
+
+
+DEFAULT_POLICY = TracePolicy()
+
+
+def sampled(flags: str) -> bool:
+    """The W3C sampled bit of a two-hex-digit trace-flags field."""
+    return bool(flags) and flags[-1] in "13579bdf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +145,10 @@ def b3_parent(headers: Headers) -> ParentContext | None:
     return ParentContext(trace, span_id.decode(), flags)
 
 
-def continue_trace(headers: Headers, random_bytes: RandomBytes = _fast_random_bytes) -> tuple[TraceContext, Headers]:
-    """This hop's span, and `headers` carrying it to the next hop."""
+def continue_trace(
+    headers: Headers, random_bytes: RandomBytes = _fast_random_bytes, *, policy: TracePolicy = DEFAULT_POLICY
+) -> tuple[TraceContext, Headers]:
+    """This hop's span, and `headers` carrying it to the next hop in the policy's formats."""
     raw = headers.get(TRACEPARENT)
     parent = parse_traceparent(raw) if raw is not None and headers.count(TRACEPARENT) == 1 else None
     if parent is None and raw is not None:
@@ -124,10 +157,29 @@ def continue_trace(headers: Headers, random_bytes: RandomBytes = _fast_random_by
         parent = b3_parent(headers)
     span_id = _nonzero_hex(random_bytes, 8)
     if parent is None:
-        context = TraceContext(_nonzero_hex(random_bytes, 16), span_id, SAMPLED)
+        trace_id = _nonzero_hex(random_bytes, 16)
+        flags = SAMPLED if ratio_sampled(trace_id, policy.sample_rate) else UNSAMPLED
+        context = TraceContext(trace_id, span_id, flags)
     else:
         context = TraceContext(parent.trace_id, span_id, parent.flags, parent.parent_id)
-    return context, headers.with_set(b"traceparent", context.traceparent.encode())
+    if policy.w3c:
+        headers = headers.with_set(TRACEPARENT, context.traceparent.encode())
+    elif raw is not None:
+        # Not continued in W3C form: a caller's traceparent left in place would name the wrong parent.
+        headers = headers.without(TRACEPARENT, TRACESTATE)
+    if policy.b3:
+        headers = with_b3(headers, context)
+    return context, headers
+
+
+def with_b3(headers: Headers, context: TraceContext) -> Headers:
+    """`headers` with B3 multi-headers naming this hop (any the caller sent are replaced)."""
+    headers = headers.with_set(B3_TRACE_ID, context.trace_id.encode()).with_set(B3_SPAN_ID, context.span_id.encode())
+    if context.parent_id:
+        headers = headers.with_set(B3_PARENT_SPAN_ID, context.parent_id.encode())
+    elif B3_PARENT_SPAN_ID in headers:
+        headers = headers.without(B3_PARENT_SPAN_ID)
+    return headers.with_set(B3_SAMPLED, b"1" if sampled(context.flags) else b"0")
 
 
 def ensure_request_id(headers: Headers, random_bytes: RandomBytes = _fast_random_bytes) -> tuple[str, Headers]:
