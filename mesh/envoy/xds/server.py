@@ -253,7 +253,7 @@ class AdsServer:
         try:
             self._on_event(event)
         except Exception:
-            log.exception("xds event hook failed", event=type(event).__name__)
+            log.exception("xds event hook failed", kind=type(event).__name__)
 
 
 class _Servicer:

@@ -1,0 +1,93 @@
+"""The State-of-the-World rules of one stream, as plain decisions (no sockets)."""
+
+from __future__ import annotations
+
+from mesh.envoy.xds import CLUSTER, ENDPOINT, LISTENER, PUSH_ORDER, ROUTE, SECRET
+from mesh.envoy.xds.catalog import Catalog
+from mesh.envoy.xds.session import Outcome, Rejected, Request, Session
+from tests.unit.envoy.xds.support import basic_set, cluster, resource_set
+
+
+def published() -> Catalog:
+    catalog = Catalog()
+    catalog.publish(basic_set())
+    return catalog
+
+
+def test_nothing_is_sent_before_envoy_asks() -> None:
+    assert Session().responses(published()) == []
+
+
+def test_nothing_is_sent_before_the_first_publish() -> None:
+    session = Session()
+    session.receive(Request(CLUSTER, "", "", frozenset()))
+    assert session.responses(Catalog()) == []
+
+
+def test_responses_due_together_go_in_make_before_break_order() -> None:
+    session, catalog = Session(), published()
+    for url in reversed(PUSH_ORDER):
+        names = frozenset() if url in (CLUSTER, LISTENER) else frozenset({"c1", "r1", "s1"})
+        session.receive(Request(url, "", "", names))
+    assert [r.type_url for r in session.responses(catalog)] == [SECRET, CLUSTER, ENDPOINT, LISTENER, ROUTE]
+
+
+def test_an_ack_is_counted_once_per_nonce() -> None:
+    session, catalog = Session(), published()
+    session.receive(Request(ENDPOINT, "", "", frozenset({"c1"})))
+    (sent,) = session.responses(catalog)
+    ack = Request(ENDPOINT, sent.version, sent.nonce, frozenset({"c1"}))
+    assert session.receive(ack) == Outcome(acked="1")
+    # The same nonce again, now with one more name: a subscription change, not a second ACK.
+    assert session.receive(Request(ENDPOINT, sent.version, sent.nonce, frozenset({"c1", "c2"}))) == Outcome()
+    (more,) = session.responses(catalog)
+    assert [r.type_url for r in more.resources] == [ENDPOINT, ENDPOINT]
+
+
+def test_a_nack_names_the_refused_version_and_the_one_kept() -> None:
+    session, catalog = Session(), published()
+    session.receive(Request(CLUSTER, "", "", frozenset()))
+    (first,) = session.responses(catalog)
+    session.receive(Request(CLUSTER, first.version, first.nonce, frozenset()))
+    catalog.publish(resource_set(clusters={"x": cluster("x")}))
+    (second,) = session.responses(catalog)
+    outcome = session.receive(Request(CLUSTER, "1", second.nonce, frozenset(), error="no"))
+    assert outcome == Outcome(nacked=Rejected(version="2", kept_version="1", message="no"))
+    assert session.responses(catalog) == []  # not sent again
+    assert session.types[CLUSTER].acked_version == "1"
+
+
+def test_an_ack_of_an_older_version_than_sent_is_not_an_ack() -> None:
+    session, catalog = Session(), published()
+    session.receive(Request(CLUSTER, "", "", frozenset()))
+    (sent,) = session.responses(catalog)
+    assert session.receive(Request(CLUSTER, "0", sent.nonce, frozenset())) == Outcome()
+    assert session.types[CLUSTER].acked_version is None
+
+
+def test_a_nonce_never_sent_is_stale() -> None:
+    session = Session()
+    assert session.receive(Request(CLUSTER, "1", "42", frozenset())) == Outcome(stale=True)
+    assert not session.types[CLUSTER].requested
+
+
+def test_a_type_not_served_is_reported_as_unknown() -> None:
+    outcome = Session().receive(Request("type.googleapis.com/envoy.Nope", "", "", frozenset()))
+    assert outcome == Outcome(unknown_type=True)
+
+
+def test_a_named_type_with_no_names_is_not_subscribed() -> None:
+    session, catalog = Session(), published()
+    session.receive(Request(ROUTE, "", "", frozenset()))
+    assert session.responses(catalog) == []
+    assert not session.types[ROUTE].subscribed
+
+
+def test_nonces_are_unique_on_a_stream() -> None:
+    session, catalog = Session(), published()
+    session.receive(Request(CLUSTER, "", "", frozenset()))
+    session.receive(Request(LISTENER, "", "", frozenset()))
+    nonces = [r.nonce for r in session.responses(catalog)]
+    catalog.publish(resource_set(clusters={"x": cluster("x")}))
+    nonces += [r.nonce for r in session.responses(catalog)]
+    assert len(nonces) == len(set(nonces)) == 4  # CDS and LDS twice (the second set has no listeners)
