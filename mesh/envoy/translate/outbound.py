@@ -16,6 +16,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import http_con
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 
 from mesh.envoy.translate import names
+from mesh.envoy.translate.access_log import access_log
 from mesh.envoy.translate.clusters import backend_cluster, has_endpoints
 from mesh.envoy.translate.protos import ads_source, pack, socket_address, uint32
 from mesh.snapshot.compiled import CompiledUpstream
@@ -76,5 +77,6 @@ def _http_manager(upstream: CompiledUpstream) -> hcm.HttpConnectionManager:
             ),
         ),
         http_filters=[hcm.HttpFilter(name=ROUTER, typed_config=pack(router_pb2.Router()))],
+        access_log=[access_log("outbound", upstream.service, upstream.upstream.destination_name)],
         max_request_headers_kb=uint32(64),
     )

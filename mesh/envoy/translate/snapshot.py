@@ -15,6 +15,7 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 
+from mesh.config.model import HostPort, MtlsMode
 from mesh.envoy.translate.clusters import (
     aggregate_cluster,
     backend_cluster,
@@ -23,10 +24,12 @@ from mesh.envoy.translate.clusters import (
     load_assignment,
     reachable_backends,
 )
+from mesh.envoy.translate.inbound import InboundInputs, InboundService, inbound_resources
 from mesh.envoy.translate.outbound import outbound_listener
 from mesh.envoy.translate.routes import route_configuration
 from mesh.envoy.translate.secrets import secrets
-from mesh.snapshot.compiled import CompiledSnapshot, CompiledUpstream
+from mesh.envoy.xds.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, ResourceSet
+from mesh.snapshot.compiled import CompiledInbound, CompiledSnapshot, CompiledUpstream
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,49 @@ class Translation:
     routes: tuple[route_pb2.RouteConfiguration, ...]
     endpoints: tuple[endpoint_pb2.ClusterLoadAssignment, ...]
     secrets: tuple[secret_pb2.Secret, ...]
+
+    def resource_set(self) -> ResourceSet:
+        """What the xDS server publishes: every resource by type URL and name."""
+        return {
+            LISTENER: {m.name: m for m in self.listeners},
+            CLUSTER: {m.name: m for m in self.clusters},
+            ROUTE: {m.name: m for m in self.routes},
+            ENDPOINT: {m.cluster_name: m for m in self.endpoints},
+            SECRET: {m.name: m for m in self.secrets},
+        }
+
+
+def translate(compiled: CompiledSnapshot, *, sds: config_source_pb2.ConfigSource | None) -> Translation:
+    """Every resource of the host's Envoy: the inbound listener and local app clusters, then the
+    upstream side (`translate_outbound`)."""
+    inbound = inbound_resources(inbound_inputs(compiled), sds_config=sds)
+    outbound = translate_outbound(compiled, sds=sds)
+    listeners = ((inbound.listener,) if inbound.listener is not None else ()) + outbound.listeners
+    return Translation(
+        listeners=listeners,
+        clusters=inbound.clusters + outbound.clusters,
+        routes=outbound.routes,
+        endpoints=outbound.endpoints,
+        secrets=outbound.secrets,
+    )
+
+
+def inbound_inputs(compiled: CompiledSnapshot) -> InboundInputs:
+    return InboundInputs(
+        services=tuple(_inbound_service(compiled, s) for s in compiled.inbound),
+        datacenter=compiled.datacenter,
+        trust_domain=compiled.trust_domain,
+        listen=HostPort(compiled.inbound_address, compiled.inbound_port),
+        intentions=compiled.intentions,
+        default_allow=compiled.default_allow,
+    )
+
+
+def _inbound_service(compiled: CompiledSnapshot, inbound: CompiledInbound) -> InboundService:
+    # The builtin plane's derivation (service-defaults over the config); http2 and grpc ride the
+    # L4 path toward the app for now, as on the builtin plane.
+    mode: MtlsMode = "permissive" if compiled.mtls_mode == "permissive" else "strict"
+    return InboundService.of(inbound.service, compiled.source.traffic.defaults(inbound.service.name), mode)
 
 
 def translate_outbound(compiled: CompiledSnapshot, *, sds: config_source_pb2.ConfigSource | None) -> Translation:
