@@ -30,8 +30,6 @@ from mesh.proxy.http.flags import Flag
 
 HCM_FILTER = "envoy.filters.network.http_connection_manager"
 HCM = hcm_pb2.HttpConnectionManager
-# Envoy's short name of the flag its RBAC filter sets on a request it refuses.
-RBAC_DENIED_FLAG = "RBAC"
 DENIED_BODY = "403 Forbidden\n"
 
 
@@ -71,8 +69,15 @@ def inbound_http_filter(
 def _denied_reply() -> hcm_pb2.ResponseMapper:
     """A request the RBAC refused is answered as the builtin plane answers it (local_replies.py)."""
     return hcm_pb2.ResponseMapper(
+        # Local replies only (an app's own 403 is never rewritten), and the RBAC filter is the
+        # only one of this chain that answers 403 itself.
         filter=accesslog_pb2.AccessLogFilter(
-            response_flag_filter=accesslog_pb2.ResponseFlagFilter(flags=[RBAC_DENIED_FLAG])
+            status_code_filter=accesslog_pb2.StatusCodeFilter(
+                comparison=accesslog_pb2.ComparisonFilter(
+                    op=accesslog_pb2.ComparisonFilter.EQ,
+                    value=base_pb2.RuntimeUInt32(default_value=403, runtime_key="mesh.inbound.denied_status"),
+                )
+            )
         ),
         body=base_pb2.DataSource(inline_string=DENIED_BODY),
         headers_to_add=[

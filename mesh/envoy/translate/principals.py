@@ -1,11 +1,18 @@
 """The callers an inbound RBAC can name, as Envoy RBAC principals over the client's SPIFFE URI SAN (pure).
 
 The builtin plane reads a caller's identity with mesh.tls.peer.peer_identity: a Consul service
-SPIFFE ID (`spiffe://<td>/ns/default/dc/<dc>/svc/<svc>`) in our trust domain (compared
-case-insensitively, as the parser lower-cases it), namespace `default`, any datacenter (Consul
-matches intention sources by service name across the datacenters of one trust domain). The
-regexes here accept exactly those IDs, with the same name grammar as mesh.identity, and are
-anchored as Consul writes them (Envoy's safe_regex matches the whole value anyway).
+SPIFFE ID (`spiffe://<td>/ns/default/dc/<dc>/svc/<svc>`) in our trust domain, namespace
+`default`, any datacenter (Consul matches intention sources by service name across the
+datacenters of one trust domain). The regexes here accept those IDs, with mesh.identity's name
+grammar, anchored as Consul writes them (Envoy's safe_regex matches the whole value anyway).
+
+Two differences, both refusing what the builtin plane would admit and both outside what the
+mesh's CA signs: the trust domain is matched in lower case only (the builtin parser lower-cases
+a leaf's; a case-insensitive group costs six times the RE2 program), and a name's 63-character
+bound is not checked (see _NAME). Envoy refuses a regex whose RE2 program exceeds 100
+instructions by default; these stay near 30 for Consul's `<uuid>.consul` trust domains, growing
+one per character of the trust domain, so a trust domain past about 70 characters needs the
+bootstrap's runtime `re2.max_program_size.error_level` raised.
 """
 
 from __future__ import annotations
@@ -17,8 +24,10 @@ from envoy.type.matcher.v3 import regex_pb2, string_pb2
 
 from mesh.identity import is_valid_service_name, is_valid_trust_domain
 
-# mesh.identity's grammar of one name (a service, a datacenter), in RE2 syntax.
-_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
+# mesh.identity's grammar of one name (a service, a datacenter), in RE2 syntax, without its bound of
+# 63 characters: `{0,62}` alone makes a program of about 300 instructions, and Envoy refuses a regex
+# past 100 unless its runtime says otherwise. A longer label is one the mesh's CA never signs.
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 
 
 def _escaped(name: str) -> str:
@@ -34,7 +43,7 @@ def spiffe_regex(trust_domain: str, service: str | None) -> str:
     if service is not None and not is_valid_service_name(service):
         raise ValueError(f"not a valid service name: {service!r}")
     svc = _NAME if service is None else _escaped(service)
-    return f"^spiffe://(?i:{_escaped(trust_domain)})/ns/default/dc/{_NAME}/svc/{svc}$"
+    return f"^spiffe://{_escaped(trust_domain.lower())}/ns/default/dc/{_NAME}/svc/{svc}$"
 
 
 def _by_regex(regex: str) -> rbac_pb2.Principal:

