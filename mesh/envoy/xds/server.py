@@ -172,8 +172,9 @@ class AdsServer:
                 if stream.ended is not None:
                     return
                 for response in stream.session.responses(self._catalog):
-                    yield _message(response)
+                    # Reported before the write: Envoy's answer can be read before the write returns.
                     self._sent(stream, response)
+                    yield _message(response)
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):

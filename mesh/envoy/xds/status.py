@@ -24,6 +24,7 @@ _REDACTED = " [rest redacted: it may quote key material]"
 
 def redact_detail(message: str) -> str:
     """Envoy's error text, cut before anything that may be key material and at `DETAIL_LIMIT` characters."""
+    message = message.strip()
     found = _SENSITIVE.search(message)
     if found is not None:
         return message[: found.start()].rstrip() + _REDACTED
