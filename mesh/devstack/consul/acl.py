@@ -154,7 +154,6 @@ class ACLState:
         index = self._ix.next()
         del self._by_secret[token.secret_id]
         self._ix.stamp(index, ACL_TOKENS)
-        self._ix.notify()
         return True
 
     def _insert(self, token: Token) -> Token:
@@ -167,5 +166,4 @@ class ACLState:
         )
         self._by_secret[stored.secret_id] = stored
         self._ix.stamp(index, ACL_TOKENS)
-        self._ix.notify()
         return stored

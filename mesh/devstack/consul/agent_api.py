@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from mesh.devstack.consul import shapes
+from mesh.devstack.consul import shapes, watchkeys
 from mesh.devstack.consul.acl import READ, WRITE
 from mesh.devstack.consul.blocking import DEFAULT_WAIT, MAX_WAIT
 from mesh.devstack.consul.call import Call, apply_filter
@@ -128,7 +128,7 @@ async def service(call: Call) -> web.StreamResponse:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     while True:
-        changed = call.ctx.store.indexes.changed()
+        store = call.ctx.store
         svc = call.ctx.agent.service(service_id)
         if svc is None:
             raise HTTPError(404, f"unknown service ID: {service_id}")
@@ -140,7 +140,8 @@ async def service(call: Call) -> web.StreamResponse:
             view = shapes.agent_service(svc, call.ctx.datacenter, content_hash=digest)
             return json_response(view, headers={"X-Consul-ContentHash": digest})
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(changed.wait(), remaining)
+            async with asyncio.timeout(remaining):
+                await store.indexes.watches.wait({watchkeys.agent_service(store.node_name, service_id)})
 
 
 async def register_service(call: Call) -> web.StreamResponse:

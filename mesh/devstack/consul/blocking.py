@@ -2,15 +2,15 @@
 
 A read with `index=N` waits until the index of its answer exceeds N or `wait` runs out
 (default 5m, at most 10m, plus up to wait/16 of random jitter), then answers with the
-latest result either way. Indexes are never reported below 1, so clients never
-busy-loop on `index=0`.
+latest result either way; meanwhile it wakes only for writes to what it reads.
+Indexes are never reported below 1, so clients never busy-loop on `index=0`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -19,6 +19,7 @@ from multidict import MultiMapping
 from mesh.devstack.consul.godurations import parse_go_duration
 from mesh.devstack.consul.responses import HTTPError
 from mesh.devstack.consul.store import Store
+from mesh.devstack.consul.watches import WatchKey
 from mesh.filterexpr import Filter, FilterSyntaxError, compile_filter
 
 T = TypeVar("T")
@@ -68,32 +69,32 @@ class QueryOptions:
 
 
 async def block(
-    opts: QueryOptions, current_store: Callable[[], Store], read: Callable[[Store], tuple[int, T]]
+    opts: QueryOptions,
+    current_store: Callable[[], Store],
+    read: Callable[[Store], tuple[int, T]],
+    watch: Collection[WatchKey],
 ) -> tuple[int, T]:
     """Run `read` until its index passes `opts.min_index` or the wait is over.
 
-    `current_store` is asked again after every wake-up: a state reset replaces the store,
-    and the query then answers from the new state (with its lower index) at once.
+    Between reads the query parks under `watch`, the keys of what `read` looks at, so only a
+    write to those wakes it (watchkeys.py). `current_store` is asked again after every wake-up:
+    a state reset replaces the store, and the query then answers from the new state (with its
+    lower index) at once.
     """
     store = current_store()
-    changed = store.indexes.changed()
     index, result = read(store)
     index = max(index, 1)
     if opts.min_index == 0 or index > opts.min_index:
         return index, result
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + opts.timeout()
+    deadline = asyncio.get_running_loop().time() + opts.timeout()
     while True:
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            return index, result
         try:
-            await asyncio.wait_for(changed.wait(), remaining)
+            async with asyncio.timeout_at(deadline):
+                await store.indexes.watches.wait(watch)
         except TimeoutError:
             return index, result
         abandoned = store.indexes.abandoned
         store = current_store()
-        changed = store.indexes.changed()
         index, result = read(store)
         index = max(index, 1)
         if abandoned or index > opts.min_index:

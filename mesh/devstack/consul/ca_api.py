@@ -6,8 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
+from mesh.devstack.consul import watchkeys
 from mesh.devstack.consul.acl import READ
 from mesh.devstack.consul.call import Call
+from mesh.devstack.consul.indexes import CA_ROOTS
 from mesh.devstack.consul.responses import json_response
 from mesh.devstack.consul.router import Router
 from mesh.devstack.consul.store import Store
@@ -27,7 +29,7 @@ async def roots(call: Call) -> web.StreamResponse:
     def read(store: Store) -> tuple[int, dict[str, Any]]:
         return store.ca.index, store.ca.render()
 
-    return await call.read(read)
+    return await call.read(read, {watchkeys.table(CA_ROOTS)})
 
 
 async def configuration(call: Call) -> web.StreamResponse:

@@ -90,7 +90,6 @@ class CAState:
         self._roots = list(roots)
         self._active = active
         self._ix.stamp(index, CA_ROOTS)
-        self._ix.notify()
 
     def render(self) -> dict[str, Any]:
         """The body of GET /v1/connect/ca/roots (structs.IndexedCARoots)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -14,6 +14,7 @@ from mesh.devstack.consul.acl import Authorizer, PermissionDenied
 from mesh.devstack.consul.blocking import QueryOptions, block, meta_headers
 from mesh.devstack.consul.responses import HTTPError, json_response
 from mesh.devstack.consul.store import Store
+from mesh.devstack.consul.watches import WatchKey
 from mesh.filterexpr import Filter, FilterEvaluationError
 
 if TYPE_CHECKING:
@@ -125,17 +126,20 @@ class Call:
     def options(self) -> QueryOptions:
         return QueryOptions.parse(self.request.query)
 
-    async def blocking(self, read: Callable[[Store], tuple[int, T]]) -> tuple[T, Mapping[str, str]]:
-        """A blocking read of this request's datacenter: the result and its QueryMeta headers."""
+    async def blocking(
+        self, read: Callable[[Store], tuple[int, T]], watch: Collection[WatchKey]
+    ) -> tuple[T, Mapping[str, str]]:
+        """A blocking read of this request's datacenter, woken by writes to `watch`: the result
+        and its QueryMeta headers."""
         opts = self.options()
         getter = self.ctx.store_getter(self.dc)
         self.authz  # noqa: B018 - resolve the token first, so an unknown one is refused at once
-        index, result = await block(opts, getter, read)
+        index, result = await block(opts, getter, read, watch)
         return result, meta_headers(index, opts)
 
-    async def read(self, read: Callable[[Store], tuple[int, Any]]) -> web.Response:
+    async def read(self, read: Callable[[Store], tuple[int, Any]], watch: Collection[WatchKey]) -> web.Response:
         """A blocking read answered as JSON with QueryMeta headers."""
-        result, headers = await self.blocking(read)
+        result, headers = await self.blocking(read, watch)
         return json_response(result, headers=headers)
 
 

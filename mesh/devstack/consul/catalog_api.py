@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from mesh.devstack.consul import shapes
+from mesh.devstack.consul import shapes, watchkeys
 from mesh.devstack.consul.acl import READ
 from mesh.devstack.consul.call import Call, apply_filter
 from mesh.devstack.consul.indexes import NODES, SERVICES
@@ -54,7 +54,7 @@ async def nodes(call: Call) -> web.StreamResponse:
         ]
         return store.indexes.table(NODES), apply_filter(flt, found, lambda v: v)
 
-    return await call.read(read)
+    return await call.read(read, {watchkeys.table(NODES)})
 
 
 async def services(call: Call) -> web.StreamResponse:
@@ -75,7 +75,8 @@ async def services(call: Call) -> web.StreamResponse:
             tags.extend(t for t in svc.tags if t not in tags)
         return store.indexes.table(SERVICES), summary
 
-    return await call.read(read)
+    # The filter and ?node-meta read the instances' nodes too.
+    return await call.read(read, {watchkeys.table(SERVICES), watchkeys.table(NODES)})
 
 
 async def _service_nodes(call: Call, *, connect: bool) -> web.StreamResponse:
@@ -98,7 +99,7 @@ async def _service_nodes(call: Call, *, connect: bool) -> web.StreamResponse:
         views = [shapes.service_node(s, catalog.nodes[s.node]) for s in found]
         return index, apply_filter(flt, views, lambda v: v)
 
-    return await call.read(read)
+    return await call.read(read, {watchkeys.connect_instances(name) if connect else watchkeys.instances(name)})
 
 
 def has_tags(svc: Service, wanted: list[str]) -> bool:
@@ -122,12 +123,12 @@ async def node_services(call: Call) -> web.StreamResponse:
         catalog = store.catalog
         node = catalog.nodes.get(name)
         if node is None or not call.allowed("node", READ, name):
-            return store.indexes.table(NODES, SERVICES), None
+            return catalog.node_index(name), None
         services = [s for s in catalog.services_on(name) if call.allowed("service", READ, s.name)]
         views = apply_filter(flt, [shapes.node_service(s) for s in services], lambda v: v)
-        return store.indexes.table(NODES, SERVICES), {
+        return catalog.node_index(name), {
             "Node": shapes.node(node),
             "Services": {v["ID"]: v for v in views},
         }
 
-    return await call.read(read)
+    return await call.read(read, {watchkeys.node(name)})

@@ -1,37 +1,56 @@
-"""The catalog: nodes, service instances and checks, with Consul's per-service indexes.
+"""The catalog: nodes, service instances and checks, with Consul's per-service and per-node indexes.
 
 Index rules (agent/consul/state/catalog.go):
 - a query for one service uses that service's own index, which moves whenever an
-  instance, one of its checks, or a node-level check of its node changes;
+  instance, one of its checks, its node, or a node-level check of its node changes;
 - when no instance exists it uses the index of the last extinction (the last time a
   service's final instance went away), else the catalog's table indexes; so a watch
-  on an absent service wakes when the last instance of anything disappears, and a
-  watch on a disappearing service wakes with an empty answer;
-- `/health/connect/<name>` does the same with the proxies fronting <name>.
+  on a disappearing service wakes with an empty answer and a higher index;
+- `/health/connect/<name>` does the same with the proxies fronting <name>;
+- a query for one node's services uses that node's index, moved by the node and its
+  services (a node never seen falls back to the tables' indexes).
 A write that leaves a record as it was is skipped: no index moves, nobody wakes.
+
+Each write collects what it touched in a `_Write` and commits it once: the Raft index, the
+table stamps and the watch keys (watchkeys.catalog_write) that wake the queries reading it.
+Lookups by service, target and node come from catalog_tables, so no read or write here
+scans the whole catalog.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field
 from typing import TypeVar
 
+from mesh.devstack.consul import watchkeys
+from mesh.devstack.consul.catalog_tables import CatalogTables
 from mesh.devstack.consul.indexes import CHECKS, NODES, SERVICES, Indexes
 from mesh.devstack.consul.model import Check, Node, Service
+from mesh.devstack.consul.watchkeys import connect_targets
 
 _Record = TypeVar("_Record", Node, Service, Check)
-_Key = TypeVar("_Key", bound=Hashable)
 
 
-class CatalogState:
+@dataclass
+class _Write:
+    """What one catalog write touched, committed together (see watchkeys.catalog_write)."""
+
+    index: int
+    tables: set[str] = field(default_factory=set)
+    indexed: list[Service] = field(default_factory=list)
+    viewed: list[Service] = field(default_factory=list)
+    nodes: set[str] = field(default_factory=set)
+    checks: list[Check] = field(default_factory=list)
+
+
+class CatalogState(CatalogTables):
     def __init__(self, indexes: Indexes) -> None:
+        super().__init__()
         self._ix = indexes
-        self.nodes: dict[str, Node] = {}
-        self.services: dict[tuple[str, str], Service] = {}
-        self.checks: dict[tuple[str, str], Check] = {}
         self._service_index: dict[str, int] = {}
         self._connect_index: dict[str, int] = {}
+        self._node_index: dict[str, int] = {}
         self._last_extinction = 0
 
     # -- index helpers ------------------------------------------------------------
@@ -49,136 +68,127 @@ class CatalogState:
             return self._connect_index[name]
         return self._last_extinction or self.catalog_index(checks=True)
 
-    def _bump_service(self, index: int, svc: Service) -> None:
-        self._service_index[svc.name] = index
-        for target in _connect_targets(svc):
-            self._connect_index[target] = index
-
-    def _bump_node_services(self, index: int, node: str) -> None:
-        for svc in self.services_on(node):
-            self._bump_service(index, svc)
-
-    def _forget_extinct(self, index: int, gone: Service) -> None:
-        if not any(s.name == gone.name for s in self.services.values()):
-            self._service_index.pop(gone.name, None)
-            self._last_extinction = index
-        for target in _connect_targets(gone):
-            if not any(target in _connect_targets(s) for s in self.services.values()):
-                self._connect_index.pop(target, None)
-                self._last_extinction = index
-
-    # -- reads --------------------------------------------------------------------
-
-    def services_on(self, node: str) -> list[Service]:
-        return [s for (n, _), s in sorted(self.services.items()) if n == node]
-
-    def instances(self, name: str) -> list[Service]:
-        return [s for _, s in sorted(self.services.items()) if s.name == name]
-
-    def connect_instances(self, name: str) -> list[Service]:
-        return [s for _, s in sorted(self.services.items()) if name in _connect_targets(s)]
-
-    def checks_of(self, svc: Service) -> list[Check]:
-        """The checks that decide an instance's health: its own and its node's."""
-        return [c for (n, _), c in sorted(self.checks.items()) if n == svc.node and c.service_id in ("", svc.id)]
-
-    def node_checks(self, node: str) -> list[Check]:
-        return [c for (n, _), c in sorted(self.checks.items()) if n == node]
-
-    def all_checks(self) -> list[Check]:
-        return [c for _, c in sorted(self.checks.items())]
+    def node_index(self, name: str) -> int:
+        return self._node_index.get(name) or self.catalog_index(checks=False)
 
     # -- writes -------------------------------------------------------------------
 
-    def _upsert(
-        self, table: dict[_Key, _Record], key: _Key, record: _Record, stamp: str
-    ) -> tuple[_Record, _Record | None]:
-        """Store `record` under `key` with the next index, keeping the creation index of the record
-        it replaces: (stored, replaced). A record equal but for its indexes is left as it was, and
-        comes back as both."""
-        existing = table.get(key)
-        if existing is not None and existing.content() == record.content():
-            return existing, existing
-        index = self._ix.next()
-        created = existing.create_index if existing else index
-        stored = table[key] = dataclasses.replace(record, create_index=created, modify_index=index)
-        self._ix.stamp(index, stamp)
-        return stored, existing
-
     def ensure_node(self, node: Node) -> None:
-        stored, existing = self._upsert(self.nodes, node.name, node, NODES)
-        if stored is existing:
+        existing = self.nodes.get(node.name)
+        if existing is not None and existing.content() == node.content():
             return
-        self._bump_node_services(stored.modify_index, node.name)
-        self._ix.notify()
+        w = _Write(self._ix.next(), tables={NODES}, nodes={node.name})
+        self.put_node(_stamped(node, existing, w.index))
+        self._node_index[node.name] = w.index
+        for svc in self.services_on(node.name):
+            self._bump_service(w, svc)
+            w.viewed.append(svc)
+        self._commit(w)
 
     def ensure_service(self, svc: Service) -> Service:
-        stored, existing = self._upsert(self.services, (svc.node, svc.id), svc, SERVICES)
-        if stored is existing:
-            return stored
-        index = stored.modify_index
-        if existing is not None and existing.name != svc.name:
-            self._forget_extinct(index, existing)
+        existing = self.services.get((svc.node, svc.id))
+        if existing is not None and existing.content() == svc.content():
+            return existing
+        w = _Write(self._ix.next(), tables={SERVICES})
+        stored = _stamped(svc, existing, w.index)
+        self.put_service(stored)
+        self._service_record_changed(w, stored)
         if existing is not None:
-            self._bump_service(index, existing)
-        self._bump_service(index, stored)
-        self._refresh_check_service_fields(index, stored)
-        self._ix.notify()
+            self._service_record_changed(w, existing)
+            self._forget_extinct(w, existing)
+        self._refresh_check_service_fields(w, stored)
+        self._commit(w)
         return stored
 
     def delete_service(self, node: str, service_id: str) -> Service | None:
-        existing = self.services.pop((node, service_id), None)
+        existing = self.services.get((node, service_id))
         if existing is None:
             return None
-        index = self._ix.next()
-        for key in [k for k, c in self.checks.items() if k[0] == node and c.service_id == service_id]:
-            del self.checks[key]
-        self._ix.stamp(index, SERVICES, CHECKS)
-        self._bump_service(index, existing)
-        self._forget_extinct(index, existing)
-        self._ix.notify()
+        w = _Write(self._ix.next(), tables={SERVICES, CHECKS})
+        self.drop_service(existing)
+        for check in self.owned_checks(node, service_id):
+            self.drop_check(check)
+            w.checks.append(check)
+        self._service_record_changed(w, existing)
+        self._forget_extinct(w, existing)
+        self._commit(w)
         return existing
 
     def ensure_check(self, check: Check) -> Check:
-        stored, existing = self._upsert(self.checks, (check.node, check.check_id), check, CHECKS)
-        if stored is existing:
-            return stored
+        existing = self.checks.get((check.node, check.check_id))
+        if existing is not None and existing.content() == check.content():
+            return existing
+        w = _Write(self._ix.next(), tables={CHECKS})
+        stored = _stamped(check, existing, w.index)
+        self.put_check(stored)
         for touched in (existing, stored):
             if touched is not None:
-                self._bump_for_check(stored.modify_index, touched)
-        self._ix.notify()
+                w.checks.append(touched)
+                self._bump_for_check(w, touched)
+        self._commit(w)
         return stored
 
     def delete_check(self, node: str, check_id: str) -> Check | None:
-        existing = self.checks.pop((node, check_id), None)
+        existing = self.checks.get((node, check_id))
         if existing is None:
             return None
-        index = self._ix.next()
-        self._ix.stamp(index, CHECKS)
-        self._bump_for_check(index, existing)
-        self._ix.notify()
+        w = _Write(self._ix.next(), tables={CHECKS}, checks=[existing])
+        self.drop_check(existing)
+        self._bump_for_check(w, existing)
+        self._commit(w)
         return existing
 
-    def _bump_for_check(self, index: int, check: Check) -> None:
+    # -- what a write moves ---------------------------------------------------------
+
+    def _commit(self, w: _Write) -> None:
+        touched = watchkeys.catalog_write(
+            tables=w.tables, indexed=w.indexed, viewed=w.viewed, nodes=w.nodes, checks=w.checks
+        )
+        self._ix.commit(w.index, touched)
+
+    def _bump_service(self, w: _Write, svc: Service) -> None:
+        self._service_index[svc.name] = w.index
+        for target in connect_targets(svc):
+            self._connect_index[target] = w.index
+        w.indexed.append(svc)
+
+    def _service_record_changed(self, w: _Write, svc: Service) -> None:
+        """An instance record was written or removed: its service, its node, its catalog view."""
+        self._bump_service(w, svc)
+        self._node_index[svc.node] = w.index
+        w.nodes.add(svc.node)
+        w.viewed.append(svc)
+
+    def _forget_extinct(self, w: _Write, gone: Service) -> None:
+        """After `gone` was replaced or removed: drop the indexes of what has no instance left."""
+        if not self.has_instances(gone.name):
+            self._service_index.pop(gone.name, None)
+            self._last_extinction = w.index
+        for target in connect_targets(gone):
+            if not self.has_connect_instances(target):
+                self._connect_index.pop(target, None)
+                self._last_extinction = w.index
+
+    def _bump_for_check(self, w: _Write, check: Check) -> None:
         if not check.service_id:
-            self._bump_node_services(index, check.node)
+            for on_node in self.services_on(check.node):
+                self._bump_service(w, on_node)
             return
-        svc = self.services.get((check.node, check.service_id))
-        if svc is not None:
-            self._bump_service(index, svc)
+        owner = self.services.get((check.node, check.service_id))
+        if owner is not None:
+            self._bump_service(w, owner)
 
-    def _refresh_check_service_fields(self, index: int, svc: Service) -> None:
+    def _refresh_check_service_fields(self, w: _Write, svc: Service) -> None:
         # Checks carry a copy of their service's name and tags; keep it current.
-        for key, check in list(self.checks.items()):
-            if key[0] == svc.node and check.service_id == svc.id:
-                updated = dataclasses.replace(check, service_name=svc.name, service_tags=svc.tags)
-                if updated != check:
-                    self.checks[key] = dataclasses.replace(updated, modify_index=index)
-                    self._ix.stamp(index, CHECKS)
+        for check in self.owned_checks(svc.node, svc.id):
+            updated = dataclasses.replace(check, service_name=svc.name, service_tags=svc.tags)
+            if updated != check:
+                self.put_check(dataclasses.replace(updated, modify_index=w.index))
+                w.tables.add(CHECKS)
+                w.checks += [check, updated]
 
 
-def _connect_targets(svc: Service) -> Iterable[str]:
-    if svc.destination:
-        yield svc.destination
-    if svc.connect_native:
-        yield svc.name
+def _stamped(record: _Record, existing: _Record | None, index: int) -> _Record:
+    """`record` written at `index`, keeping the creation index of the one it replaces."""
+    created = existing.create_index if existing is not None else index
+    return dataclasses.replace(record, create_index=created, modify_index=index)

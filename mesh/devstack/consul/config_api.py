@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from mesh.devstack.consul import watchkeys
 from mesh.devstack.consul.acl import READ, WRITE
 from mesh.devstack.consul.call import Call, apply_filter
 from mesh.devstack.consul.config_state import (
@@ -84,7 +85,7 @@ async def get_or_delete(call: Call) -> web.StreamResponse:
         entries = [e for e in store.config.of_kind(kind) if _allowed(call, e, READ)]
         return store.config.index, apply_filter(flt, entries, lambda e: e)
 
-    return await call.read(read)
+    return await call.read(read, {watchkeys.config_kind(kind)})
 
 
 async def _get(call: Call, kind: str, name: str) -> web.StreamResponse:
@@ -93,7 +94,7 @@ async def _get(call: Call, kind: str, name: str) -> web.StreamResponse:
         call.require(resource_for(kind), READ, None if kind in _GLOBAL_KINDS else name)
         return store.config.index, entry
 
-    entry, headers = await call.blocking(read)
+    entry, headers = await call.blocking(read, {watchkeys.config_entry(kind, name)})
     if entry is None:
         raise HTTPError(404, f'Config entry not found for "{kind}" / "{name}"', headers)
     return json_response(entry, headers=headers)

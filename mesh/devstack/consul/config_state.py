@@ -1,7 +1,8 @@
 """Config entries: stored generically by (Kind, Name), `service-intentions` in full.
 
-Reads of one entry or a list carry the `config-entries` table index, as Consul's do,
-so a watch on any entry wakes on every config write (and returns if its index moved).
+Reads of one entry or a list carry the `config-entries` table index, as Consul's do; a
+watch wakes only for writes to the entry (or kind) it reads, and then returns, its index
+having moved.
 
 Validation is light for most kinds (Kind and Name present, proxy-defaults named
 "global") and complete for service-intentions, including Consul's cross-entry rule:
@@ -17,6 +18,7 @@ from typing import Any
 
 from mesh.devstack.consul import intentions
 from mesh.devstack.consul.indexes import CONFIG_ENTRIES, Indexes
+from mesh.devstack.consul.watchkeys import config_write
 
 SERVICE_INTENTIONS = "service-intentions"
 SERVICE_DEFAULTS = "service-defaults"
@@ -106,8 +108,7 @@ class ConfigState:
         stored["CreateIndex"] = existing["CreateIndex"] if existing else index
         stored["ModifyIndex"] = index
         self._entries[(kind, name)] = stored
-        self._ix.stamp(index, CONFIG_ENTRIES)
-        self._ix.notify()
+        self._ix.commit(index, config_write([(kind, name)]))
         return True
 
     def delete(self, kind: str, name: str, cas: int | None = None) -> bool:
@@ -119,8 +120,7 @@ class ConfigState:
         self._validate_l7_protocols({(kind, name): None})
         index = self._ix.next()
         del self._entries[(kind, name)]
-        self._ix.stamp(index, CONFIG_ENTRIES)
-        self._ix.notify()
+        self._ix.commit(index, config_write([(kind, name)]))
         return True
 
     def replicate(self, primary: ConfigState) -> None:
@@ -128,11 +128,9 @@ class ConfigState:
         gone) is written here with this datacenter's next index, as Consul's replication applies
         them through the secondary's own Raft log; what did not change keeps its indexes."""
         wanted = {key: _content(entry) for key, entry in primary._entries.items()}
-        changes = 0
         for key in sorted(self._entries.keys() - wanted.keys()):
             del self._entries[key]
-            self._ix.stamp(self._ix.next(), CONFIG_ENTRIES)
-            changes += 1
+            self._ix.commit(self._ix.next(), config_write([key]))
         for key, content in sorted(wanted.items()):
             existing = self._entries.get(key)
             if existing is not None and _content(existing) == content:
@@ -141,10 +139,7 @@ class ConfigState:
             content["CreateIndex"] = existing["CreateIndex"] if existing else index
             content["ModifyIndex"] = index
             self._entries[key] = content
-            self._ix.stamp(index, CONFIG_ENTRIES)
-            changes += 1
-        if changes:
-            self._ix.notify()
+            self._ix.commit(index, config_write([key]))
 
     # -- validation ---------------------------------------------------------------
 

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiohttp import web
 
-from mesh.devstack.consul import shapes
+from mesh.devstack.consul import shapes, watchkeys
 from mesh.devstack.consul.acl import READ
 from mesh.devstack.consul.call import Call, apply_filter
 from mesh.devstack.consul.catalog_api import has_tags, node_matches, node_meta_filter
-from mesh.devstack.consul.indexes import CHECKS
+from mesh.devstack.consul.catalog_state import CatalogState
+from mesh.devstack.consul.indexes import CHECKS, NODES
 from mesh.devstack.consul.model import PASSING, VALID_STATUSES, Check
 from mesh.devstack.consul.responses import HTTPError
 from mesh.devstack.consul.router import Router
 from mesh.devstack.consul.store import Store
+from mesh.devstack.consul.watches import WatchKey
 
 
 def register(router: Router) -> None:
@@ -53,7 +56,7 @@ async def _entries(call: Call, *, connect: bool) -> web.StreamResponse:
             entries.append(shapes.health_entry(node, svc, checks))
         return index, apply_filter(flt, entries, lambda e: e)
 
-    return await call.read(read)
+    return await call.read(read, {watchkeys.connect(name) if connect else watchkeys.service(name)})
 
 
 async def service(call: Call) -> web.StreamResponse:
@@ -70,7 +73,8 @@ def _visible(call: Call, check: Check) -> bool:
     return call.allowed("node", READ, check.node)
 
 
-async def _checks(call: Call, select: Any) -> web.StreamResponse:
+async def _checks(call: Call, select: Callable[[CatalogState], Iterable[Check]], watch: WatchKey) -> web.StreamResponse:
+    """Checks as `select` finds them, with the `checks` table index (Consul's, for all three reads)."""
     flt = call.options().filter
     meta = node_meta_filter(call)
 
@@ -78,17 +82,21 @@ async def _checks(call: Call, select: Any) -> web.StreamResponse:
         catalog = store.catalog
         found = [
             shapes.check(c)
-            for c in catalog.all_checks()
-            if select(c) and node_matches(catalog.nodes.get(c.node), meta) and _visible(call, c)
+            for c in select(catalog)
+            if node_matches(catalog.nodes.get(c.node), meta) and _visible(call, c)
         ]
         return store.indexes.table(CHECKS), apply_filter(flt, found, lambda v: v)
 
-    return await call.read(read)
+    return await call.read(read, {watch, watchkeys.table(NODES)} if meta else {watch})
 
 
 async def service_checks(call: Call) -> web.StreamResponse:
     name = call.arg
-    return await _checks(call, lambda c: c.service_name == name)
+    return await _checks(
+        call,
+        lambda catalog: (c for c in catalog.all_checks() if c.service_name == name),
+        watchkeys.service_checks(name),
+    )
 
 
 async def checks_in_state(call: Call) -> web.StreamResponse:
@@ -97,11 +105,15 @@ async def checks_in_state(call: Call) -> web.StreamResponse:
         raise HTTPError(400, "Missing check state")
     if state != "any" and state not in VALID_STATUSES:
         raise HTTPError(400, "Bad check state")
-    return await _checks(call, lambda c: state == "any" or c.status == state)
+    return await _checks(
+        call,
+        lambda catalog: (c for c in catalog.all_checks() if state == "any" or c.status == state),
+        watchkeys.table(CHECKS),
+    )
 
 
 async def node_checks(call: Call) -> web.StreamResponse:
     name = call.arg
     if not name:
         raise HTTPError(400, "Missing node name")
-    return await _checks(call, lambda c: c.node == name)
+    return await _checks(call, lambda catalog: catalog.node_checks(name), watchkeys.node_checks(name))

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from mesh.devstack.consul import intentions
+from mesh.devstack.consul import intentions, watchkeys
 from mesh.devstack.consul.acl import READ, WRITE
 from mesh.devstack.consul.call import Call, apply_filter
 from mesh.devstack.consul.config_state import SERVICE_INTENTIONS, ConfigEntryError
@@ -54,7 +54,7 @@ async def list_intentions(call: Call) -> web.StreamResponse:
         visible = [i for i in intentions.all_intentions(_entries(store)) if _readable(call, i)]
         return store.config.index, apply_filter(flt, visible, lambda i: i)
 
-    return await call.read(read)
+    return await call.read(read, {watchkeys.config_kind(SERVICE_INTENTIONS)})
 
 
 def _readable(call: Call, ixn: dict[str, Any]) -> bool:
@@ -76,7 +76,7 @@ async def match(call: Call) -> web.StreamResponse:
         found = {name: [i for i in intentions.match(entries, by[0], name) if _readable(call, i)] for name in names}
         return store.config.index, found
 
-    return await call.read(read)
+    return await call.read(read, {watchkeys.config_kind(SERVICE_INTENTIONS)})
 
 
 async def check(call: Call) -> web.StreamResponse:

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from mesh.devstack.consul import shapes
+from mesh.devstack.consul import shapes, watchkeys
 from mesh.devstack.consul.acl import READ, WRITE
 from mesh.devstack.consul.blocking import block, meta_headers
 from mesh.devstack.consul.call import Call
@@ -57,7 +57,8 @@ async def _get(call: Call, key: str) -> web.StreamResponse:
         authz.require("key", READ, key)
         return index, [] if entry is None else [entry]
 
-    index, entries = await block(opts, call.ctx.store_getter(call.dc), read)
+    watch = watchkeys.kv_prefix(key) if recurse else watchkeys.kv_key(key)
+    index, entries = await block(opts, call.ctx.store_getter(call.dc), read, {watch})
     headers = meta_headers(index, opts)
     if not entries:
         return empty_response(404, headers)
@@ -80,7 +81,7 @@ async def _get_keys(call: Call, prefix: str) -> web.StreamResponse:
         index, keys = store.kv.keys(prefix, separator)
         return index, [k for k in keys if authz.allows("key", READ, k)]
 
-    index, keys = await block(opts, call.ctx.store_getter(call.dc), read)
+    index, keys = await block(opts, call.ctx.store_getter(call.dc), read, {watchkeys.kv_prefix(prefix)})
     headers = meta_headers(index, opts)
     if not keys and prefix:
         return empty_response(404, headers)

@@ -15,6 +15,7 @@ import dataclasses
 
 from mesh.devstack.consul.indexes import KVS, TOMBSTONES, Indexes
 from mesh.devstack.consul.model import KVEntry
+from mesh.devstack.consul.watchkeys import kv_write
 
 
 class KVState:
@@ -67,8 +68,7 @@ class KVState:
         else:
             entry = KVEntry(key=key, value=value, flags=flags, create_index=index, modify_index=index)
         self._entries[key] = entry
-        self._ix.stamp(index, KVS)
-        self._ix.notify()
+        self._ix.commit(index, kv_write([key], deleted=False))
 
     def cas(self, key: str, value: bytes | None, flags: int, cas_index: int) -> bool:
         """Set only if the key's ModifyIndex is `cas_index`; 0 means "only if absent"."""
@@ -85,8 +85,7 @@ class KVState:
             return
         index = self._ix.next()
         self._remove(key, index)
-        self._ix.stamp(index, KVS, TOMBSTONES)
-        self._ix.notify()
+        self._ix.commit(index, kv_write([key], deleted=True))
 
     def delete_cas(self, key: str, cas_index: int) -> bool:
         existing = self._entries.get(key)
@@ -104,8 +103,7 @@ class KVState:
         index = self._ix.next()
         for key in doomed:
             self._remove(key, index)
-        self._ix.stamp(index, KVS, TOMBSTONES)
-        self._ix.notify()
+        self._ix.commit(index, kv_write(doomed, deleted=True))
 
     def _remove(self, key: str, index: int) -> None:
         del self._entries[key]

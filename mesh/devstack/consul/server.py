@@ -142,7 +142,6 @@ class ConsulServer(StandInServer):
 
     async def _on_startup(self, app: web.Application) -> None:
         self._loop = asyncio.get_running_loop()
-        self._store.indexes.notify()  # bind the change event to this loop
         await self._agent.start()
 
     async def on_stop(self) -> None:
