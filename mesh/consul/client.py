@@ -14,7 +14,8 @@ from consul.callback import CB
 
 from mesh.config.model import ConsulSettings
 from mesh.consul.reachability import Reachability
-from mesh.consul.watch import DEFAULT_WAIT_SECONDS
+from mesh.consul.timeouts import WatchTimeouts
+from mesh.consul.watch_session import WatchingConsul
 from mesh.errors import ConsulRefused, ConsulUnavailable, MeshError
 
 T = TypeVar("T")
@@ -23,9 +24,11 @@ T = TypeVar("T")
 Outcome = Literal["ok", "refused", "unavailable", "unreachable"]
 OUTCOMES: tuple[Outcome, ...] = ("ok", "refused", "unavailable", "unreachable")
 
-# Longer than a blocking query's wait plus Consul's jitter (wait/16), so only a dead
-# connection times out.
-_HTTP_TIMEOUT = DEFAULT_WAIT_SECONDS * (1 + 1 / 16) + 10
+# For the calls that answer at once (the `raw` session: registration, heartbeats, discovery): a
+# whole-request timeout, generous for a local agent and still shorter than the liveness TTL, so a
+# hung Consul fails the heartbeat rather than holding it. Blocking queries are on the `watching`
+# session, timed by socket reads sized from each query's wait (mesh/consul/timeouts.py).
+_HTTP_TIMEOUT = 10.0
 _PROBE_TIMEOUT = 2.0
 # A blocking query holds its connection for up to its wait, so watches have an HTTP session of
 # their own with room for one connection each (a host with 4,096 distinct destinations is far
@@ -77,7 +80,9 @@ def _first_line(exc: BaseException) -> str:
 class ConsulClient:
     """Two HTTP sessions to the local Consul agent: `raw` for the calls that answer at once
     (registration, heartbeats, discovery, writes) and `watching` for blocking queries, so that
-    no call ever waits for a connection behind a watch (see WATCH_CONNECTIONS).
+    no call ever waits for a connection behind a watch (see WATCH_CONNECTIONS). The watching
+    session times requests by connect and socket-read timeouts sized from each query's wait
+    (`watch_timeouts`), so a dead Consul is noticed within wait + wait/16 + a margin.
 
     Every call's outcome feeds `reachability` (see mesh/consul/reachability.py) and the
     optional `observe(outcome)` hook (the agent's request metric).
@@ -90,6 +95,7 @@ class ConsulClient:
         *,
         observe: Callable[[Outcome], None] | None = None,
         reachability: Reachability | None = None,
+        watch_timeouts: WatchTimeouts | None = None,
     ) -> None:
         url = urlsplit(settings.address)
         scheme = url.scheme or "http"
@@ -99,19 +105,21 @@ class ConsulClient:
             "scheme": scheme,
             "token": token,
             "verify": settings.ca_file or True,
-            "connections_timeout": _HTTP_TIMEOUT,
         }
-        self.raw = consul.aio.Consul(**self._session_settings)
-        self._watching: consul.aio.Consul | None = None
+        self.raw = consul.aio.Consul(**self._session_settings, connections_timeout=_HTTP_TIMEOUT)
+        self._watch_timeouts = watch_timeouts or WatchTimeouts()
+        self._watching: WatchingConsul | None = None
         self.address = settings.address
         self.reachability = reachability or Reachability()
         self._observe = observe
 
     @property
-    def watching(self) -> consul.aio.Consul:
+    def watching(self) -> WatchingConsul:
         """The session for blocking queries (made on first use, inside the event loop)."""
         if self._watching is None:
-            self._watching = consul.aio.Consul(**self._session_settings, connections_limit=WATCH_CONNECTIONS)
+            self._watching = WatchingConsul(
+                **self._session_settings, connections_limit=WATCH_CONNECTIONS, timeouts=self._watch_timeouts
+            )
         return self._watching
 
     async def close(self) -> None:

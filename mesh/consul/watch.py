@@ -16,8 +16,9 @@ from mesh.errors import BackendUnavailable, MeshError
 
 log = structlog.get_logger("mesh.consul.watch")
 
-# Short enough that a silently dead connection is noticed within a minute; Consul adds
-# up to wait/16 of jitter, so the HTTP client's own timeout must be longer than this.
+# Short enough that a silently dead connection is noticed within a minute: the watching
+# session's read timeout is this wait plus Consul's jitter (wait/16) plus a margin
+# (mesh/consul/timeouts.py).
 DEFAULT_WAIT_SECONDS = 55.0
 
 Fetch = Callable[[int, str], Awaitable[tuple[int, Any]]]
