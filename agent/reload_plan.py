@@ -31,6 +31,7 @@ RESTART_ONLY: dict[str, Callable[[AgentConfig], object]] = {
     "state_dir": lambda c: c.state_dir,
     "consul": lambda c: c.consul,
     "vault": lambda c: c.vault,
+    "tracing": lambda c: c.tracing,  # the span exporter and sampling policy are built once (mesh.proxy.http.spans)
 }
 
 
@@ -61,6 +62,7 @@ def plan_reload(running: AgentConfig, loaded: AgentConfig) -> ReloadPlan:
         state_dir=running.state_dir,
         consul=running.consul,
         vault=running.vault,
+        tracing=running.tracing,
     )
     before = _by_id(running.services)
     after = _by_id(config.services)

@@ -28,6 +28,7 @@ RESTART_KEYS = {
     "state_dir": "state_dir",
     "consul": "consul",
     "vault": "vault",
+    "tracing": "tracing",
 }
 
 
