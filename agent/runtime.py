@@ -44,6 +44,7 @@ from mesh.errors import ConsulUnavailable
 from mesh.proxy.http.inbound import InboundHttp
 from mesh.proxy.http.metrics import HttpMetrics
 from mesh.proxy.http.outbound import HttpOutboundListener
+from mesh.proxy.http.spans import HttpTracing
 from mesh.proxy.inbound import InboundListener
 from mesh.proxy.outbound import OutboundListener
 from mesh.proxy.state import LiveState
@@ -99,7 +100,14 @@ class Agent:
         self.certs: CertificateManager | None = None
         self.inbound: InboundListener | None = None
         # L7 data plane (mesh/proxy/http): one HttpMetrics per registry, one inbound HTTP handler.
-        self.http_metrics = HttpMetrics(self.metrics, access_log=config.access_log)
+        # tracing: spans exported from there (mesh/proxy/http/spans.py); the datacenter may be discovered later.
+        tracing = HttpTracing.from_settings(
+            config.tracing,
+            self.metrics.registry,
+            node=config.node,
+            datacenter=lambda: self.state.datacenter if self.state is not None else config.datacenter or "",
+        )
+        self.http_metrics = HttpMetrics(self.metrics, access_log=config.access_log, tracing=tracing)
         self.inbound_http: InboundHttp | None = None
         self.watches: WatchSet | None = None
         self.listeners: UpstreamListeners | None = None
@@ -375,6 +383,7 @@ class Agent:
         self.required_watches = self.required()
 
         self._spawn(certs.run(), "certificates")
+        self._spawn(self.http_metrics.tracing.run(), "span export")
         self._parts.accepting = self._spawn(inbound.serve(), "inbound listener")
         self._spawn(self._recheck_intentions(), "intentions re-check")
         self._spawn(self.last_good.run(self._persistable), "persist last good snapshot")
@@ -434,6 +443,7 @@ class Agent:
     async def _close_clients(self) -> None:
         if self.admin_runner is not None:
             await self.admin_runner.cleanup()
+        await self.http_metrics.tracing.close()  # what is queued, sent once within a deadline
         await self.consul.close()
         self.vault.close()
 
