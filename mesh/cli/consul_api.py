@@ -144,6 +144,12 @@ class ConsulApi:
             raise ConsulUnavailable(f"reading intentions: Consul at {self.address} answered a non-list")
         return raw
 
+    def catalog_services(self) -> list[str]:
+        """`/v1/catalog/services`: the name of every registered service, proxies included."""
+        with consul_errors("listing the services", self.address):
+            _index, services = self._client.catalog.services()
+        return sorted(services or {})
+
     def connect_health(self, service: str, datacenter: str | None = None) -> list[dict[str, Any]]:
         """`/v1/health/connect/<service>`: every instance with its checks, as the agents read it."""
         with consul_errors(f"reading the instances of {service}", self.address):

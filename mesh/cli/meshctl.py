@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import NoReturn, TextIO
 
-from mesh.cli import certs, config_read, config_write, explain, intention_check, status
+from mesh.cli import certs, config_read, config_write, explain, intention_check, status, topology
 from mesh.cli.errors import NEGATIVE, UNREACHABLE
 from mesh.cli.options import add_common
 from mesh.errors import BackendUnavailable, InvalidDocument, MeshError
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     intention = commands.add_parser("intention", help="Consul intentions: check a caller against them")
     intention_check.register(intention.add_subparsers(dest="intention_command", required=True), common)
     explain.register(commands, common)
+    topology.register(commands, common)
     return parser
 
 
