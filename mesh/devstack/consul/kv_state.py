@@ -11,7 +11,9 @@ Deletes leave tombstones so the index of a prefix never slides backwards.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+from collections.abc import Iterator
 
 from mesh.devstack.consul.indexes import KVS, TOMBSTONES, Indexes
 from mesh.devstack.consul.model import KVEntry
@@ -23,6 +25,9 @@ class KVState:
         self._ix = indexes
         self._entries: dict[str, KVEntry] = {}
         self._tombstones: dict[str, int] = {}
+        # Both key sets kept sorted, so a prefix read bisects to its range instead of scanning.
+        self._keys: list[str] = []
+        self._tombstone_keys: list[str] = []
 
     # -- reads --------------------------------------------------------------------
 
@@ -33,11 +38,11 @@ class KVState:
         return self._ix.table(KVS, TOMBSTONES), None
 
     def list_prefix(self, prefix: str) -> tuple[int, list[KVEntry]]:
-        entries = [e for k, e in sorted(self._entries.items()) if k.startswith(prefix)]
+        entries = [self._entries[k] for k in _under(self._keys, prefix)]
         if prefix == "":
             return self._ix.table(KVS, TOMBSTONES), entries
         index = max((e.modify_index for e in entries), default=0)
-        index = max([index, *(i for k, i in self._tombstones.items() if k.startswith(prefix))])
+        index = max([index, *(self._tombstones[k] for k in _under(self._tombstone_keys, prefix))])
         return (index or self._ix.table(KVS, TOMBSTONES)), entries
 
     def keys(self, prefix: str, separator: str) -> tuple[int, list[str]]:
@@ -67,6 +72,7 @@ class KVState:
             entry = dataclasses.replace(existing, value=value, flags=flags, modify_index=index)
         else:
             entry = KVEntry(key=key, value=value, flags=flags, create_index=index, modify_index=index)
+            bisect.insort(self._keys, key)
         self._entries[key] = entry
         self._ix.commit(index, kv_write([key], deleted=False))
 
@@ -97,7 +103,7 @@ class KVState:
         return True
 
     def delete_tree(self, prefix: str) -> None:
-        doomed = [k for k in self._entries if k.startswith(prefix)]
+        doomed = list(_under(self._keys, prefix))
         if not doomed:
             return
         index = self._ix.next()
@@ -107,4 +113,15 @@ class KVState:
 
     def _remove(self, key: str, index: int) -> None:
         del self._entries[key]
+        del self._keys[bisect.bisect_left(self._keys, key)]
+        if key not in self._tombstones:
+            bisect.insort(self._tombstone_keys, key)
         self._tombstones[key] = index
+
+
+def _under(keys: list[str], prefix: str) -> Iterator[str]:
+    """The keys of a sorted list that start with `prefix`, in order."""
+    at = bisect.bisect_left(keys, prefix)
+    while at < len(keys) and keys[at].startswith(prefix):
+        yield keys[at]
+        at += 1
