@@ -19,7 +19,6 @@ import math
 import re
 import shutil
 import subprocess
-import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,9 +28,8 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import Mesh, running_stack
-from tests.e2e.observed_mesh import ObservedMesh, start_observed_mesh, steady_traffic
-from tests.support.ports import free_port
-from tests.support.processes import Process, http_get, wait_until
+from tests.e2e.observed_mesh import PROMETHEUS, ObservedMesh, Prometheus, start_observed_mesh, steady_traffic
+from tests.support.processes import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -41,7 +39,6 @@ RULE_TESTS = ROOT / "deploy/prometheus/mesh-rules.test.yml"
 DASHBOARD = ROOT / "deploy/grafana/mesh-dashboard.json"
 
 PROMTOOL = shutil.which("promtool")
-PROMETHEUS = shutil.which("prometheus")
 needs_promtool = pytest.mark.skipif(
     PROMTOOL is None, reason="promtool not found: install Debian's `prometheus` package (.ci/system-deps does)"
 )
@@ -224,54 +221,10 @@ def test_every_metric_the_rules_and_the_dashboard_read_is_exported_by_a_real_age
     assert used - exported == set(), "read by the rules or the dashboard, exported by no agent"
 
 
-class Prometheus:
-    """A real Prometheus on a free loopback port, scraping `targets` every second and
-    evaluating the shipped rules every second; its storage in `home`."""
-
-    def __init__(self, home: Path, targets: list[str]) -> None:
-        assert PROMETHEUS is not None
-        home.mkdir(parents=True, exist_ok=True)
-        config = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(RULES)],
-            "scrape_configs": [{"job_name": "mesh", "static_configs": [{"targets": targets}]}],
-        }
-        (home / "prometheus.yml").write_text(yaml.safe_dump(config))
-        self.url = f"http://127.0.0.1:{free_port()}"
-        argv = [
-            PROMETHEUS,
-            f"--config.file={home / 'prometheus.yml'}",
-            f"--storage.tsdb.path={home / 'data'}",
-            f"--web.listen-address={self.url.removeprefix('http://')}",
-        ]
-        self.process = Process("prometheus", argv, home / "prometheus.log")
-
-    def start(self) -> None:
-        self.process.start()
-        try:
-            wait_until(lambda: http_get(f"{self.url}/-/ready", timeout=2)[0] == 200, 60, what="Prometheus ready")
-        except AssertionError:
-            raise AssertionError(f"Prometheus did not start; log:\n{self.process.logs()[-3000:]}") from None
-
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        """The instant vector `expr` answers now; AssertionError when Prometheus refuses it."""
-        code, body = http_get(f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": expr}), timeout=10)
-        answer = json.loads(body)
-        assert code == 200, f"{expr}: {answer}"
-        assert answer["status"] == "success", f"{expr}: {answer}"
-        result: list[dict[str, Any]] = answer["data"]["result"]
-        return result
-
-    def rule_health(self) -> dict[str, str]:
-        _code, body = http_get(f"{self.url}/api/v1/rules", timeout=10)
-        groups = json.loads(body)["data"]["groups"]
-        return {r["name"]: f"{r['health']} {r.get('lastError', '')}".strip() for g in groups for r in g["rules"]}
-
-
 @pytest.fixture(scope="module")
 def prometheus(observed: ObservedMesh, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
     targets = [agent.admin.removeprefix("http://") for agent in observed.agents]
-    server = Prometheus(tmp_path_factory.mktemp("prometheus"), targets)
+    server = Prometheus(tmp_path_factory.mktemp("prometheus"), targets, RULES)
     with steady_traffic(observed):
         server.start()
         try:
