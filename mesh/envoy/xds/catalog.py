@@ -4,8 +4,9 @@ Every publish is compared with the last one type by type, on the serialized byte
 resource: a type gets a new version only when a resource of it was added, removed or changed,
 so an unchanged type is not pushed again and Envoy does not re-apply (or drain for) anything.
 
-Each resource is serialized once per publish and kept as a packed `Any`; building a response
-for any stream is then a matter of picking those objects by name, never re-encoding.
+Each resource is serialized once per publish and kept as the bytes of its entry in a
+DiscoveryResponse (see `wire`); a response for any stream is then those bytes picked by name
+and joined, never re-encoded.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from google.protobuf.any_pb2 import Any as AnyMessage
 from google.protobuf.message import Message
 
 from mesh.envoy.xds.resources import ENDPOINT, PUSH_ORDER, ResourceSet
+from mesh.envoy.xds.wire import resource_entry
 from mesh.errors import MeshError
 
 # The field holding a resource's own name (a ClusterLoadAssignment is named for its cluster).
@@ -25,23 +26,22 @@ _NAME_FIELDS = {ENDPOINT: "cluster_name"}
 
 
 class InvalidResourceSet(MeshError):
-    """A resource set the server cannot serve (a resource of the wrong message type, an empty name)."""
+    """A resource set the server cannot serve (a resource of the wrong message type, a name that is not its own)."""
 
 
 @dataclass(frozen=True)
 class PublishedType:
-    """One type's resources at one version: `resources` maps a name to its packed `Any`."""
+    """One type's resources at one version: `entries` maps a name to its encoded response entry."""
 
     type_url: str
     version: str
-    resources: Mapping[str, AnyMessage]
-    serialized: Mapping[str, bytes]
+    entries: Mapping[str, bytes]
 
-    def select(self, names: frozenset[str] | None) -> list[AnyMessage]:
+    def select(self, names: frozenset[str] | None) -> list[bytes]:
         """Every resource (names None: a wildcard subscription), or those of `names` that exist, by name."""
         if names is None:
-            return [self.resources[name] for name in sorted(self.resources)]
-        return [self.resources[name] for name in sorted(names) if name in self.resources]
+            return [self.entries[name] for name in sorted(self.entries)]
+        return [self.entries[name] for name in sorted(names) if name in self.entries]
 
 
 class Catalog:
@@ -54,11 +54,6 @@ class Catalog:
     def get(self, type_url: str) -> PublishedType | None:
         return self._types.get(type_url)
 
-    @property
-    def published(self) -> bool:
-        """Whether anything was published yet (before that, Envoy's requests wait for an answer)."""
-        return bool(self._types)
-
     def versions(self) -> Mapping[str, str]:
         return MappingProxyType({url: t.version for url, t in self._types.items()})
 
@@ -68,31 +63,26 @@ class Catalog:
         Every type of `PUSH_ORDER` is versioned, absent ones as empty. Raises `InvalidResourceSet`
         (and changes nothing) for a type the server does not know or a resource it cannot serve.
         """
-        unknown = sorted(set(resources) - set(PUSH_ORDER))
+        unknown = sorted(str(url)[:200] for url in set(resources) - set(PUSH_ORDER))
         if unknown:
             raise InvalidResourceSet(f"unknown xDS type URL(s): {', '.join(unknown)}")
         encoded = {url: _encode(url, resources.get(url, {})) for url in PUSH_ORDER}
         changed: list[str] = []
         for url in PUSH_ORDER:
-            serialized = encoded[url]
+            entries = encoded[url]
             current = self._types.get(url)
-            if current is not None and current.serialized == serialized:
+            if current is not None and current.entries == entries:
                 continue
             counter = self._counters.get(url, 0) + 1
             self._counters[url] = counter
-            packed = {name: _reuse_or_pack(url, name, data, current) for name, data in serialized.items()}
-            self._types[url] = PublishedType(
-                type_url=url,
-                version=str(counter),
-                resources=MappingProxyType(packed),
-                serialized=MappingProxyType(serialized),
-            )
+            self._types[url] = PublishedType(url, str(counter), MappingProxyType(entries))
             changed.append(url)
         return changed
 
 
 def _encode(type_url: str, resources: Mapping[str, Message]) -> dict[str, bytes]:
     expected = type_url.rsplit("/", 1)[-1]
+    name_field = _NAME_FIELDS.get(type_url, "name")
     out: dict[str, bytes] = {}
     for name, message in resources.items():
         if not isinstance(name, str) or not name:
@@ -100,11 +90,11 @@ def _encode(type_url: str, resources: Mapping[str, Message]) -> dict[str, bytes]
         if not isinstance(message, Message) or message.DESCRIPTOR.full_name != expected:
             raise InvalidResourceSet(f"{type_url}: resource {name!r} is a {_kind(message)}, not a {expected}")
         # Envoy knows a resource by the name inside it, so the key must be that name.
-        inner = getattr(message, _NAME_FIELDS.get(type_url, "name"))
+        inner = getattr(message, name_field)
         if inner != name:
             raise InvalidResourceSet(f"{type_url}: resource {name!r} names itself {inner!r}")
         # Deterministic, so equal messages give equal bytes (maps are otherwise unordered).
-        out[name] = message.SerializeToString(deterministic=True)
+        out[name] = resource_entry(type_url, message.SerializeToString(deterministic=True))
     return out
 
 
@@ -112,9 +102,3 @@ def _kind(message: object) -> str:
     if isinstance(message, Message):
         return message.DESCRIPTOR.full_name
     return type(message).__name__
-
-
-def _reuse_or_pack(type_url: str, name: str, data: bytes, current: PublishedType | None) -> AnyMessage:
-    if current is not None and current.serialized.get(name) == data:
-        return current.resources[name]
-    return AnyMessage(type_url=type_url, value=data)

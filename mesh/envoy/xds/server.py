@@ -30,8 +30,7 @@ from typing import Any, Final
 
 import grpc
 import structlog
-from envoy.config.core.v3 import base_pb2
-from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
+from envoy.service.discovery.v3 import discovery_pb2
 
 from mesh.envoy.xds.address import ListenAddress, parse_listen_address
 from mesh.envoy.xds.catalog import Catalog
@@ -49,6 +48,7 @@ from mesh.envoy.xds.status import (
     XdsStatus,
     redact_detail,
 )
+from mesh.envoy.xds.wire import discovery_response
 from mesh.errors import MeshError
 
 log = structlog.get_logger("mesh.envoy.xds")
@@ -61,6 +61,7 @@ MAX_REQUEST_BYTES: Final = 64 * 1024 * 1024
 # A node id longer than this is cut (it only labels status records and log lines).
 NODE_ID_LIMIT: Final = 256
 CONTROL_PLANE: Final = "mesh-agent"
+ADS_SERVICE: Final = "envoy.service.discovery.v3.AggregatedDiscoveryService"
 
 
 class XdsServerError(MeshError):
@@ -108,7 +109,7 @@ class AdsServer:
         server = grpc.aio.server(
             options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", MAX_REQUEST_BYTES)]
         )
-        ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(_Servicer(self), server)
+        server.add_generic_rpc_handlers((_handlers(self),))
         try:
             port = server.add_insecure_port(parsed.grpc_target)
         except RuntimeError as exc:
@@ -161,7 +162,7 @@ class AdsServer:
 
     async def _serve(
         self, requests: AsyncIterator[discovery_pb2.DiscoveryRequest], context: _Context
-    ) -> AsyncIterator[discovery_pb2.DiscoveryResponse]:
+    ) -> AsyncIterator[bytes]:
         stream = _Stream(next(self._ids))
         self._streams[stream.id] = stream
         reader = asyncio.create_task(self._read(stream, requests), name=f"xds-stream-{stream.id}-reader")
@@ -174,7 +175,7 @@ class AdsServer:
                 for response in stream.session.responses(self._catalog):
                     # Reported before the write: Envoy's answer can be read before the write returns.
                     self._sent(stream, response)
-                    yield _message(response)
+                    yield _encoded(response)
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -257,26 +258,26 @@ class AdsServer:
             log.exception("xds event hook failed", kind=type(event).__name__)
 
 
-class _Servicer:
-    """The gRPC service object (duck-typed: the generated base class is untyped)."""
-
-    def __init__(self, server: AdsServer) -> None:
-        # grpc.aio tells a streaming handler by its being an async generator function, so the
-        # server's own generator is the handler (a wrapper would not close it with the RPC).
-        self.StreamAggregatedResources = server._serve
-
-    async def DeltaAggregatedResources(self, request_iterator: AsyncIterator[Any], context: _Context) -> None:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "delta xDS is not served; use the state-of-the-world ADS")
-
-
-def _message(response: Response) -> discovery_pb2.DiscoveryResponse:
-    return discovery_pb2.DiscoveryResponse(
-        version_info=response.version,
-        resources=response.resources,
-        type_url=response.type_url,
-        nonce=response.nonce,
-        control_plane=base_pb2.ControlPlane(identifier=CONTROL_PLANE),
+def _handlers(server: AdsServer) -> grpc.GenericRpcHandler[Any, Any]:
+    """The ADS service. Responses are written as the bytes `wire` builds (no serializer), so the
+    server's own async generator is the streaming handler; delta xDS is refused."""
+    return grpc.method_handlers_generic_handler(
+        ADS_SERVICE,
+        {
+            "StreamAggregatedResources": grpc.stream_stream_rpc_method_handler(
+                server._serve, request_deserializer=discovery_pb2.DiscoveryRequest.FromString
+            ),
+            "DeltaAggregatedResources": grpc.stream_stream_rpc_method_handler(_refuse_delta),
+        },
     )
+
+
+async def _refuse_delta(request_iterator: AsyncIterator[bytes], context: _Context) -> None:
+    await context.abort(grpc.StatusCode.UNIMPLEMENTED, "delta xDS is not served; use the state-of-the-world ADS")
+
+
+def _encoded(response: Response) -> bytes:
+    return discovery_response(response.version, response.resources, response.type_url, response.nonce, CONTROL_PLANE)
 
 
 def _prepare_unix_path(path: Path) -> None:

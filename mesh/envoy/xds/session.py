@@ -23,8 +23,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from google.protobuf.any_pb2 import Any as AnyMessage
-
 from mesh.envoy.xds.catalog import Catalog
 from mesh.envoy.xds.resources import PUSH_ORDER, WILDCARD_TYPES
 
@@ -59,10 +57,12 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Response:
+    """A response due: `resources` are encoded entries (see `wire`), one per resource."""
+
     type_url: str
     version: str
     nonce: str
-    resources: list[AnyMessage]
+    resources: list[bytes]
 
 
 @dataclass

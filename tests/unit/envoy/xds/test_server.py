@@ -15,7 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
+from envoy.service.discovery.v3 import ads_pb2_grpc
 from structlog.testing import capture_logs
 
 from mesh.envoy.xds import (
@@ -424,5 +426,22 @@ def test_streams_end_when_the_server_stops(run: Any, listen: str) -> None:
             assert not server.status().nodes["node-1"].connected
         finally:
             await client.close()
+
+    run(body())
+
+
+def test_delta_xds_is_refused_as_unimplemented(run: Any, listen: str) -> None:
+    async def body() -> None:
+        server = AdsServer()
+        target = await server.start(listen)
+        channel = grpc.aio.insecure_channel(target)
+        try:
+            call = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel).DeltaAggregatedResources()
+            # The server refuses before any request (a write could race the refusal).
+            assert await call.code() == grpc.StatusCode.UNIMPLEMENTED
+            assert "state-of-the-world" in await call.details()
+        finally:
+            await channel.close(None)
+            await server.stop(1)
 
     run(body())
