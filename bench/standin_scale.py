@@ -12,7 +12,9 @@ caused, every wake-up included, is inside the figure, all of it on one event loo
 - `kv`: one key written (only its KV watcher must wake);
 - `check`: a TTL check on one instance flipped between passing and warning.
 
-It prints p50/p99 per kind and, when the stand-in counts them, the wake-ups per write. Not part
+It prints p50/p99 of wall time per kind, the median CPU time of this process (server and client:
+steadier than wall time on a shared machine) and, when the stand-in counts them, the wake-ups
+per write. Not part
 of `make test` or `make bench`; run it by hand to compare before and after a change to the stand-in.
 """
 
@@ -83,21 +85,26 @@ async def _measure(
     barrier: Callable[[], Awaitable[None]],
 ) -> str:
     costs: list[float] = []
+    cpu: list[float] = []
     wakes: list[int] = []
     for i in range(samples):
         before = _wakeups(server)
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         watcher = await write(i)
         await asyncio.wait_for(watcher.changed.wait(), 60)
         await barrier()
         costs.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - started_cpu)
         after = _wakeups(server)
         if before is not None and after is not None:
             wakes.append(after - before)
     costs.sort()
     p99 = costs[min(len(costs) - 1, round(0.99 * (len(costs) - 1)))]
     woke = f", {statistics.mean(wakes):.1f} wake-ups/write" if wakes else ""
-    return f"{name:9} p50 {statistics.median(costs) * 1000:8.1f} ms  p99 {p99 * 1000:8.1f} ms{woke}"
+    return (
+        f"{name:9} p50 {statistics.median(costs) * 1000:8.1f} ms  p99 {p99 * 1000:8.1f} ms  "
+        f"CPU p50 {statistics.median(cpu) * 1000:8.1f} ms{woke}"
+    )
 
 
 async def run(services: int, instances: int, samples: int) -> list[str]:
