@@ -32,6 +32,7 @@ from mesh.cli.output import dump
 from mesh.cli.topology_graph import EdgeKey, Topology, Traffic, as_document, build, services_from_connect_health
 from mesh.cli.topology_render import render_dot, render_text
 from mesh.cli.topology_traffic import (
+    EdgeCounts,
     UnusableAnswer,
     edge_counts,
     prometheus_queries,
@@ -163,13 +164,12 @@ def metrics_traffic(urls: Sequence[str], window: float | None) -> dict[EdgeKey, 
     targets = [_metrics_url(u) for u in urls]
     before = None
     if window:
-        before = edge_counts(_scrape(targets))
+        before = _scrape(targets)
         time.sleep(window)
-    after = edge_counts(_scrape(targets))
-    return traffic_from_counts(after, before, window)
+    return traffic_from_counts(_scrape(targets), before, window)
 
 
-def _scrape(targets: Sequence[str]) -> list[str]:
+def _scrape(targets: Sequence[str]) -> EdgeCounts:
     texts = []
     for target in targets:
         body = _get(target, AgentUnreachable, "the agent")
@@ -178,10 +178,9 @@ def _scrape(targets: Sequence[str]) -> list[str]:
         except UnicodeDecodeError:
             raise Refused(f"{target} answered something that is not a text exposition (not UTF-8)") from None
     try:
-        edge_counts(texts)
+        return edge_counts(texts)
     except UnusableAnswer as exc:
         raise Refused(f"one of {', '.join(targets)} answered unusably: {exc}") from None
-    return texts
 
 
 def _metrics_url(url: str) -> str:
