@@ -43,6 +43,7 @@ from mesh.envoy.translate.rbac import NETWORK_FILTER, inbound_rbac
 from mesh.identity import sni_for
 from mesh.intentions import IntentionTable
 from mesh.tls.mtls_mode import effective_mode
+from mesh.traffic.model import InstanceLevelRateLimits
 from mesh.traffic.model.defaults import (
     DEFAULT_LOCAL_CONNECT_TIMEOUT,
     DEFAULT_LOCAL_REQUEST_TIMEOUT,
@@ -71,6 +72,7 @@ class InboundService:
     max_inbound_connections: int = 0  # 0: no limit
     connect_timeout: float = DEFAULT_LOCAL_CONNECT_TIMEOUT
     request_timeout: float | None = DEFAULT_LOCAL_REQUEST_TIMEOUT  # None: no deadline
+    rate_limits: InstanceLevelRateLimits | None = None  # RateLimits.InstanceLevel (http services)
 
     @classmethod
     def of(cls, service: LocalService, defaults: ServiceDefaults | None, host_mode: MtlsMode) -> InboundService:
@@ -84,6 +86,7 @@ class InboundService:
             defaults.max_inbound_connections,
             defaults.local_connect_timeout or DEFAULT_LOCAL_CONNECT_TIMEOUT,
             defaults.local_request_timeout or DEFAULT_LOCAL_REQUEST_TIMEOUT,
+            defaults.rate_limits.instance_level if defaults.rate_limits is not None else None,
         )
 
 
@@ -212,5 +215,5 @@ def _filters(
         proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=stat_prefix, cluster=names.local_app_cluster(name))
         filters.append(listener_components_pb2.Filter(name="envoy.filters.network.tcp_proxy", typed_config=pack(proxy)))
     else:
-        filters.append(inbound_http_filter(name, rbac.http, stat_prefix, inbound.request_timeout))
+        filters.append(inbound_http_filter(name, rbac.http, stat_prefix, inbound.request_timeout, inbound.rate_limits))
     return filters

@@ -9,13 +9,15 @@ What the builtin plane does per request (mesh.proxy.http.inbound) and its Envoy 
 - `x-forwarded-client-cert` is removed and set from the verified client certificate (By, Hash,
   URI: Envoy's SANITIZE_SET, Consul's choice and mesh.proxy.http.client_cert's); a plaintext
   connection has none, so the field is only removed;
+- HTTP/1.0 is served, the service's name standing in for a missing Host;
+- the service's inbound rate limits, after the RBAC (mesh.envoy.translate.inbound_rate_limits);
 - WebSocket upgrades pass; the request goes to the app's cluster, with LocalRequestTimeoutMs.
 """
 
 from __future__ import annotations
 
 from envoy.config.accesslog.v3 import accesslog_pb2
-from envoy.config.core.v3 import base_pb2
+from envoy.config.core.v3 import base_pb2, protocol_pb2
 from envoy.config.listener.v3 import listener_components_pb2
 from envoy.config.route.v3 import route_components_pb2, route_pb2
 from envoy.extensions.filters.http.rbac.v3 import rbac_pb2 as http_rbac_pb2
@@ -24,9 +26,12 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import http_con
 from google.protobuf import wrappers_pb2
 
 from mesh.envoy.translate import names
+from mesh.envoy.translate.inbound_rate_limits import FILTER as RATE_LIMIT_FILTER
+from mesh.envoy.translate.inbound_rate_limits import limited_routes, rate_limit_filter
 from mesh.envoy.translate.protos import duration, pack
 from mesh.envoy.translate.rbac import HTTP_FILTER
 from mesh.proxy.http.flags import Flag
+from mesh.traffic.model import InstanceLevelRateLimits
 
 HCM_FILTER = "envoy.filters.network.http_connection_manager"
 HCM = hcm_pb2.HttpConnectionManager
@@ -34,27 +39,37 @@ DENIED_BODY = "403 Forbidden\n"
 
 
 def inbound_http_filter(
-    service: str, rbac: http_rbac_pb2.RBAC, stat_prefix: str, request_timeout: float | None
+    service: str,
+    rbac: http_rbac_pb2.RBAC,
+    stat_prefix: str,
+    request_timeout: float | None,
+    rate_limits: InstanceLevelRateLimits | None = None,
 ) -> listener_components_pb2.Filter:
-    route = route_components_pb2.Route(
-        match=route_components_pb2.RouteMatch(prefix="/"),
-        route=route_components_pb2.RouteAction(
-            cluster=names.local_app_cluster(service),
-            # 0s is Envoy's "no deadline", the builtin plane's None.
-            timeout=duration(request_timeout or 0.0),
-        ),
+    to_app = route_components_pb2.RouteAction(
+        cluster=names.local_app_cluster(service),
+        # 0s is Envoy's "no deadline", the builtin plane's None.
+        timeout=duration(request_timeout or 0.0),
     )
+    # Authorization first: a caller refused anyway must not spend the allowed callers' tokens.
+    http_filters = [hcm_pb2.HttpFilter(name=HTTP_FILTER, typed_config=pack(rbac))]
+    if rate_limits is not None:
+        limiter = rate_limit_filter(f"{stat_prefix}_rate_limit")
+        http_filters.append(hcm_pb2.HttpFilter(name=RATE_LIMIT_FILTER, typed_config=pack(limiter)))
+    http_filters.append(hcm_pb2.HttpFilter(name="envoy.filters.http.router", typed_config=pack(router_pb2.Router())))
     manager = HCM(
         stat_prefix=stat_prefix,
         codec_type=HCM.AUTO,
+        # The builtin plane serves HTTP/1.0 and names the service when such a request has no Host.
+        http_protocol_options=protocol_pb2.Http1ProtocolOptions(accept_http_10=True, default_host_for_http_10=service),
         route_config=route_pb2.RouteConfiguration(
             name=f"inbound/{service}",
-            virtual_hosts=[route_components_pb2.VirtualHost(name=service, domains=["*"], routes=[route])],
+            virtual_hosts=[
+                route_components_pb2.VirtualHost(
+                    name=service, domains=["*"], routes=limited_routes(rate_limits, f"{stat_prefix}_rate_limit", to_app)
+                )
+            ],
         ),
-        http_filters=[
-            hcm_pb2.HttpFilter(name=HTTP_FILTER, typed_config=pack(rbac)),
-            hcm_pb2.HttpFilter(name="envoy.filters.http.router", typed_config=pack(router_pb2.Router())),
-        ],
+        http_filters=http_filters,
         normalize_path=wrappers_pb2.BoolValue(value=True),
         merge_slashes=False,
         path_with_escaped_slashes_action=HCM.KEEP_UNCHANGED,

@@ -12,30 +12,24 @@ still fail. Both defaults (deny and allow) are run, each with its own Envoy.
 from __future__ import annotations
 
 import http.client
-import http.server
-import socket
-import socketserver
 import ssl
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from google.protobuf.json_format import MessageToDict
 
 from mesh.config.model import HostPort, LocalService
-from mesh.envoy.translate import names
-from mesh.envoy.translate.inbound import InboundInputs, InboundService, inbound_resources
+from mesh.envoy.translate.inbound import InboundInputs, InboundService
 from mesh.errors import PeerRejected
-from mesh.identity import sni_for
 from mesh.intentions import IntentionTable, RequestFacts, read_intentions
 from mesh.proxy.http.client_cert import xfcc_value
 from mesh.proxy.http.normalize import normalize_path
 from mesh.tls.peer import peer_identity
+from tests.e2e.envoy.inbound_support import PLAINTEXT, Apps, Pki, connect, inbound_envoy, local_apps, make_pki, request
 from tests.support import pki
-from tests.support.envoy import Envoy, admin_port, bootstrap, envoy_binary, start_envoy
+from tests.support.envoy import envoy_binary
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.e2e
@@ -96,7 +90,6 @@ INTENTIONS: list[dict[str, Any]] = [
 SERVICES = {"exact": False, "shadow": False, "wild": False, "plain": False, "l7tcp": False, "unread": False}
 SERVICES |= {"http": True, "httpun": True}
 PERMISSIVE = "httpun"
-PLAINTEXT = "plaintext"
 # Callers by name: the URI SAN of their leaf (all signed by the mesh CA).
 CALLERS = {name: pki.spiffe(name) for name in ("web", "bad", "ui", "ops", "stranger")} | {
     "other-td": pki.spiffe("web", td="other.consul"),
@@ -160,79 +153,15 @@ CASES = [
 ]
 
 
-@dataclass
-class Pki:
-    ca: pki.Issued
-    leaves: dict[str, pki.Issued]  # callers' and local services' leaves, by name
-    files: dict[str, tuple[str, str]]  # name -> (certificate file, key file)
-    ca_file: str
-
-
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    tmp = tmp_path_factory.mktemp("pki")
-    ca = pki.make_ca("Mesh Test Root")
-    leaves = {name: pki.make_leaf(ca, [uri]) for name, uri in CALLERS.items()}
-    leaves |= {f"svc/{s}": pki.make_leaf(ca, [pki.spiffe(s)]) for s in SERVICES}
-    files: dict[str, tuple[str, str]] = {}
-    for name, leaf in leaves.items():
-        cert_file, key_file = tmp / f"{name.replace('/', '_')}.crt", tmp / f"{name.replace('/', '_')}.key"
-        cert_file.write_text(leaf.cert_pem)
-        key_file.write_text(leaf.key_pem)
-        files[name] = (str(cert_file), str(key_file))
-    ca_file = tmp / "ca.pem"
-    ca_file.write_text(ca.cert_pem)
-    return Pki(ca, leaves, files, str(ca_file))
-
-
-class _Echo(socketserver.BaseRequestHandler):
-    def handle(self) -> None:
-        while data := self.request.recv(4096):
-            self.request.sendall(data)
-
-
-class _App(http.server.BaseHTTPRequestHandler):
-    """Answers every request 200 with the XFCC it was handed (what the mesh told it about the caller)."""
-
-    def _answer(self) -> None:
-        body = self.headers.get("x-forwarded-client-cert", "-").encode()
-        self.send_response(200)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    do_GET = do_POST = do_DELETE = do_PUT = do_HEAD = _answer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@dataclass
-class Apps:
-    tcp_port: int
-    http_port: int
+    return make_pki(tmp_path_factory.mktemp("pki"), CALLERS, list(SERVICES))
 
 
 @pytest.fixture(scope="module")
 def apps() -> Iterator[Apps]:
-    tcp = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Echo)
-    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _App)
-    servers: list[socketserver.BaseServer] = [tcp, web]
-    threads = []
-    for server in servers:
-        server.daemon_threads = True  # type: ignore[attr-defined]
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        threads.append(thread)
-    try:
-        yield Apps(tcp.server_address[1], web.server_address[1])
-    finally:
-        for server in servers:
-            server.shutdown()
-            server.server_close()
-        for thread in threads:
-            thread.join(10)
+    with local_apps() as running:
+        yield running
 
 
 def _table() -> IntentionTable:
@@ -243,7 +172,6 @@ def _table() -> IntentionTable:
 
 @dataclass
 class Plane:
-    envoy: Envoy
     port: int
     table: IntentionTable
     default_allow: bool
@@ -267,36 +195,8 @@ def plane(request: pytest.FixtureRequest, tmp_path: Path, certs: Pki, apps: Apps
         for name, http_ in SERVICES.items()
     )
     inputs = InboundInputs(services, DC, TD, HostPort("127.0.0.1", port), table, default_allow)
-    resources = inbound_resources(inputs)  # no sds_config: the bootstrap's static secrets
-    assert resources.listener is not None
-    secrets: list[dict[str, Any]] = [
-        {"name": names.ROOTS_SECRET, "validation_context": {"trusted_ca": {"filename": certs.ca_file}}}
-    ]
-    for name in SERVICES:
-        cert_file, key_file = certs.files[f"svc/{name}"]
-        secrets.append(
-            {
-                "name": names.leaf_secret(name),
-                "tls_certificate": {
-                    "certificate_chain": {"filename": cert_file},
-                    "private_key": {"filename": key_file},
-                },
-            }
-        )
-    admin = admin_port()
-    config = bootstrap(
-        node="parity",
-        service="parity",
-        admin_port=admin,
-        listeners=[MessageToDict(resources.listener)],
-        clusters=[MessageToDict(c) for c in resources.clusters],
-    )
-    config["static_resources"]["secrets"] = secrets
-    envoy = start_envoy(ENVOY, tmp_path, "parity", config, admin)
-    try:
-        yield Plane(envoy, port, table, default_allow)
-    finally:
-        envoy.stop()
+    with inbound_envoy(ENVOY, tmp_path, inputs, certs):
+        yield Plane(port, table, default_allow)
 
 
 def builtin_outcome(plane: Plane, certs: Pki, case: Case) -> str:
@@ -317,20 +217,9 @@ def builtin_outcome(plane: Plane, certs: Pki, case: Case) -> str:
     return "200" if decision.allowed else "403"
 
 
-def _connect(plane: Plane, certs: Pki, caller: str, service: str) -> socket.socket:
-    raw = socket.create_connection(("127.0.0.1", plane.port), timeout=20)
-    if caller == PLAINTEXT:
-        return raw
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.load_verify_locations(cafile=certs.ca_file)
-    ctx.load_cert_chain(*certs.files[caller])
-    return ctx.wrap_socket(raw, server_hostname=sni_for(service, DC, TD))
-
-
 def envoy_outcome(plane: Plane, certs: Pki, case: Case) -> tuple[str, http.client.HTTPResponse | None, bytes]:
     try:
-        sock = _connect(plane, certs, case.caller, case.service)
+        sock = connect(plane.port, certs, case.caller, case.service, datacenter=DC, trust_domain=TD)
     except (ssl.SSLError, ConnectionError):
         return "refused", None, b""
     with sock:
@@ -338,14 +227,8 @@ def envoy_outcome(plane: Plane, certs: Pki, case: Case) -> tuple[str, http.clien
             if not SERVICES[case.service]:
                 sock.sendall(b"ping\n")
                 return ("allowed" if sock.recv(16) == b"ping\n" else "refused"), None, b""
-            head = [f"{case.method} {case.path} HTTP/1.1", "Host: app", "Connection: close", "Content-Length: 0"]
-            head += [f"{k}: {v}" for k, v in case.headers]
-            # A caller's own XFCC must never reach the app.
-            head.append("x-forwarded-client-cert: By=forged;URI=spiffe://forged")
-            sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
-            response = http.client.HTTPResponse(sock)
-            response.begin()
-            return str(response.status), response, response.read()
+            response, body = request(sock, case.method, case.path, case.headers)
+            return str(response.status), response, body
         except (ssl.SSLError, ConnectionError, http.client.RemoteDisconnected):
             return "refused", None, b""
 

@@ -11,6 +11,8 @@ from mesh.envoy.translate import names
 from mesh.envoy.translate.inbound import InboundInputs, InboundResources, InboundService, inbound_resources
 from mesh.envoy.translate.protos import ads_source
 from mesh.intentions import IntentionTable, read_intentions
+from mesh.matching import compile_regex
+from mesh.traffic.model import InstanceLevelRateLimits, RouteRateLimit
 from mesh.traffic.model.defaults import ServiceDefaults
 
 TD = "td.consul"
@@ -140,3 +142,43 @@ def test_service_defaults_decide_the_protocol_mode_and_limits_as_on_the_builtin_
     assert (derived.http, derived.mtls_mode, derived.max_inbound_connections) == (True, "permissive", 3)
     assert derived.connect_timeout == 0.25
     assert InboundService.of(local, None, "permissive").mtls_mode == "permissive"
+
+
+def test_rate_limits_are_routes_in_order_each_with_its_bucket_and_the_service_wide_one_last() -> None:
+    limits = InstanceLevelRateLimits(
+        requests_per_second=100,
+        requests_max_burst=0,
+        routes=(
+            RouteRateLimit(requests_per_second=4, requests_max_burst=8, path_exact="/login"),
+            RouteRateLimit(requests_per_second=50, requests_max_burst=50, path_regex=compile_regex("/r/[0-9]+")),
+        ),
+    )
+    filters = chains(translate(service("api", http=True, rate_limits=limits)))["api"]["filters"]
+    manager = filters[-1]["typed_config"]
+    # After the RBAC: a refused caller spends no token.
+    assert [f["name"] for f in manager["http_filters"]] == [
+        "envoy.filters.http.rbac",
+        "envoy.filters.http.local_ratelimit",
+        "envoy.filters.http.router",
+    ]
+    routes = manager["route_config"]["virtual_hosts"][0]["routes"]
+    assert [r["match"] for r in routes] == [{"path": "/login"}, {"safe_regex": {"regex": "/r/[0-9]+"}}, {"prefix": "/"}]
+    buckets = [r["typed_per_filter_config"]["envoy.filters.http.local_ratelimit"]["token_bucket"] for r in routes]
+    assert buckets[0] == {"max_tokens": 8, "tokens_per_fill": 1, "fill_interval": "0.250s"}
+    assert buckets[2] == {
+        "max_tokens": 100,
+        "tokens_per_fill": 5,
+        "fill_interval": "0.050s",
+    }  # burst defaults to the rate
+    assert all(r["route"]["cluster"] == names.local_app_cluster("api") for r in routes)
+
+
+def test_without_a_service_wide_rate_other_requests_are_not_limited() -> None:
+    limits = InstanceLevelRateLimits(
+        routes=(RouteRateLimit(requests_per_second=1, requests_max_burst=1, path_prefix="/a"),)
+    )
+    manager = chains(translate(service("api", http=True, rate_limits=limits)))["api"]["filters"][-1]["typed_config"]
+    first, last = manager["route_config"]["virtual_hosts"][0]["routes"]
+    assert "typed_per_filter_config" in first
+    assert last["match"] == {"prefix": "/"}
+    assert "typed_per_filter_config" not in last
