@@ -124,6 +124,7 @@ class EnvoySupervisor:
             raise RuntimeError("the Envoy supervisor was already started")
         proc = await self._spawn()
         self._task = asyncio.create_task(self._supervise(proc), name="envoy supervisor")
+        self._task.add_done_callback(self._task_ended)
 
     async def drain(self, deadline: float) -> None:
         """Drain Envoy's listeners, wait (at most `deadline` seconds) for its connections to end, then stop."""
@@ -152,13 +153,13 @@ class EnvoySupervisor:
         self._stop_grace = grace
         self._stop_requested.set()
         task = self._task
-        if task is not None:
-            # Shielded: a cancelled caller must not leave Envoy half-stopped; the task ends on its own.
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(task)
-        self._state = "stopped"
-        self._live.clear()
-        await self.admin.close()
+        if task is None:
+            await self.admin.close()
+            return
+        # asyncio.wait neither cancels the task when this caller is cancelled (the task still stops
+        # Envoy, and the caller's cancellation propagates) nor raises what ended the task (logged
+        # by _task_ended).
+        await asyncio.wait({task})
 
     # --- the supervising task ----------------------------------------------------------------
 
@@ -216,6 +217,11 @@ class EnvoySupervisor:
                     await asyncio.shield(self._proc.wait())
             self._state = "stopped"
             self._live.clear()
+            await self.admin.close()
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            self.log.error("the envoy supervisor failed; envoy was killed", error=f"{type(exc).__name__}: {exc}")
 
     async def _run(self, proc: asyncio.subprocess.Process) -> None:
         """Until `proc` exits: forward its output, poll its readiness; terminate it on a stop request."""
