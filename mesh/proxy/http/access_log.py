@@ -40,6 +40,7 @@ class RequestRecord:
     upstream: str = ""  # host:port of the app or endpoint that served it
     flags: list[Flag] = field(default_factory=list)
     reason: str = ""  # why the mesh answered itself (denial, protocol error)
+    ended: float = 0.0  # time.perf_counter() when reported; the span's end (mesh.proxy.http.spans)
 
     def fields(self, duration: float) -> dict[str, object]:
         """The access log line's fields; the line itself is mesh.telemetry.logs.EventLog's.

@@ -92,4 +92,4 @@ class HttpMetrics:
             self.protocol_errors.labels(record.direction, str(record.status)).inc()
         if logged_under(self.log_mode, record):
             access_log.info("request", record.fields(duration))
-        self.tracing.record(record, duration)
+        self.tracing.record(record, now)

@@ -8,8 +8,10 @@ its service (the resource's `service.name`) is the local service: the caller for
 agents is app -> CLIENT (web's agent) -> SERVER (api's agent) -> app, each the parent of the next.
 
 `HttpTracing.record` runs once per request, after the record is final: when the trace is
-sampled it queues (record, end time, duration), a tuple; the attributes are computed by
-`request_span` in the export task (mesh.telemetry.span_export), never on the request's path.
+sampled it notes the end time in the record and queues the record itself (no allocation: a
+tuple per request would cost more in garbage collection than the append); the attributes and
+wall-clock times are computed by `request_span` in the export task
+(mesh.telemetry.span_export), never on the request's path.
 Attributes follow OpenTelemetry's HTTP semantic conventions (stable names), plus the mesh's
 own under `mesh.*`. The status is ERROR on a 5xx or when no response was sent.
 """
@@ -27,9 +29,6 @@ from mesh.proxy.http.flags import INFORMATIONAL_FLAGS, Flag
 from mesh.proxy.http.tracing import DEFAULT_POLICY, TracePolicy
 from mesh.telemetry.span_export import BatchSpanProcessor
 from mesh.telemetry.spans import Attributes, AttributeValue, FinishedSpan, HostResource, SpanKind
-
-# (record, end of the request in Unix ns, duration in seconds)
-QueuedSpan = tuple[RequestRecord, int, float]
 
 # HTTP methods OpenTelemetry names as such; any other is reported as _OTHER (bounded cardinality).
 KNOWN_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"})
@@ -53,7 +52,7 @@ class HttpTracing:
     Without an exporter (no `tracing` section) nothing is recorded; the policy still applies.
     """
 
-    def __init__(self, policy: TracePolicy = DEFAULT_POLICY, exporter: BatchSpanProcessor[QueuedSpan] | None = None):
+    def __init__(self, policy: TracePolicy = DEFAULT_POLICY, exporter: BatchSpanProcessor[RequestRecord] | None = None):
         self.policy = policy
         self.exporter = exporter
 
@@ -74,16 +73,18 @@ class HttpTracing:
         def resource() -> Attributes:
             return HostResource(node, datacenter()).attributes()
 
-        exporter: BatchSpanProcessor[QueuedSpan] = BatchSpanProcessor(
-            settings.otlp_endpoint, lambda queued: request_span(*queued), resource, registry
+        exporter: BatchSpanProcessor[RequestRecord] = BatchSpanProcessor(
+            settings.otlp_endpoint, request_span, resource, registry
         )
         return cls(policy, exporter)
 
-    def record(self, record: RequestRecord, duration: float) -> None:
-        """Queue the request's span if its trace is sampled (the hot path: a check and an append)."""
+    def record(self, record: RequestRecord, now: float) -> None:
+        """Queue the request's span if its trace is sampled (the hot path: a check and an append).
+        `now` is time.perf_counter(), the request's end."""
         exporter = self.exporter
         if exporter is not None and record.traceparent[-1:] in _ODD:
-            exporter.add((record, time.time_ns(), duration))
+            record.ended = now
+            exporter.add(record)
 
     async def run(self) -> None:
         """The export task (returns at once without an exporter)."""
@@ -95,8 +96,15 @@ class HttpTracing:
             await self.exporter.close()
 
 
-def request_span(record: RequestRecord, end_ns: int, duration: float) -> FinishedSpan:
-    """The span of one finished request (pure; see the module docstring for what it says)."""
+def request_span(record: RequestRecord, clock_offset_ns: int | None = None) -> FinishedSpan:
+    """The span of one finished request (see the module docstring for what it says).
+
+    Its times are the record's perf_counter() readings moved to the wall clock by
+    `clock_offset_ns` (Unix time minus perf_counter, in ns; read now when not given): read at
+    export, within seconds of the request, so the clocks cannot drift apart meanwhile.
+    """
+    if clock_offset_ns is None:
+        clock_offset_ns = time.time_ns() - time.perf_counter_ns()
     traceparent = record.traceparent
     outbound = record.direction == "outbound"
     method = record.method if record.method in KNOWN_METHODS else "_OTHER"
@@ -141,8 +149,8 @@ def request_span(record: RequestRecord, end_ns: int, duration: float) -> Finishe
         parent_id=record.parent_span,
         name=method if method != "_OTHER" else "HTTP",
         kind=SpanKind.CLIENT if outbound else SpanKind.SERVER,
-        start_ns=end_ns - int(duration * 1e9),
-        end_ns=end_ns,
+        start_ns=clock_offset_ns + int(record.started * 1e9),
+        end_ns=clock_offset_ns + int(max(record.ended, record.started) * 1e9),
         attributes=tuple(attributes),
         error=error,
         message=record.reason if error else "",

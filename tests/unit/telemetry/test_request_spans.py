@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import CollectorRegistry
 
 from mesh.proxy.http.access_log import RequestRecord
@@ -25,10 +27,10 @@ def outbound(**fields: object) -> RequestRecord:
 
 
 def test_an_outbound_request_is_a_client_span_of_the_calling_service_with_the_traceparents_ids() -> None:
-    span = request_span(outbound(subset="v2"), 2_000_000_000, 0.25)
+    span = request_span(outbound(subset="v2", started=1.75, ended=2.0), clock_offset_ns=1_000)
     assert (span.service, span.kind, span.name) == ("web", SpanKind.CLIENT, "GET")
     assert (span.trace_id, span.span_id, span.parent_id) == (TRACE, "00f067aa0ba902b7", "")
-    assert (span.start_ns, span.end_ns) == (1_750_000_000, 2_000_000_000)
+    assert (span.start_ns, span.end_ns) == (1_750_001_000, 2_000_001_000)
     assert dict(span.attributes) == {
         "http.request.method": "GET",
         "url.scheme": "http",
@@ -52,7 +54,7 @@ def test_an_inbound_request_is_a_server_span_of_the_local_service_child_of_the_c
     record = RequestRecord("inbound", "web", "api", 0.0, method="POST", path="/orders", status=201)
     record.traceparent, record.parent_span = f"00-{TRACE}-b7ad6b7169203331-01", "00f067aa0ba902b7"
     record.upstream = "127.0.0.1:8080"
-    span = request_span(record, 10, 0.0)
+    span = request_span(record, 0)
     assert (span.service, span.kind, span.span_id, span.parent_id) == (
         "api",
         SpanKind.SERVER,
@@ -66,7 +68,7 @@ def test_an_inbound_request_is_a_server_span_of_the_local_service_child_of_the_c
 
 def test_a_5xx_is_an_error_with_its_retries_and_flags() -> None:
     record = outbound(status=503, flags=[Flag.RETRIED, Flag.RETRIED], reason="")
-    span = request_span(record, 10, 0.0)
+    span = request_span(record, 0)
     attributes = dict(span.attributes)
     assert span.error
     assert (attributes["error.type"], attributes["mesh.attempts"], attributes["mesh.response_flags"]) == (
@@ -78,7 +80,7 @@ def test_a_5xx_is_an_error_with_its_retries_and_flags() -> None:
 
 def test_no_response_is_an_error_named_by_its_flag() -> None:
     record = outbound(status=0, upstream="", flags=[Flag.CONNECT_FAILURE], reason="connection refused")
-    span = request_span(record, 10, 0.0)
+    span = request_span(record, 0)
     attributes = dict(span.attributes)
     assert (span.error, span.message, attributes["error.type"]) == (True, "connection refused", "connect_failure")
     assert "http.response.status_code" not in attributes
@@ -86,13 +88,13 @@ def test_no_response_is_an_error_named_by_its_flag() -> None:
 
 
 def test_a_4xx_is_not_an_error_and_a_local_answer_made_no_attempt() -> None:
-    span = request_span(outbound(status=403, upstream="", flags=[Flag.DENIED]), 10, 0.0)
+    span = request_span(outbound(status=403, upstream="", flags=[Flag.DENIED]), 0)
     assert not span.error
     assert "mesh.attempts" not in dict(span.attributes)
 
 
 def test_an_unknown_method_is_reported_as_other_with_the_original() -> None:
-    span = request_span(outbound(method="PURGE"), 10, 0.0)
+    span = request_span(outbound(method="PURGE"), 0)
     attributes = dict(span.attributes)
     assert (span.name, attributes["http.request.method"], attributes["http.request.method_original"]) == (
         "HTTP",
@@ -101,9 +103,17 @@ def test_an_unknown_method_is_reported_as_other_with_the_original() -> None:
     )
 
 
+def test_the_wall_clock_times_are_the_records_moved_by_the_clocks_offset_now() -> None:
+    record = outbound()
+    record.started, record.ended = time.perf_counter() - 0.5, time.perf_counter()
+    span = request_span(record)
+    assert abs(span.end_ns - time.time_ns()) < 60 * 10**9  # the clocks' offset is read, not assumed
+    assert 0.49e9 < span.end_ns - span.start_ns < 0.51e9
+
+
 def test_only_sampled_requests_are_queued() -> None:
     registry = CollectorRegistry()
-    exporter = BatchSpanProcessor("http://127.0.0.1:9", lambda q: request_span(*q), lambda: (), registry)
+    exporter = BatchSpanProcessor("http://127.0.0.1:9", request_span, lambda: (), registry)
     tracing = HttpTracing(TracePolicy(), exporter)
     tracing.record(outbound(), 0.1)
     tracing.record(outbound(traceparent=f"00-{TRACE}-00f067aa0ba902b7-00"), 0.1)
