@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
+import structlog.testing
 
 from mesh.config.model import HostPort
 from mesh.envoy.bootstrap import bootstrap, write_bootstrap, xds_socket_path
@@ -120,6 +122,20 @@ async def test_envoys_own_lines_reach_the_agents_log_at_their_level(
     assert level in ("info", "warning")
     assert not event.startswith("[")
     assert fields["pid"] == sup.status().pid
+
+
+async def test_with_no_logger_given_the_lines_go_through_structlog(bootstrap_file: tuple[Path, HostPort]) -> None:
+    path, admin = bootstrap_file
+    with structlog.testing.capture_logs() as events:
+        sup = EnvoySupervisor(ENVOY, path, admin, concurrency=1, log_level="info")
+        await sup.start()
+        try:
+            await until(lambda: any(e.get("envoy_logger") == "main" for e in events), "a line from Envoy's main")
+        finally:
+            await sup.stop()
+    line = next(e for e in events if e.get("envoy_logger") == "main")
+    assert line["log_level"] in ("info", "warning")
+    assert {"event", "pid"} <= set(line)
 
 
 async def test_an_envoy_killed_behind_the_supervisors_back_is_started_again(
