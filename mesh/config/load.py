@@ -194,8 +194,12 @@ class _Builder:
                 f"{admin.host!r} is not a loopback IP address: Envoy's admin interface can drain and stop "
                 "this host's data plane, so it listens on loopback only; use 127.0.0.1",
             )
+        binary = e.get("binary", "auto")
+        if "/" in binary and not binary.startswith("/"):
+            # Relative to whatever directory the agent was started in: / under systemd.
+            self.problem("envoy.binary", f"must be auto, a command name on PATH, or an absolute path, got {binary!r}")
         return EnvoySettings(
-            binary=e.get("binary", "auto"),
+            binary=binary,
             admin_listen=admin,
             concurrency=e.get("concurrency", 0),
         )

@@ -84,6 +84,15 @@ def test_envoy_concurrency_must_be_a_small_whole_number(value: str) -> None:
     assert "envoy.concurrency" in problems_of(MINIMAL + f"data_plane: envoy\nenvoy: {{concurrency: {value}}}\n")
 
 
+def test_a_relative_envoy_binary_path_is_refused() -> None:
+    problems = problems_of(MINIMAL + "data_plane: envoy\nenvoy: {binary: bin/envoy}\n")
+    assert "absolute path" in problems["envoy.binary"]
+
+
+def test_a_command_name_is_a_valid_envoy_binary() -> None:
+    assert parse_config(MINIMAL + "data_plane: envoy\nenvoy: {binary: envoy-1.40}\n").envoy.binary == "envoy-1.40"
+
+
 def test_an_empty_envoy_binary_is_refused() -> None:
     assert "envoy.binary" in problems_of(MINIMAL + "data_plane: envoy\nenvoy: {binary: ''}\n")
 
