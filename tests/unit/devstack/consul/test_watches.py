@@ -9,6 +9,8 @@ released by a write to their own data, never by a timer.
 
 from __future__ import annotations
 
+import asyncio
+
 from mesh.devstack.consul import watchkeys
 
 from .conftest import Stand, eventually
@@ -162,3 +164,29 @@ async def test_losing_the_state_wakes_every_parked_query(stand: Stand) -> None:
     assert entries == []
     assert status == 404
     assert old.parked == 0
+
+
+async def test_a_hash_blocking_agent_service_read_wakes_for_that_service_only(stand: Stand) -> None:
+    await stand.register("a", "a-1")
+    await stand.register("b", "b-1")
+    async with stand.session.get(f"{stand.server.url}/v1/agent/service/a-1") as resp:
+        digest = resp.headers["X-Consul-ContentHash"]
+
+    async def blocking_read() -> tuple[str, list[str]]:
+        params = {"hash": digest, "wait": "60s"}
+        async with stand.session.get(f"{stand.server.url}/v1/agent/service/a-1", params=params) as resp:
+            return resp.headers["X-Consul-ContentHash"], (await resp.json())["Tags"]
+
+    on_a = asyncio.get_running_loop().create_task(blocking_read())
+    await eventually(lambda: stand.watches.parked == 1)
+    woken = stand.watches.wakeups
+
+    await stand.register("b", "b-1", Tags=["b-moved"])
+    assert stand.watches.wakeups == woken
+    assert not on_a.done()
+    await stand.register("a", "a-1", Tags=["a-moved"])
+    new_digest, tags = await on_a
+
+    assert new_digest != digest
+    assert tags == ["a-moved"]
+    assert stand.watches.wakeups - woken == 1
