@@ -123,7 +123,13 @@ class BatchSpanProcessor(Generic[T]):
                 except TimeoutError:
                     pass
             if self._pending:
-                await self._export(self._take(), retries=self.retries)
+                batch = self._take()
+                try:
+                    await self._export(batch, retries=self.retries)
+                except Exception:
+                    # A bug of ours must cost spans, never the agent (this task is in its task group).
+                    log.exception("span export failed", spans=len(batch))
+                    self.metrics.dropped_failed.inc(len(batch))
 
     async def close(self, deadline: float = CLOSE_DEADLINE) -> None:
         """Send what is still queued, once each batch and within `deadline`; then close the session."""

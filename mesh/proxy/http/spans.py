@@ -18,6 +18,7 @@ own under `mesh.*`. The status is ERROR on a 5xx or when no response was sent.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -69,9 +70,10 @@ class HttpTracing:
         if settings is None:
             return cls()
         policy = TracePolicy.of(settings.sample_rate, settings.propagation)
+        host = socket.gethostname()
 
         def resource() -> Attributes:
-            return HostResource(node, datacenter()).attributes()
+            return HostResource(node, datacenter(), host).attributes()
 
         exporter: BatchSpanProcessor[RequestRecord] = BatchSpanProcessor(
             settings.otlp_endpoint, request_span, resource, registry

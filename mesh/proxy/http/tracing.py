@@ -86,7 +86,8 @@ class TracePolicy:
 
     @classmethod
     def of(cls, sample_rate: float, propagation: tuple[str, ...]) -> TracePolicy:
-        return cls(sample_rate, "w3c" in propagation, "b3" in propagation)
+        # W3C unless B3 alone was asked for: some format must carry the trace to the next agent.
+        return cls(sample_rate, "w3c" in propagation or "b3" not in propagation, "b3" in propagation)
 
 
 DEFAULT_POLICY = TracePolicy()

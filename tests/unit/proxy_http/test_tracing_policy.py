@@ -72,3 +72,10 @@ def test_the_sampled_bit() -> None:
     assert not sampled("00")
     assert not sampled("02")
     assert not sampled("")
+
+
+def test_propagation_names_the_formats_written() -> None:
+    assert TracePolicy.of(0.5, ("w3c",)) == TracePolicy(0.5, w3c=True, b3=False)
+    assert TracePolicy.of(0.5, ("w3c", "b3")) == TracePolicy(0.5, w3c=True, b3=True)
+    assert TracePolicy.of(0.5, ("b3",)) == TracePolicy(0.5, w3c=False, b3=True)
+    assert TracePolicy.of(0.5, ()) == TracePolicy(0.5, w3c=True, b3=False)  # never nothing at all

@@ -174,3 +174,22 @@ async def test_close_within_its_deadline_counts_what_it_could_not_send() -> None
         await p.close(deadline=0.2)
         assert value(registry, "mesh_tracing_spans_dropped_total", reason="shutdown") == 3
         assert receiver.spans == []
+
+
+async def test_a_span_that_cannot_be_built_costs_its_batch_not_the_export_task() -> None:
+    registry = CollectorRegistry()
+
+    def convert(span: FinishedSpan) -> FinishedSpan:
+        if span.span_id == "0000000000000001":
+            raise ValueError("a bug in building spans")
+        return span
+
+    async with OtlpReceiver() as receiver:
+        p = BatchSpanProcessor(receiver.endpoint, convert, lambda: HOST, registry, interval=0.01)
+        async with running(p):
+            p.add(finished(0))
+            await until(
+                lambda: value(registry, "mesh_tracing_spans_dropped_total", reason="export_failed") == 1, "drop"
+            )
+            p.add(finished(1))
+            await until(lambda: len(receiver.spans) == 1, "the next batch exported")
