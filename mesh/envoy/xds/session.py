@@ -17,14 +17,26 @@ to send after each request and each publish. The rules (Envoy's xDS protocol doc
   not sent again: the next publish that changes the type sends a new one.
 - The first request of a type on a stream is always answered, whatever `version_info` it
   carries: a reconnecting Envoy may report a version of an agent that has since restarted.
+
+Make before break, for removals too (the protocol's "eventual consistency considerations"):
+clusters are sent before the listeners and routes that use them, and a cluster is removed only
+once nothing can send traffic to it any more. When a publish removes clusters while this stream
+has not yet ACKed the latest listeners and routes, the CDS response keeps the removed clusters
+this stream had, under the version `<version>+keep<count>`; once Envoy ACKs those listeners and
+routes, CDS `<version>` follows without them. A NACKed listener or route keeps them: Envoy still
+runs the configuration that sends traffic there.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
 
-from mesh.envoy.xds.catalog import Catalog
-from mesh.envoy.xds.resources import PUSH_ORDER, WILDCARD_TYPES
+from mesh.envoy.xds.catalog import Catalog, PublishedType
+from mesh.envoy.xds.resources import CLUSTER, LISTENER, PUSH_ORDER, ROUTE, WILDCARD_TYPES
+
+# In the version of a CDS response that still holds removed clusters: "<version>+keep<count>".
+KEEP_MARK: Final = "+keep"
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,7 @@ class TypeState:
 class Session:
     types: dict[str, TypeState] = field(default_factory=lambda: {url: TypeState() for url in PUSH_ORDER})
     _nonces: int = 0
+    _sent_clusters: dict[str, bytes] = field(default_factory=dict)  # the latest CDS response, by name
 
     def receive(self, request: Request) -> Outcome:
         state = self.types.get(request.type_url)
@@ -117,10 +130,42 @@ class Session:
             published = catalog.get(url)
             if published is None or not state.subscribed:
                 continue
-            if state.sent_version == published.version and state.sent_names == state.names:
+            if url == CLUSTER:
+                version, entries = self._clusters(published, catalog)
+            else:
+                version, entries = published.version, None
+            if state.sent_version == version and state.sent_names == state.names:
                 continue
             self._nonces += 1
             nonce = str(self._nonces)
-            state.sent_version, state.sent_names, state.nonce = published.version, state.names, nonce
-            out.append(Response(url, published.version, nonce, published.select(state.names)))
+            state.sent_version, state.sent_names, state.nonce = version, state.names, nonce
+            if entries is None:
+                resources = published.select(state.names)
+            else:
+                self._sent_clusters = entries
+                resources = [entries[name] for name in sorted(entries)]
+            out.append(Response(url, version, nonce, resources))
         return out
+
+    def _clusters(self, published: PublishedType, catalog: Catalog) -> tuple[str, dict[str, bytes]]:
+        """The clusters to send: the published ones, plus those this stream had that listeners
+        or routes may still send traffic to (see the module's docstring)."""
+        entries = dict(published.entries)
+        if self._referrers_current(catalog):
+            return published.version, entries
+        kept = {name: entry for name, entry in self._sent_clusters.items() if name not in entries}
+        if not kept:
+            return published.version, entries
+        entries.update(kept)
+        return f"{published.version}{KEEP_MARK}{len(kept)}", entries
+
+    def _referrers_current(self, catalog: Catalog) -> bool:
+        """Envoy has ACKed the latest listeners and routes (of those it asks for)."""
+        for url in (LISTENER, ROUTE):
+            state, published = self.types[url], catalog.get(url)
+            if not state.subscribed or published is None:
+                continue
+            answered = state.nonce is not None and state.answered_nonce == state.nonce
+            if not (answered and state.acked_version == published.version and state.sent_names == state.names):
+                return False
+        return True

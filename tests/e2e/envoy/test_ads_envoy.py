@@ -4,7 +4,8 @@ Envoy's bootstrap holds nothing but its node, its admin port and the way to the 
 socket); the cluster, the listener and its route configuration (RDS) all arrive over ADS. Then
 a listener Envoy must refuse (two filter chains with the same match: valid protobuf, invalid
 configuration) is published: the NACK is recorded with Envoy's own words, and the listener that
-was serving goes on serving. A corrected listener then becomes the new version.
+was serving goes on serving. A corrected listener then becomes the new version, and traffic moves
+to another cluster with the old one removed only after Envoy has the route that leaves it.
 
 The server runs on this test's event loop; everything that blocks (Envoy's start, HTTP calls,
 polling Envoy's admin) runs in a thread, so the server keeps answering meanwhile.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import http.server
+import inspect
 import shutil
 import tempfile
 import threading
@@ -35,7 +37,7 @@ from mesh.envoy.xds import CLUSTER, LISTENER, ROUTE, AdsServer, ResponseSent, Xd
 from mesh.envoy.xds.resources import ResourceSet
 from tests.support.envoy import Envoy, envoy_binary, start_envoy
 from tests.support.ports import free_port
-from tests.support.processes import http_call
+from tests.support.processes import http_call, http_get
 
 pytestmark = pytest.mark.e2e
 
@@ -137,14 +139,16 @@ def _filter_chain() -> dict[str, Any]:
     }
 
 
-def resources(backend_port: int, listen_port: int, *, chains: int = 1, prefix: str = "/") -> ResourceSet:
+def resources(
+    backend_port: int, listen_port: int, *, chains: int = 1, prefix: str = "/", cluster_name: str = "backend"
+) -> ResourceSet:
     cluster = json_format.ParseDict(
         {
-            "name": "backend",
+            "name": cluster_name,
             "type": "STATIC",
             "connect_timeout": "2s",
             "load_assignment": {
-                "cluster_name": "backend",
+                "cluster_name": cluster_name,
                 "endpoints": [
                     {
                         "lb_endpoints": [
@@ -176,22 +180,26 @@ def resources(backend_port: int, listen_port: int, *, chains: int = 1, prefix: s
                 {
                     "name": "all",
                     "domains": ["*"],
-                    "routes": [{"match": {"prefix": prefix}, "route": {"cluster": "backend"}}],
+                    "routes": [{"match": {"prefix": prefix}, "route": {"cluster": cluster_name}}],
                 }
             ],
         },
         route_pb2.RouteConfiguration(),
     )
-    return {CLUSTER: {"backend": cluster}, LISTENER: {"ingress": listener}, ROUTE: {ROUTE_NAME: route}}
+    return {CLUSTER: {cluster_name: cluster}, LISTENER: {"ingress": listener}, ROUTE: {ROUTE_NAME: route}}
 
 
 async def until(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    """Poll `check` (cheap, on the loop) until it returns something truthy; fail saying `what`."""
+    """Poll `check` until it returns something truthy (awaiting it when it is a coroutine); fail saying `what`."""
     try:
         async with asyncio.timeout(timeout):
-            while not (got := check()):
+            while True:
+                got = check()
+                if inspect.isawaitable(got):
+                    got = await got
+                if got:
+                    return got
                 await asyncio.sleep(0.05)
-            return got
     except TimeoutError:
         raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
 
@@ -207,13 +215,9 @@ async def serves(port: int) -> bool:
         return False
 
 
-async def wait_serving(port: int, what: str, timeout: float = 60.0) -> None:
-    try:
-        async with asyncio.timeout(timeout):
-            while not await serves(port):
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
+def envoy_clusters(envoy: Envoy) -> str:
+    """Envoy's admin /clusters text (one line per cluster host stat, each starting `<cluster>::`)."""
+    return http_get(f"http://127.0.0.1:{envoy.admin_port}/clusters", timeout=5)[1].decode()
 
 
 def listener_nacked(status: XdsStatus) -> bool:
@@ -236,7 +240,7 @@ async def test_envoy_configured_over_ads_keeps_serving_through_a_nack(
     )
     try:
         assert envoy.live()
-        await wait_serving(listen_port, "the listener published over ADS to answer through Envoy")
+        await until(lambda: serves(listen_port), "the listener published over ADS to answer through Envoy")
         ready = await until(lambda: server.status().ready, "the xDS server to see every type ACKed")
         assert ready
         node = server.status().nodes["host-1"]
@@ -270,5 +274,19 @@ async def test_envoy_configured_over_ads_keeps_serving_through_a_nack(
         assert await serves(listen_port)
         status, _headers, _body = await asyncio.to_thread(http_call, "127.0.0.1", listen_port, "GET", "/other")
         assert status == 404  # the new route configuration is the one in force
+
+        # Traffic moves to another cluster: `backend` stays until Envoy has the route that no longer uses it.
+        assert server.publish(resources(backend, listen_port, prefix="/hello", cluster_name="backend-2")) == [
+            CLUSTER,
+            ROUTE,
+        ]
+
+        async def moved() -> bool:
+            return server.status().ready and "backend::" not in await asyncio.to_thread(envoy_clusters, envoy)
+
+        await until(moved, "Envoy to run the new route and drop the old cluster")
+        assert await serves(listen_port)
+        sent = [e.version for e in events if isinstance(e, ResponseSent) and e.type_url == CLUSTER]
+        assert sent == ["1", "2+keep1", "2"]
     finally:
         await asyncio.to_thread(envoy.stop)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from mesh.envoy.xds import CLUSTER, ENDPOINT, LISTENER, PUSH_ORDER, ROUTE, SECRET
 from mesh.envoy.xds.catalog import Catalog
-from mesh.envoy.xds.session import Outcome, Rejected, Request, Session
-from tests.unit.envoy.xds.support import basic_set, cluster, resource_set
+from mesh.envoy.xds.session import Outcome, Rejected, Request, Response, Session
+from tests.unit.envoy.xds.support import basic_set, cluster, listener, resource_set, route
 
 
 def published() -> Catalog:
@@ -91,3 +91,74 @@ def test_nonces_are_unique_on_a_stream() -> None:
     catalog.publish(resource_set(clusters={"x": cluster("x")}))
     nonces += [r.nonce for r in session.responses(catalog)]
     assert len(nonces) == len(set(nonces)) == 4  # CDS and LDS twice (the second set has no listeners)
+
+
+SUBSCRIPTIONS = {ROUTE: frozenset({"r1"})}
+
+
+def _ack(session: Session, responses: list[Response]) -> None:
+    """ACK each response, as an Envoy that takes everything does."""
+    for r in responses:
+        session.receive(Request(r.type_url, r.version, r.nonce, SUBSCRIPTIONS.get(r.type_url, frozenset())))
+
+
+def _envoy(catalog: Catalog) -> Session:
+    """A stream that asks for clusters, listeners and route r1, and has ACKed what was published."""
+    session = Session()
+    for url in (CLUSTER, LISTENER, ROUTE):
+        session.receive(Request(url, "", "", SUBSCRIPTIONS.get(url, frozenset())))
+    _ack(session, session.responses(catalog))
+    return session
+
+
+def test_a_removed_cluster_stays_until_envoy_has_the_routes_that_no_longer_use_it() -> None:
+    catalog = Catalog()
+    catalog.publish(
+        resource_set(
+            clusters={"old": cluster("old")}, listeners={"l1": listener("l1")}, routes={"r1": route("r1", "/old")}
+        )
+    )
+    session = _envoy(catalog)
+    old_entry = catalog.get(CLUSTER).entries["old"]  # type: ignore[union-attr]
+    # Traffic moves from `old` to `new`: the route changes and `old` goes, in one publish.
+    catalog.publish(
+        resource_set(
+            clusters={"new": cluster("new")}, listeners={"l1": listener("l1")}, routes={"r1": route("r1", "/new")}
+        )
+    )
+    make = session.responses(catalog)
+    assert [(r.type_url, r.version) for r in make] == [(CLUSTER, "2+keep1"), (ROUTE, "2")]
+    assert old_entry in make[0].resources
+    assert len(make[0].resources) == 2
+    _ack(session, make)  # Envoy takes both
+    (brk,) = session.responses(catalog)
+    assert (brk.type_url, brk.version) == (CLUSTER, "2")
+    assert old_entry not in brk.resources
+    assert len(brk.resources) == 1
+
+
+def test_a_rejected_route_keeps_the_clusters_it_uses() -> None:
+    catalog = Catalog()
+    catalog.publish(resource_set(clusters={"old": cluster("old")}, routes={"r1": route("r1", "/old")}))
+    session = _envoy(catalog)
+    catalog.publish(resource_set(clusters={"new": cluster("new")}, routes={"r1": route("r1", "/new")}))
+    cds, rds = session.responses(catalog)
+    session.receive(Request(CLUSTER, cds.version, cds.nonce, frozenset()))
+    session.receive(Request(ROUTE, "1", rds.nonce, frozenset({"r1"}), error="bad route"))
+    assert session.responses(catalog) == []  # Envoy still routes to `old`: it stays
+    assert session.types[CLUSTER].acked_version == "2+keep1"
+    # A route Envoy takes lets it go.
+    catalog.publish(resource_set(clusters={"new": cluster("new")}, routes={"r1": route("r1", "/fixed")}))
+    (rds,) = session.responses(catalog)
+    session.receive(Request(ROUTE, rds.version, rds.nonce, frozenset({"r1"})))
+    (cds,) = session.responses(catalog)
+    assert (cds.version, len(cds.resources)) == ("2", 1)
+
+
+def test_removals_with_no_listener_or_route_change_are_sent_at_once() -> None:
+    catalog = Catalog()
+    catalog.publish(resource_set(clusters={"a": cluster("a"), "b": cluster("b")}, routes={"r1": route("r1")}))
+    session = _envoy(catalog)
+    catalog.publish(resource_set(clusters={"a": cluster("a")}, routes={"r1": route("r1")}))
+    (cds,) = session.responses(catalog)
+    assert (cds.version, len(cds.resources)) == ("2", 1)
