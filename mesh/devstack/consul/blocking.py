@@ -3,7 +3,10 @@
 A read with `index=N` waits until the index of its answer exceeds N or `wait` runs out
 (default 5m, at most 10m, plus up to wait/16 of random jitter), then answers with the
 latest result either way; meanwhile it wakes only for writes to what it reads.
-Indexes are never reported below 1, so clients never busy-loop on `index=0`.
+Indexes are never reported below 1, so clients never busy-loop on `index=0`; `index=0`
+never blocks. An index ahead of the state (a client that outlived a reset) blocks like any
+other until the wait runs out, then gets the lower index, and Consul's clients start over
+from it; queries parked when the state is lost answer at once from the new state.
 """
 
 from __future__ import annotations
