@@ -111,7 +111,7 @@ def access_line(agent: Agent, path: str) -> dict[str, Any]:
 def test_one_request_is_a_client_span_and_its_child_server_span_joined_with_the_logs(
     mesh: Mesh, receiver: ThreadedOtlpReceiver
 ) -> None:
-    pair = start_pair(mesh, {"otlp_endpoint": receiver.endpoint})
+    pair = start_pair(mesh, {"otlp_endpoint": receiver.endpoint, "propagation": ["w3c", "b3"]})
 
     status, echo = call(pair, "/orders/7?secret=x")
     assert status == 200
@@ -122,6 +122,14 @@ def test_one_request_is_a_client_span_and_its_child_server_span_joined_with_the_
     assert client.parent_id == ""  # web's app sent no traceparent: web's agent started the trace
     assert server.parent_id == client.span_id
     assert seen == f"00-{trace_id}-{server.span_id}-01"
+    # B3 asked for too: the app sees the same span in Zipkin's headers.
+    b3 = {k.lower(): v for k, v in echo["headers"].items() if k.lower().startswith("x-b3-")}
+    assert b3 == {
+        "x-b3-traceid": trace_id,
+        "x-b3-spanid": server.span_id,
+        "x-b3-parentspanid": client.span_id,
+        "x-b3-sampled": "1",
+    }
     assert (client.service, server.service) == ("web", "api")
     assert (client.resource["mesh.node"], server.resource["mesh.node"]) == ("host-a", "host-b")
     assert client.resource["mesh.datacenter"] == server.resource["mesh.datacenter"] == "dc1"
