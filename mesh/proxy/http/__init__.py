@@ -37,7 +37,8 @@ The order of the layers, written once (each module says the rest):
                                       upstream connection; tunnel.py after a 101. A response
                                       the retries will not relay is withheld here.
   telemetry           metrics.py      one record per request, reported once at the end:
-                                      golden-signal metrics and the access log line.
+                                      golden-signal metrics, the access log line, and the
+                                      span when its trace is sampled (spans.py).
 
 Wiring: `InboundHttp.handle_connection` is InboundListener.http_handler; an
 `HttpOutboundListener` replaces each OutboundListener and keeps the L4 path for tcp upstreams.

@@ -8,8 +8,10 @@ from prometheus_client import CollectorRegistry
 
 from mesh.proxy.http.access_log import RequestRecord
 from mesh.proxy.http.flags import Flag
+from mesh.proxy.http.metrics import HttpMetrics
 from mesh.proxy.http.spans import HttpTracing, request_span
 from mesh.proxy.http.tracing import TracePolicy
+from mesh.telemetry.metrics import Metrics
 from mesh.telemetry.span_export import BatchSpanProcessor
 from mesh.telemetry.spans import SpanKind
 
@@ -126,3 +128,15 @@ def test_without_an_exporter_nothing_is_recorded_and_the_policy_is_the_default()
     assert tracing.exporter is None
     assert tracing.policy == TracePolicy()
     tracing.record(outbound(), 0.1)
+
+
+def test_reporting_a_request_queues_its_span_with_its_end() -> None:
+    metrics = Metrics()
+    exporter = BatchSpanProcessor("http://127.0.0.1:9", request_span, lambda: (), metrics.registry)
+    http = HttpMetrics(metrics, access_log="off", tracing=HttpTracing(TracePolicy(), exporter))
+    record = outbound(started=5.0)
+    http.report(record, 5.5)
+    assert record.ended == 5.5
+    span = request_span(record, 0)
+    assert (span.start_ns, span.end_ns) == (5_000_000_000, 5_500_000_000)
+    assert metrics.registry.get_sample_value("mesh_tracing_spans_queued") == 1
