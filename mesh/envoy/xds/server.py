@@ -217,7 +217,7 @@ class AdsServer:
         if stream.node_id is None:
             stream.node_id = (message.node.id or "unknown")[:NODE_ID_LIMIT]
             self._nodes.open(stream.node_id, stream.id, stream.session)
-            log.info("envoy connected", node=stream.node_id, stream=stream.id)
+            log.info("envoy connected", node=stream.node_id, stream=stream.id, envoy=_user_agent(message.node))
             self._emit(StreamOpened(stream.node_id, stream.id))
         node = stream.node_id
         type_url = message.type_url
@@ -295,6 +295,15 @@ async def _refuse_delta(request_iterator: AsyncIterator[bytes], context: _Contex
 
 def _encoded(response: Response) -> bytes:
     return discovery_response(response.version, response.resources, response.type_url, response.nonce, CONTROL_PLANE)
+
+
+def _user_agent(node: Any) -> str:
+    """`envoy/1.40.0` from the node's user agent fields, for the connect log line."""
+    name = str(node.user_agent_name)[:64]
+    if node.HasField("user_agent_build_version"):
+        v = node.user_agent_build_version.version
+        return f"{name}/{v.major_number}.{v.minor_number}.{v.patch}"
+    return f"{name}/{str(node.user_agent_version)[:64]}" if node.user_agent_version else name
 
 
 def _prepare_unix_path(path: Path) -> None:

@@ -48,7 +48,9 @@ class TypeStatus:
 
     type_url: str
     published_version: str | None  # the latest version the agent published
-    sent_version: str | None  # the latest version sent to this node's current stream
+    # The latest version sent to this node's current stream; "<version>+keep<n>" while CDS still
+    # holds n removed clusters that Envoy's listeners or routes may use (see `session`).
+    sent_version: str | None
     acked_version: str | None  # the latest version that stream ACKed
     subscribed: bool  # whether that stream asks for this type (named types: for some names)
     last_nack: Nack | None

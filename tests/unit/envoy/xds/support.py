@@ -76,7 +76,8 @@ class AdsClient:
 
     def __init__(self, target: str, node_id: str) -> None:
         self.node_id = node_id
-        self.channel = grpc.aio.insecure_channel(target)
+        # Envoy takes responses of any size; grpc's client default would stop at 4 MiB.
+        self.channel = grpc.aio.insecure_channel(target, options=[("grpc.max_receive_message_length", -1)])
         stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(self.channel)
         self.call: Any = stub.StreamAggregatedResources()
         self._first = True

@@ -162,6 +162,30 @@ def test_a_type_gets_a_new_version_only_when_its_content_changed(run: Any, liste
     run(body())
 
 
+def test_a_large_resource_set_is_served_whole(run: Any, listen: str) -> None:
+    clusters = {}
+    for i in range(4000):
+        c = cluster(f"cluster-{i:04}")
+        c.alt_stat_name = "x" * 1500  # about 6 MB in all: more than grpc's default message limit
+        clusters[c.name] = c
+
+    async def body() -> None:
+        server = AdsServer()
+        target = await server.start(listen)
+        server.publish(resource_set(clusters=clusters))
+        client = AdsClient(target, "node-1")
+        try:
+            await client.request(CLUSTER)
+            cds = await client.response()
+            assert cds.ByteSize() > 6_000_000
+            assert names_of(cds) == sorted(clusters)
+        finally:
+            await client.close()
+            await server.stop(1)
+
+    run(body())
+
+
 def test_ready_once_every_type_envoy_asks_for_is_acked_at_the_latest_version(run: Any, listen: str) -> None:
     async def body() -> None:
         server = AdsServer()
