@@ -148,7 +148,7 @@ class AdsServer:
         server, address = self._server, self._address
         if server is None or address is None:
             return
-        self._server = None
+        self._server, self._address = None, None
         for stream in list(self._streams.values()):
             stream.ended = "server stopping"
             stream.wake.set()
@@ -175,7 +175,7 @@ class AdsServer:
     def status(self) -> XdsStatus:
         return self._nodes.status(self._catalog)
 
-    # The stream, called by _Servicer.
+    # One ADS stream: grpc calls _serve (see _handlers) for each.
 
     async def _serve(
         self, requests: AsyncIterator[discovery_pb2.DiscoveryRequest], context: _Context

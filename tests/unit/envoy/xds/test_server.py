@@ -469,3 +469,23 @@ def test_delta_xds_is_refused_as_unimplemented(run: Any, listen: str) -> None:
             await server.stop(1)
 
     run(body())
+
+
+def test_a_stopped_server_starts_again_with_what_was_published(run: Any, listen: str) -> None:
+    async def body() -> None:
+        server = AdsServer()
+        await server.start(listen)
+        server.publish(basic_set())
+        await server.stop(1)
+        assert server.address is None
+        target = await server.start(listen)
+        client = AdsClient(target, "node-1")
+        try:
+            await client.request(CLUSTER, version="1")
+            cds = await client.response()
+            assert (cds.version_info, sorted(names_of(cds))) == ("1", ["c1", "c2"])
+        finally:
+            await client.close()
+            await server.stop(1)
+
+    run(body())
