@@ -16,6 +16,10 @@ namespace) matches no policy, as the builtin plane refuses it before any intenti
 (Consul picks a DENY-action RBAC under default allow and leaves the trust domain to TLS; an
 allow-list gives the same answers without that split.)
 
+On an mTLS chain the connection's allow-list is written as a matcher over the caller's URI SANs
+joined (mesh.envoy.translate.san_matcher), so that a leaf with two URI SANs is refused as the
+builtin plane refuses it; the HTTP RBAC then only ever sees callers with one.
+
 Deny effects are the builtin plane's:
 - tcp destination: the network RBAC refuses the connection (it is closed);
 - http destination: every request is decided on its own (a deny intention answers each request
@@ -34,6 +38,7 @@ from envoy.extensions.filters.http.rbac.v3 import rbac_pb2 as http_rbac_pb2
 from envoy.extensions.filters.network.rbac.v3 import rbac_pb2 as network_rbac_pb2
 
 from mesh.envoy.translate import permissions, principals
+from mesh.envoy.translate.san_matcher import allow_list_matcher
 from mesh.identity import is_valid_service_name
 from mesh.intentions import Decision, IntentionTable
 from mesh.intentions.decide import PairDecisions, compile_pair
@@ -75,12 +80,11 @@ def inbound_rbac(
     stat_prefix = f"inbound_{destination}{'_plaintext' if plaintext else ''}."
     if not http:
         decided = [(c, _connection(c.pair.connection_tcp)) for c in classes]
-        rules = _allow(_policies(decided, trust_domain, plaintext))
-        return InboundRbac(network_rbac_pb2.RBAC(stat_prefix=stat_prefix, rules=rules), None)
+        return InboundRbac(_network(_policies(decided, trust_domain, plaintext), stat_prefix, plaintext), None)
     # Identified callers only (or anyone, in plaintext); the intentions decide each request.
     identified = principals.anyone() if plaintext else principals.any_service(trust_domain)
     admit = rbac_pb2.Policy(permissions=[permissions.to_permission(True)], principals=[identified])
-    network = network_rbac_pb2.RBAC(stat_prefix=stat_prefix, rules=_allow({"identified": admit}))
+    network = _network({"identified": admit}, stat_prefix, plaintext)
     decided = [(c, _request(c.pair, default_allow)) for c in classes]
     return InboundRbac(network, http_rbac_pb2.RBAC(rules=_allow(_policies(decided, trust_domain, plaintext))))
 
@@ -144,6 +148,14 @@ def _principal(source_class: _SourceClass, trust_domain: str, plaintext: bool, n
     if source_class.source is not None:
         return principals.service_principal(trust_domain, source_class.source)
     return principals.any_service_except(trust_domain, named)
+
+
+def _network(policies: dict[str, rbac_pb2.Policy], stat_prefix: str, plaintext: bool) -> network_rbac_pb2.RBAC:
+    """An mTLS chain's connection RBAC matches the joined URI SANs, so a leaf with two is refused as
+    on the builtin plane (mesh.envoy.translate.san_matcher); a plaintext chain has no SAN to read."""
+    if plaintext:
+        return network_rbac_pb2.RBAC(stat_prefix=stat_prefix, rules=_allow(policies))
+    return network_rbac_pb2.RBAC(stat_prefix=stat_prefix, matcher=allow_list_matcher(policies))
 
 
 def _allow(policies: dict[str, rbac_pb2.Policy]) -> rbac_pb2.RBAC:

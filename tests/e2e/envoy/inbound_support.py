@@ -22,6 +22,7 @@ from google.protobuf.json_format import MessageToDict
 
 from mesh.envoy.translate import names
 from mesh.envoy.translate.inbound import InboundInputs, inbound_resources
+from mesh.envoy.translate.peer_validation import roots_validation_context
 from mesh.identity import sni_for
 from tests.support import pki
 from tests.support.envoy import Envoy, admin_port, bootstrap, start_envoy
@@ -37,10 +38,24 @@ class Pki:
     ca_file: str
 
 
-def make_pki(tmp: Path, callers: Mapping[str, str], services: list[str]) -> Pki:
+@dataclass(frozen=True)
+class OddLeaf:
+    """A caller's leaf that the mesh's CA would never sign, but that still chains to it."""
+
+    uris: tuple[str, ...]
+    is_ca: bool = False
+    key_cert_sign: bool = False
+
+
+def make_pki(tmp: Path, callers: Mapping[str, str | OddLeaf], services: list[str]) -> Pki:
     """A CA, a leaf per caller (its URI SAN as given) and per local service (its SPIFFE ID)."""
     ca = pki.make_ca("Mesh Test Root")
-    leaves = {name: pki.make_leaf(ca, [uri]) for name, uri in callers.items()}
+    leaves = {
+        name: pki.make_leaf(ca, [spec])
+        if isinstance(spec, str)
+        else pki.make_leaf(ca, list(spec.uris), is_ca=spec.is_ca, key_cert_sign=spec.key_cert_sign)
+        for name, spec in callers.items()
+    }
     leaves |= {f"svc/{s}": pki.make_leaf(ca, [pki.spiffe(s)]) for s in services}
     files: dict[str, tuple[str, str]] = {}
     for name, leaf in leaves.items():
@@ -106,12 +121,12 @@ def local_apps() -> Iterator[Apps]:
 
 @contextmanager
 def inbound_envoy(binary: str, tmp: Path, inputs: InboundInputs, certs: Pki) -> Iterator[Envoy]:
-    """Envoy with the translation's listener and clusters (no sds_config: the secrets are static)."""
+    """Envoy with the translation's listener and clusters (no sds_config: the secrets are static), the
+    roots as mesh.envoy.translate.peer_validation writes them."""
     resources = inbound_resources(inputs)
     assert resources.listener is not None
-    secrets: list[dict[str, Any]] = [
-        {"name": names.ROOTS_SECRET, "validation_context": {"trusted_ca": {"filename": certs.ca_file}}}
-    ]
+    roots = roots_validation_context(inputs.trust_domain, certs.ca.cert_pem)
+    secrets: list[dict[str, Any]] = [{"name": names.ROOTS_SECRET, "validation_context": MessageToDict(roots)}]
     for inbound in inputs.services:
         cert_file, key_file = certs.files[f"svc/{inbound.service.name}"]
         secrets.append(

@@ -27,7 +27,17 @@ from mesh.intentions import IntentionTable, RequestFacts, read_intentions
 from mesh.proxy.http.client_cert import xfcc_value
 from mesh.proxy.http.normalize import normalize_path
 from mesh.tls.peer import peer_identity
-from tests.e2e.envoy.inbound_support import PLAINTEXT, Apps, Pki, connect, inbound_envoy, local_apps, make_pki, request
+from tests.e2e.envoy.inbound_support import (
+    PLAINTEXT,
+    Apps,
+    OddLeaf,
+    Pki,
+    connect,
+    inbound_envoy,
+    local_apps,
+    make_pki,
+    request,
+)
 from tests.support import pki
 from tests.support.envoy import envoy_binary
 from tests.support.ports import free_port
@@ -91,10 +101,15 @@ SERVICES = {"exact": False, "shadow": False, "wild": False, "plain": False, "l7t
 SERVICES |= {"http": True, "httpun": True}
 PERMISSIVE = "httpun"
 # Callers by name: the URI SAN of their leaf (all signed by the mesh CA).
-CALLERS = {name: pki.spiffe(name) for name in ("web", "bad", "ui", "ops", "stranger")} | {
+CALLERS: dict[str, str | OddLeaf] = {n: pki.spiffe(n) for n in ("web", "bad", "ui", "ops", "stranger")}
+CALLERS |= {
     "other-td": pki.spiffe("web", td="other.consul"),
     "other-ns": f"spiffe://{TD}/ns/other/dc/{DC}/svc/web",
     "other-dc": pki.spiffe("web", dc="dc2"),
+    # leaves the builtin plane refuses after the chain verified (mesh.tls.peer)
+    "two-sans": OddLeaf((pki.spiffe("web"), pki.spiffe("ui"))),
+    "ca-leaf": OddLeaf((pki.spiffe("web"),), is_ca=True),
+    "signing-leaf": OddLeaf((pki.spiffe("web"),), key_cert_sign=True),
 }
 
 
@@ -130,6 +145,9 @@ CASES = [
     Case("stranger", "unread", "allowed", "allowed"),
     Case("other-td", "shadow", "refused", "refused"),
     Case("other-ns", "plain", "refused", "refused"),
+    Case("two-sans", "exact", "refused", "refused"),
+    Case("ca-leaf", "exact", "refused", "refused"),
+    Case("signing-leaf", "exact", "refused", "refused"),
     Case("ui", "http", "200", "200", path="/api/x"),
     Case("ui", "http", "403", "200", method="POST", path="/api/x"),
     Case("ui", "http", "403", "403", path="/admin/users"),
@@ -143,6 +161,8 @@ CASES = [
     Case("bad", "http", "403", "403", path="/api/x"),
     Case("stranger", "http", "200", "200", method="DELETE", path="/anything"),
     Case("other-td", "http", "refused", "refused"),
+    Case("two-sans", "http", "refused", "refused"),
+    Case("ca-leaf", "http", "refused", "refused"),
     Case("web", "httpun", "403", "403", headers=(("x-token", "s3cret"),)),
     Case("stranger", "httpun", "200", "200", headers=(("x-token", "s3cret"),)),
     Case("stranger", "httpun", "403", "200"),
@@ -250,7 +270,9 @@ def test_envoy_decides_every_case_as_the_builtin_plane(plane: Plane, certs: Pki)
         if envoy == "200" and case.caller != PLAINTEXT:
             # The app is told who called, exactly as the builtin plane tells it.
             leaf = certs.leaves[case.caller]
-            assert body == xfcc_value(by=pki.spiffe(case.service), uri=CALLERS[case.caller], leaf_der=leaf.der), case
+            uri = CALLERS[case.caller]
+            assert isinstance(uri, str)
+            assert body == xfcc_value(by=pki.spiffe(case.service), uri=uri, leaf_der=leaf.der), case
         if envoy == "200" and case.caller == PLAINTEXT:
             assert body == b"-", "a plaintext caller's XFCC is removed and none is set"
     assert not mismatches, "\n".join(mismatches)

@@ -1,17 +1,19 @@
 """Envoy's RBAC semantics, written out for tests: does a policy set admit a caller's request?
 
-What Envoy documents for the matchers the translation uses (principals over the URI SAN, and/or/
-not, `url_path`, HeaderMatcher with its absent-header rule), so unit tests can run thousands of
+What Envoy documents for the matchers the translation uses (principals over any URI SAN, the
+unified matcher over the URI SANs joined, and/or/not, `url_path`, HeaderMatcher with its
+absent-header rule), so unit tests can run thousands of
 (intentions, caller, request) cases against the translation without starting an Envoy; the e2e
 parity test checks the same against a real one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import re2  # type: ignore[import-untyped]
+from envoy.config.rbac.v3 import rbac_pb2
 
 
 def _string(matcher: Any, value: str) -> bool:
@@ -31,18 +33,19 @@ def _string(matcher: Any, value: str) -> bool:
     raise AssertionError(f"matcher kind {kind} not used by the translation")
 
 
-def principal_matches(principal: Any, uri: str | None) -> bool:
+def principal_matches(principal: Any, uris: Sequence[str]) -> bool:
+    """`authenticated.principal_name` holds when any of the leaf's URI SANs matches."""
     kind = principal.WhichOneof("identifier")
     if kind == "any":
         return True
     if kind == "authenticated":
-        return uri is not None and _string(principal.authenticated.principal_name, uri)
+        return any(_string(principal.authenticated.principal_name, uri) for uri in uris)
     if kind == "and_ids":
-        return all(principal_matches(p, uri) for p in principal.and_ids.ids)
+        return all(principal_matches(p, uris) for p in principal.and_ids.ids)
     if kind == "or_ids":
-        return any(principal_matches(p, uri) for p in principal.or_ids.ids)
+        return any(principal_matches(p, uris) for p in principal.or_ids.ids)
     if kind == "not_id":
-        return not principal_matches(principal.not_id, uri)
+        return not principal_matches(principal.not_id, uris)
     raise AssertionError(f"principal kind {kind} not used by the translation")
 
 
@@ -74,14 +77,51 @@ def permission_matches(permission: Any, path: str, headers: Mapping[str, str]) -
     raise AssertionError(f"permission kind {kind} not used by the translation")
 
 
-def admits(rbac_filter: Any, uri: str | None, path: str = "/", headers: Mapping[str, str] | None = None) -> bool:
-    """An RBAC filter (network or HTTP) with ALLOW rules admits when some policy has a matching
-    principal and a matching permission."""
+def _predicate(predicate: Any, joined: str | None) -> bool:
+    """A unified-matcher predicate over `UriSanInput` (the URI SANs joined by commas; none: no input)."""
+    kind = predicate.WhichOneof("match_type")
+    if kind == "single_predicate":
+        single = predicate.single_predicate
+        assert single.input.typed_config.type_url.endswith("UriSanInput")
+        regex = single.value_match.safe_regex.regex
+        return joined is not None and re2.fullmatch(regex, joined) is not None
+    if kind == "and_matcher":
+        return all(_predicate(p, joined) for p in predicate.and_matcher.predicate)
+    if kind == "or_matcher":
+        return any(_predicate(p, joined) for p in predicate.or_matcher.predicate)
+    if kind == "not_matcher":
+        return not _predicate(predicate.not_matcher, joined)
+    raise AssertionError(f"predicate kind {kind} not used by the translation")
+
+
+def _matcher_allows(matcher: Any, uris: Sequence[str]) -> bool:
+    joined = ",".join(uris) if uris else None
+    for field in matcher.matcher_list.matchers:
+        if _predicate(field.predicate, joined):
+            return _action_allows(field.on_match)
+    return _action_allows(matcher.on_no_match)
+
+
+def _action_allows(on_match: Any) -> bool:
+    action = rbac_pb2.Action()
+    assert on_match.action.typed_config.Unpack(action)
+    return bool(action.action == rbac_pb2.RBAC.ALLOW)
+
+
+def admits(
+    rbac_filter: Any, uri: str | Sequence[str] | None, path: str = "/", headers: Mapping[str, str] | None = None
+) -> bool:
+    """Whether an RBAC filter (network or HTTP) admits a caller whose leaf carries `uri` (a list: several
+    URI SANs; None: no certificate): with ALLOW rules, when some policy has a matching principal and a
+    matching permission; with a matcher, by its first matching predicate's action."""
+    uris: Sequence[str] = [] if uri is None else [uri] if isinstance(uri, str) else uri
+    if rbac_filter.HasField("matcher"):
+        return _matcher_allows(rbac_filter.matcher, uris)
     rbac = rbac_filter.rules
     assert rbac.action == rbac.ALLOW, "the translation writes allow-lists only"
     headers = headers or {":method": "GET"}
     return any(
-        any(principal_matches(p, uri) for p in policy.principals)
+        any(principal_matches(p, uris) for p in policy.principals)
         and any(permission_matches(p, path, headers) for p in policy.permissions)
         for policy in rbac.policies.values()
     )

@@ -40,14 +40,21 @@ def rbac(t: IntentionTable, *, http: bool = False, default_allow: bool = False, 
     return inbound_rbac(t, "api", default_allow=default_allow, trust_domain=TD, http=http, plaintext=plaintext)
 
 
+def http_rbac(t: IntentionTable) -> Any:
+    out = rbac(t, http=True).http
+    assert out is not None
+    return out
+
+
 def test_an_exact_allow_is_one_allow_policy_naming_the_source_by_an_anchored_spiffe_regex() -> None:
     out = rbac(table(intention("web", "api", "allow")))
-    rules = MessageToDict(out.network, preserving_proto_field_name=True)["rules"]
-    assert rules.get("action", "ALLOW") == "ALLOW"
-    (policy,) = rules["policies"].values()
-    assert policy["permissions"] == [{"any": True}]
-    (principal,) = policy["principals"]
-    regex = principal["authenticated"]["principal_name"]["safe_regex"]["regex"]
+    matcher = MessageToDict(out.network, preserving_proto_field_name=True)["matcher"]
+    (allow,) = matcher["matcher_list"]["matchers"]
+    assert allow["on_match"]["action"]["typed_config"].get("action", "ALLOW") == "ALLOW"  # the enum's zero
+    assert matcher["on_no_match"]["action"]["typed_config"]["action"] == "DENY"
+    single = allow["predicate"]["single_predicate"]
+    assert single["input"]["typed_config"]["@type"].endswith("UriSanInput")
+    regex = single["value_match"]["safe_regex"]["regex"]
     assert regex.startswith(r"^spiffe://td\.consul/ns/default/dc/")
     assert regex.endswith("/svc/web$")
     assert out.http is None
@@ -58,11 +65,20 @@ def test_an_exact_allow_is_one_allow_policy_naming_the_source_by_an_anchored_spi
     assert not admits(out.network, spiffe("web") + "x")
 
 
+def test_a_leaf_with_two_uri_sans_is_refused_at_connect_though_one_is_allowed() -> None:
+    for http in (False, True):
+        out = rbac(table(intention("web", "api", "allow")), http=http)
+        assert admits(out.network, [spiffe("web")])
+        assert not admits(out.network, [spiffe("web"), spiffe("ui")])
+        assert not admits(out.network, [spiffe("ui"), spiffe("web")])
+
+
 def test_an_exact_deny_shadows_a_wildcard_allow_through_a_not_id() -> None:
-    out = rbac(table(intention("*", "api", "allow"), intention("bad", "api", "deny")))
-    (policy,) = out.network.rules.policies.values()
+    t = table(intention("*", "api", "allow"), intention("bad", "api", "deny"))
+    (policy,) = http_rbac(t).rules.policies.values()
     (principal,) = policy.principals
     assert principal.WhichOneof("identifier") == "and_ids"
+    out = rbac(t)
     assert admits(out.network, spiffe("web"))
     assert not admits(out.network, spiffe("bad"))
 
@@ -75,7 +91,7 @@ def test_a_wildcard_deny_lets_only_the_exact_allow_through() -> None:
 
 def test_the_default_decides_callers_no_intention_governs() -> None:
     empty = table()
-    assert not rbac(empty).network.rules.policies  # an empty allow-list refuses everyone
+    assert not rbac(empty).network.matcher.matcher_list.matchers  # an empty allow-list refuses everyone
     allowing = rbac(empty, default_allow=True).network
     assert admits(allowing, spiffe("anyone"))
 
@@ -145,8 +161,10 @@ def test_plaintext_callers_are_decided_as_source_star_for_anyone() -> None:
 
 def test_sources_with_the_same_decisions_share_one_policy() -> None:
     t = table(*(intention(s, "api", "allow") for s in ("a", "b", "c")), intention("d", "api", "deny"))
-    (policy,) = rbac(t).network.rules.policies.values()
+    (policy,) = http_rbac(t).rules.policies.values()
     assert len(policy.principals) == 3
+    (allow,) = rbac(t).network.matcher.matcher_list.matchers
+    assert len(allow.predicate.or_matcher.predicate) == 3
 
 
 def test_a_trust_domain_no_identity_can_carry_is_refused() -> None:
