@@ -114,7 +114,6 @@ class Reload:
         assert agent.state is not None
         assert agent.certs is not None
         assert agent.watches is not None
-        assert agent.listeners is not None
         state = agent.state
         agent.config = state.config = config
         agent.certs.configure(
@@ -125,6 +124,10 @@ class Reload:
         for key in agent.upstream_keys():
             agent.watches.endpoints(key, state.datacenter)
         agent.required_watches = agent.required()
+        if agent.envoy is not None:
+            agent.envoy.take(state)  # Envoy binds, rebinds and drains the upstream listeners itself
+            return [], [], []
+        assert agent.listeners is not None
         return await agent.listeners.apply(config.services)
 
     async def _certificates_for(self, names: tuple[str, ...]) -> None:

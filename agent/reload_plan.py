@@ -31,6 +31,8 @@ RESTART_ONLY: dict[str, Callable[[AgentConfig], object]] = {
     "state_dir": lambda c: c.state_dir,
     "consul": lambda c: c.consul,
     "vault": lambda c: c.vault,
+    "data_plane": lambda c: c.data_plane,  # which plane binds the listeners is chosen at start
+    "envoy": lambda c: c.envoy,  # the supervised Envoy's binary, admin address and workers
     "tracing": lambda c: c.tracing,  # the span exporter and sampling policy are built once (mesh.proxy.http.spans)
 }
 
@@ -63,6 +65,8 @@ def plan_reload(running: AgentConfig, loaded: AgentConfig) -> ReloadPlan:
         consul=running.consul,
         vault=running.vault,
         tracing=running.tracing,
+        data_plane=running.data_plane,
+        envoy=running.envoy,
     )
     before = _by_id(running.services)
     after = _by_id(config.services)

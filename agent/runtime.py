@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import Coroutine, Iterator
 from typing import Any
@@ -20,13 +21,14 @@ from aiohttp import web
 
 from agent.coalescing import Coalescer
 from agent.discovery import discover, retry_until
+from agent.envoy_plane import EnvoyPlane
 from agent.failstatic import LastGood, persistable
 from agent.intentions_log import report_intentions
 from agent.listeners import UpstreamListeners
 from agent.reload import Reload
 from agent.sdnotify import Notifier
 from agent.shutdown import DRAIN_DEADLINE, ShutdownParts, inbound_activity, shut_down
-from agent.startup import StartupError, listen_errors, unless_stopped
+from agent.startup import StartupError, envoy_errors, listen_errors, unless_stopped
 from agent.status import Readiness, readiness, status_document
 from agent.traffic_log import report_traffic
 from agent.watches import ROOTS, WatchSet, intentions_fetch, kv_fetch, roots_fetch
@@ -109,6 +111,8 @@ class Agent:
         )
         self.http_metrics = HttpMetrics(self.metrics, access_log=config.access_log, tracing=tracing)
         self.inbound_http: InboundHttp | None = None
+        # data_plane: envoy: the host's Envoy, driven over ADS (agent/envoy_plane.py).
+        self.envoy: EnvoyPlane | None = None
         self.watches: WatchSet | None = None
         self.listeners: UpstreamListeners | None = None
         self.required_watches: frozenset[str] = frozenset()
@@ -137,6 +141,10 @@ class Agent:
             consul_unreachable_since=self.consul.reachability.unreachable_since,
             now=time.time(),
         )
+        if self.envoy is not None:
+            waiting = self.envoy.not_ready()
+            if waiting:
+                state = dataclasses.replace(state, reasons=(*state.reasons, *waiting))
         self._note_fail_static(state)
         return state
 
@@ -151,7 +159,7 @@ class Agent:
             extra["registration"] = self.registrar.last_error
         if self.reload_error:
             extra["reload"] = self.reload_error
-        return status_document(
+        document = status_document(
             config=self.config,
             datacenter=self.state.datacenter,
             trust_domain=self.state.trust_domain,
@@ -163,6 +171,10 @@ class Agent:
             restart_required=self.restart_required,
             ejected_until=ResilienceMetrics.of(self.metrics).ejected_until,  # resilience: ejections in /v1/status
         )
+        document["data_plane"] = self.config.data_plane
+        if self.envoy is not None:
+            document["envoy"] = self.envoy.status()
+        return document
 
     def serving_status(self) -> str:
         text = f"serving {len(self.config.services)} service(s)"
@@ -209,6 +221,9 @@ class Agent:
         finally:
             # The builder holds what every event applied so far made; never leave it unswapped.
             snap = self.state.snapshot = self.builder.snapshot
+        if self.envoy is not None:
+            with _reaction("publishing to envoy"):
+                self.envoy.take(self.state)
         # Each reaction on its own: a bug in one (logged) must not cost the others their turn.
         with _reaction("endpoint gauges"):
             for key, eps in snap.endpoints.items():
@@ -290,6 +305,8 @@ class Agent:
         if self.state is not None:
             self.state.tls = material
             self.tls_published.set()
+            if self.envoy is not None:
+                self.envoy.take(self.state)
             self._maybe_ready()
 
     def _persistable(self) -> PersistedSnapshot:
@@ -364,15 +381,13 @@ class Agent:
         certs.configure(trust_domain=td, datacenter=dc, services=tuple(s.name for s in cfg.services))
         certs.load_persisted()
 
-        self.inbound = inbound = InboundListener(state, self.metrics, self.tracker)
-        self.inbound_http = InboundHttp(state, self.http_metrics, self.tracker)
-        inbound.http_handler = self.inbound_http.handle_connection
-        with listen_errors(f"inbound listener {cfg.inbound_listen}"):
-            inbound.bind(cfg.inbound_listen.host, cfg.inbound_listen.port)
+        # With data_plane: envoy, Envoy binds the inbound listener (agent/envoy_plane.py).
+        builtin = cfg.data_plane == "builtin"
+        inbound_port = self._bind_builtin_inbound(state) if builtin else cfg.inbound_listen.port
         self.registrar = registrar = Registrar(
-            self.consul, node=cfg.node, advertise_address=cfg.advertise_address, inbound_port=inbound.port
+            self.consul, node=cfg.node, advertise_address=cfg.advertise_address, inbound_port=inbound_port
         )
-        self._parts.registrar, self._parts.inbound, self._parts.inbound_http = registrar, inbound, self.inbound_http
+        self._parts.registrar = registrar
 
         self.watches = watches = WatchSet(self.consul, self._on_event, self._spawn)
         watches.start(INTENTIONS, intentions_fetch(self.consul))
@@ -384,15 +399,20 @@ class Agent:
 
         self._spawn(certs.run(), "certificates")
         self._spawn(self.http_metrics.tracing.run(), "span export")
-        self._parts.accepting = self._spawn(inbound.serve(), "inbound listener")
-        self._spawn(self._recheck_intentions(), "intentions re-check")
         self._spawn(self.last_good.run(self._persistable), "persist last good snapshot")
-        self.listeners = UpstreamListeners(self._make_listener, self._spawn, DRAIN_DEADLINE)
-        self._parts.listeners = self.listeners
-        for service in cfg.services:
-            for upstream in service.upstreams:
-                with listen_errors(f"upstream {upstream.destination_name} listener {upstream.bind}"):
-                    await self.listeners.start(service, upstream)
+        if self.inbound is not None:
+            self._parts.accepting = self._spawn(self.inbound.serve(), "inbound listener")
+            self._spawn(self._recheck_intentions(), "intentions re-check")
+            self.listeners = UpstreamListeners(self._make_listener, self._spawn, DRAIN_DEADLINE)
+            self._parts.listeners = self.listeners
+            for service in cfg.services:
+                for upstream in service.upstreams:
+                    with listen_errors(f"upstream {upstream.destination_name} listener {upstream.bind}"):
+                        await self.listeners.start(service, upstream)
+        else:
+            self.envoy = self._parts.envoy = EnvoyPlane(cfg, self.metrics)
+            with envoy_errors():
+                await self.envoy.start(state)
         with listen_errors(f"admin listener {cfg.admin_listen}"):
             await self._start_admin()
         self.notifier.status("registering in Consul")
@@ -400,6 +420,16 @@ class Agent:
             log.warning("consul unreachable: registration left to the heartbeat (fail-static)")
         self._parts.heartbeat = self._spawn(registrar.run(), "registration heartbeat")
         self._maybe_ready()
+
+    def _bind_builtin_inbound(self, state: LiveState) -> int:
+        cfg = self.config
+        self.inbound = inbound = InboundListener(state, self.metrics, self.tracker)
+        self.inbound_http = InboundHttp(state, self.http_metrics, self.tracker)
+        inbound.http_handler = self.inbound_http.handle_connection
+        with listen_errors(f"inbound listener {cfg.inbound_listen}"):
+            inbound.bind(cfg.inbound_listen.host, cfg.inbound_listen.port)
+        self._parts.inbound, self._parts.inbound_http = inbound, self.inbound_http
+        return inbound.port
 
     async def _register_or_defer(self) -> bool:
         """Register now (True), or leave it to the heartbeat (False) when Consul does not answer
@@ -444,6 +474,8 @@ class Agent:
         if self.admin_runner is not None:
             await self.admin_runner.cleanup()
         await self.http_metrics.tracing.close()  # what is queued, sent once within a deadline
+        if self.envoy is not None:
+            await self.envoy.stop()
         await self.consul.close()
         self.vault.close()
 

@@ -19,6 +19,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 
@@ -40,6 +41,10 @@ QUIET_PERIOD = 0.25
 DEREGISTRATION_TIMEOUT = 5.0
 
 
+class Drainable(Protocol):
+    async def drain(self, deadline: float) -> None: ...
+
+
 @dataclass
 class ShutdownParts:
     """What exists to be shut down; anything startup did not reach yet is None."""
@@ -51,6 +56,8 @@ class ShutdownParts:
     accepting: asyncio.Task[None] | None = None
     inbound_http: InboundHttp | None = None
     listeners: UpstreamListeners | None = None
+    # data_plane: envoy: the host's Envoy, drained in step 3 instead of the builtin listeners.
+    envoy: Drainable | None = None
     # A number that grows with every inbound connection and request (for the quiet period).
     inbound_activity: Callable[[], float] = lambda: 0.0
 
@@ -78,6 +85,8 @@ async def shut_down(parts: ShutdownParts, *, deadline: float = DRAIN_DEADLINE) -
         drains.append(parts.listeners.drain_all(remaining))
     if parts.inbound is not None:
         drains.append(parts.inbound.drain(remaining))
+    if parts.envoy is not None:
+        drains.append(parts.envoy.drain(remaining))
     await asyncio.gather(*drains)
     if parts.inbound_http is not None:
         parts.inbound_http.close()

@@ -11,6 +11,10 @@ from typing import Any
 import structlog
 
 from agent.shutdown import cancelled
+from mesh.envoy.binary import EnvoyBinaryError
+from mesh.envoy.supervisor import EnvoyStartError
+from mesh.envoy.xds.address import InvalidListenAddress
+from mesh.envoy.xds.server import XdsServerError
 from mesh.errors import MeshError
 
 log = structlog.get_logger("agent")
@@ -26,6 +30,18 @@ def listen_errors(what: str) -> Iterator[None]:
         yield
     except OSError as exc:
         raise StartupError(f"cannot bind the {what}: {exc.strerror or exc}") from None
+
+
+@contextmanager
+def envoy_errors() -> Iterator[None]:
+    """data_plane: envoy: no usable Envoy binary, or the xDS socket cannot be served, ends the
+    agent with the reason (the binary error names every place looked at and how to install one)."""
+    try:
+        yield
+    except (EnvoyBinaryError, EnvoyStartError, XdsServerError, InvalidListenAddress) as exc:
+        raise StartupError(f"cannot start the Envoy data plane: {exc}") from None
+    except (OSError, ValueError) as exc:
+        raise StartupError(f"cannot start the Envoy data plane: {exc}") from None
 
 
 async def unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import signal
 import time
 from dataclasses import asdict, dataclass
@@ -168,7 +169,7 @@ class EnvoySupervisor:
         self._live.clear()
         try:
             proc = await asyncio.create_subprocess_exec(
-                *self.argv,
+                *_dies_with_agent(self.argv),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
@@ -311,3 +312,13 @@ def _exit_meaning(code: int) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return "exited with an error" if code else "exited on its own"
+
+
+def _dies_with_agent(argv: list[str]) -> list[str]:
+    """`argv` run so that the kernel kills Envoy if the agent dies without stopping it (a SIGKILL,
+    an OOM kill outside systemd's cgroup stop): util-linux's `setpriv --pdeathsig` sets it and execs
+    Envoy (same pid). Without setpriv, systemd's stop of the unit's cgroup still covers it."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return argv
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv]

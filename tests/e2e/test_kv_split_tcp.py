@@ -9,10 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.e2e.conftest import Mesh
+from tests.e2e.conftest import Mesh, both_planes
 from tests.support.processes import Agent, http_get, wait_until
 
 pytestmark = pytest.mark.e2e
+
+# Every scenario here runs on both data planes.
+plane = both_planes()
 
 SPLITTER_KEY = "mesh/config/service-splitter/api"
 RESOLVER = {"Subsets": {"v1": {"Filter": "Service.Meta.version == v1"}, "v2": {"Filter": "Service.Meta.version == v2"}}}

@@ -15,12 +15,15 @@ from typing import Any
 import pytest
 
 from mesh.identity import ServiceIdentity
-from tests.e2e.conftest import Mesh
+from tests.e2e.conftest import Mesh, both_planes
 from tests.support.pki import make_ca, make_leaf
 from tests.support.processes import Agent, http_get, wait_until
 from tests.support.tlsclient import ClientCert, mtls_connect, peer_uris, refused, vault_leaf
 
 pytestmark = pytest.mark.e2e
+
+# Every scenario here runs on both data planes.
+plane = both_planes()
 
 
 def through(agent: Agent, port: int, path: str = "/") -> tuple[int, dict[str, Any]] | None:
@@ -75,6 +78,9 @@ def test_the_destination_presents_its_consul_spiffe_identity(mesh: Mesh, tmp_pat
         assert peer_uris(s) == [f"spiffe://{td}/ns/default/dc/dc1/svc/api"]
 
 
+@pytest.mark.parametrize(
+    "plane", ["builtin"]
+)  # reads the builtin plane's refusal log events; Envoy's RBAC denial is covered by tests/e2e/envoy
 def test_default_deny_refuses_until_an_allow_intention_is_written(mesh: Mesh) -> None:
     a, b, port = two_hosts(mesh)
     assert through(a, port) is None
@@ -107,6 +113,9 @@ def _client(mesh: Mesh, b: Agent, cert: ClientCert | None, bundle: str) -> ssl.S
     )
 
 
+@pytest.mark.parametrize(
+    "plane", ["builtin"]
+)  # reads the builtin plane's handshake log events; Envoy's refusals are in its own stats
 def test_clients_from_another_ca_or_without_a_certificate_are_refused(mesh: Mesh, tmp_path: Path) -> None:
     _, b, _ = two_hosts(mesh)
     mesh.stack.allow("*", "api")
@@ -136,6 +145,7 @@ def test_clients_from_another_ca_or_without_a_certificate_are_refused(mesh: Mesh
     assert "certificate" in logged[1]
 
 
+@pytest.mark.parametrize("plane", ["builtin"])  # reads mesh_tls_refusals_total, a builtin plane metric
 def test_plaintext_is_refused_in_strict_mode(mesh: Mesh) -> None:
     _, b, _ = two_hosts(mesh)
     mesh.stack.allow("*", "api")
@@ -200,6 +210,9 @@ def test_agents_reregister_after_consul_loses_its_state(mesh: Mesh) -> None:
     assert b.ready()
 
 
+@pytest.mark.parametrize(
+    "plane", ["builtin"]
+)  # the builtin plane binds at start-up; Envoy reports a taken port as a rejected listener (docs/envoy.md)
 def test_a_taken_port_stops_the_agent_with_a_clear_error(mesh: Mesh) -> None:
     host = mesh.host()
     api = mesh.app("api", host)

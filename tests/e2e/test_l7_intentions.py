@@ -19,11 +19,14 @@ from typing import Any
 import pytest
 
 from mesh.identity import ServiceIdentity
-from tests.e2e.conftest import ALLOW_ALL, NO_DELETE_ADMIN, Mesh, running_stack
+from tests.e2e.conftest import ALLOW_ALL, NO_DELETE_ADMIN, Mesh, both_planes, running_stack
 from tests.support.processes import Agent, http_call, http_get, wait_until
 from tests.support.tlsclient import ClientCert, mtls_connect, vault_leaf
 
 pytestmark = pytest.mark.e2e
+
+# Every scenario here runs on both data planes.
+plane = both_planes()
 
 
 @dataclass

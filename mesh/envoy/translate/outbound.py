@@ -19,6 +19,7 @@ from mesh.envoy.translate import names
 from mesh.envoy.translate.access_log import access_log
 from mesh.envoy.translate.clusters import backend_cluster, has_endpoints
 from mesh.envoy.translate.protos import ads_source, pack, socket_address, uint32
+from mesh.proxy.outbound import MAX_ATTEMPTS as DIAL_ATTEMPTS
 from mesh.snapshot.compiled import CompiledUpstream
 
 HCM = "envoy.filters.network.http_connection_manager"
@@ -51,7 +52,8 @@ def outbound_listener(upstream: CompiledUpstream, trust_domain: str) -> listener
 
 
 def _tcp_proxy(upstream: CompiledUpstream, trust_domain: str) -> tcp_proxy_pb2.TcpProxy:
-    proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=stat_prefix(upstream))
+    # As the builtin plane dials: a dead endpoint costs an attempt, not the connection.
+    proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=stat_prefix(upstream), max_connect_attempts=uint32(DIAL_ATTEMPTS))
     backends = upstream.chain.default.backends
     if len(backends) == 1:
         proxy.cluster = backend_cluster(upstream, backends[0], trust_domain)

@@ -28,6 +28,7 @@ from mesh.envoy.translate import names
 from mesh.envoy.translate.clusters import backend_cluster, has_endpoints
 from mesh.envoy.translate.protos import duration, uint32
 from mesh.matching.headers import HeaderMatch
+from mesh.proxy.outbound import MAX_ATTEMPTS as DIAL_ATTEMPTS
 from mesh.routing.chain import CompiledRoute, Destination
 from mesh.routing.plan import Backend, RetryPolicy, RoutePlan
 from mesh.snapshot.compiled import CompiledUpstream
@@ -64,9 +65,7 @@ def _route(
     _destination(action, upstream, destination, trust_domain)
     if compiled is not None and compiled.prefix_rewrite is not None:
         action.prefix_rewrite = compiled.prefix_rewrite.replacement
-    retry = _retry_policy(plan.retry)
-    if retry is not None:
-        action.retry_policy.CopyFrom(retry)
+    action.retry_policy.CopyFrom(_retry_policy(plan.retry))
     if compiled is not None and compiled.mirror is not None:
         action.request_mirror_policies.append(
             rc.RouteAction.RequestMirrorPolicy(
@@ -180,17 +179,17 @@ def _regex(pattern: str) -> regex_pb2.RegexMatcher:
     return regex_pb2.RegexMatcher(regex=pattern)
 
 
-def _retry_policy(retry: RetryPolicy) -> rc.RetryPolicy | None:
-    if not retry.enabled:
-        return None
+def _retry_policy(retry: RetryPolicy) -> rc.RetryPolicy:
+    """The route's retries, and always a retry of a connection that could not be made (another
+    instance, as the builtin plane dials the next candidate when one is dead: DIAL_ATTEMPTS)."""
     conditions = list(retry.retry_on)
-    if retry.retry_on_connect_failure and "connect-failure" not in conditions:
+    if "connect-failure" not in conditions:
         conditions.append("connect-failure")
     if retry.retry_on_status_codes and "retriable-status-codes" not in conditions:
         conditions.append("retriable-status-codes")
     policy = rc.RetryPolicy(
         retry_on=",".join(conditions),
-        num_retries=uint32(retry.max_retries),
+        num_retries=uint32(retry.max_retries if retry.enabled else DIAL_ATTEMPTS - 1),
         retriable_status_codes=list(retry.retry_on_status_codes),
     )
     policy.retry_back_off.base_interval.CopyFrom(duration(retry.backoff.base_interval))

@@ -16,7 +16,8 @@ WEB = LocalService(
 RUNNING = AgentConfig(node="n1", advertise_address="10.0.0.1", services=(API, WEB))
 
 # Applied live; every other field must be named in RESTART_ONLY (a new field must be classified).
-LIVE = {"services", "mtls_mode", "intentions_default", "log_level", "access_log"}
+# unused_sections: what the file held but the agent does not read (warnings only), as loaded.
+LIVE = {"services", "mtls_mode", "intentions_default", "log_level", "access_log", "unused_sections"}
 RESTART_KEYS = {
     "node": "node",
     "datacenter": "datacenter",
@@ -29,6 +30,8 @@ RESTART_KEYS = {
     "consul": "consul",
     "vault": "vault",
     "tracing": "tracing",
+    "data_plane": "data_plane",
+    "envoy": "envoy",
 }
 
 
