@@ -29,6 +29,7 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import base_pb2, config_source_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
+from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.filters.network.connection_limit.v3 import connection_limit_pb2
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
@@ -37,7 +38,7 @@ from google.protobuf import wrappers_pb2
 
 from mesh.config.model import HostPort, LocalService, MtlsMode
 from mesh.envoy.translate import names
-from mesh.envoy.translate.inbound_http import inbound_http_filter
+from mesh.envoy.translate.inbound_http import inbound_http_filter, inbound_route
 from mesh.envoy.translate.protos import duration, pack, sds_secret, socket_address
 from mesh.envoy.translate.rbac import NETWORK_FILTER, inbound_rbac
 from mesh.identity import sni_for
@@ -109,21 +110,34 @@ class InboundResources:
 
     listener: listener_pb2.Listener | None
     clusters: tuple[cluster_pb2.Cluster, ...]
+    # The http services' route configurations, to serve over RDS (only with a `route_source`).
+    routes: tuple[route_pb2.RouteConfiguration, ...] = ()
 
 
 def inbound_resources(
-    inputs: InboundInputs, *, sds_config: config_source_pb2.ConfigSource | None = None
+    inputs: InboundInputs,
+    *,
+    sds_config: config_source_pb2.ConfigSource | None = None,
+    route_source: config_source_pb2.ConfigSource | None = None,
 ) -> InboundResources:
     """The inbound listener and the local app clusters. `sds_config` is where the secrets come from
-    (the agent's ADS); None names static secrets of the bootstrap. ValueError for a trust domain
-    or service name no identity can carry."""
+    (the agent's ADS); None names static secrets of the bootstrap. `route_source` is where the http
+    services' route configurations come from (the agent's ADS: they are returned in `routes`); None
+    writes them into the listener, for a static bootstrap. ValueError for a trust domain or service
+    name no identity can carry.
+
+    Serve the routes over RDS in the agent: the HTTP intentions live in them (per-route RBAC), so an
+    intention change is an RDS update that the next request on an open connection already sees, as
+    on the builtin plane. Inline, it would be a listener update, and connections opened before it
+    would keep the old decisions until Envoy has drained them."""
     clusters = tuple(local_app_cluster(s) for s in inputs.services)
     if not inputs.services:
         return InboundResources(None, clusters)
-    chains = [_mtls_chain(inputs, s, sds_config) for s in inputs.services]
+    routes: list[route_pb2.RouteConfiguration] = []
+    chains = [_mtls_chain(inputs, s, sds_config, route_source, routes) for s in inputs.services]
     permissive = [s for s in inputs.services if s.mtls_mode == "permissive"]
     if len(permissive) == 1:
-        chains.append(_plaintext_chain(inputs, permissive[0]))
+        chains.append(_plaintext_chain(inputs, permissive[0], route_source, routes))
     listener = listener_pb2.Listener(
         name=names.INBOUND_LISTENER,
         address=socket_address(inputs.listen.host, inputs.listen.port),
@@ -135,7 +149,7 @@ def inbound_resources(
         ],
         filter_chains=chains,
     )
-    return InboundResources(listener, clusters)
+    return InboundResources(listener, clusters, tuple(routes))
 
 
 def local_app_cluster(inbound: InboundService) -> cluster_pb2.Cluster:
@@ -156,7 +170,11 @@ def local_app_cluster(inbound: InboundService) -> cluster_pb2.Cluster:
 
 
 def _mtls_chain(
-    inputs: InboundInputs, inbound: InboundService, sds_config: config_source_pb2.ConfigSource | None
+    inputs: InboundInputs,
+    inbound: InboundService,
+    sds_config: config_source_pb2.ConfigSource | None,
+    route_source: config_source_pb2.ConfigSource | None,
+    routes: list[route_pb2.RouteConfiguration],
 ) -> listener_components_pb2.FilterChain:
     name = inbound.service.name
     tls = tls_pb2.DownstreamTlsContext(
@@ -177,21 +195,31 @@ def _mtls_chain(
         filter_chain_match=listener_components_pb2.FilterChainMatch(
             server_names=[sni_for(name, inputs.datacenter, inputs.trust_domain)], transport_protocol="tls"
         ),
-        filters=_filters(inputs, inbound, plaintext=False),
+        filters=_filters(inputs, inbound, route_source, routes, plaintext=False),
         transport_socket=base_pb2.TransportSocket(name=TLS_SOCKET, typed_config=pack(tls)),
     )
 
 
-def _plaintext_chain(inputs: InboundInputs, inbound: InboundService) -> listener_components_pb2.FilterChain:
+def _plaintext_chain(
+    inputs: InboundInputs,
+    inbound: InboundService,
+    route_source: config_source_pb2.ConfigSource | None,
+    routes: list[route_pb2.RouteConfiguration],
+) -> listener_components_pb2.FilterChain:
     return listener_components_pb2.FilterChain(
         name=f"{inbound.service.name}/plaintext",
         filter_chain_match=listener_components_pb2.FilterChainMatch(transport_protocol="raw_buffer"),
-        filters=_filters(inputs, inbound, plaintext=True),
+        filters=_filters(inputs, inbound, route_source, routes, plaintext=True),
     )
 
 
 def _filters(
-    inputs: InboundInputs, inbound: InboundService, *, plaintext: bool
+    inputs: InboundInputs,
+    inbound: InboundService,
+    route_source: config_source_pb2.ConfigSource | None,
+    routes: list[route_pb2.RouteConfiguration],
+    *,
+    plaintext: bool,
 ) -> list[listener_components_pb2.Filter]:
     name = inbound.service.name
     rbac = inbound_rbac(
@@ -215,5 +243,8 @@ def _filters(
         proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=stat_prefix, cluster=names.local_app_cluster(name))
         filters.append(listener_components_pb2.Filter(name="envoy.filters.network.tcp_proxy", typed_config=pack(proxy)))
     else:
-        filters.append(inbound_http_filter(name, rbac.http, stat_prefix, inbound.request_timeout, inbound.rate_limits))
+        route = inbound_route(name, rbac.http, stat_prefix, inbound.request_timeout, inbound.rate_limits, plaintext)
+        filters.append(inbound_http_filter(name, route, stat_prefix, route_source))
+        if route_source is not None:
+            routes.append(route)
     return filters

@@ -24,6 +24,12 @@ def local_app_cluster(service: str) -> str:
     return f"local-app/{service}"
 
 
+def inbound_route(service: str, *, plaintext: bool = False) -> str:
+    """The RDS route configuration of a local http service's inbound filter chain (its mTLS one, or
+    its permissive plaintext one: each carries the intentions for its callers)."""
+    return f"inbound/{service}{'/plaintext' if plaintext else ''}"
+
+
 def outbound_listener(service: str, upstream: str, address: str, port: int) -> str:
     """The listener of one local service's upstream (Consul names them `<upstream>:<addr>:<port>`)."""
     return f"upstream/{service}/{upstream}:{address}:{port}"

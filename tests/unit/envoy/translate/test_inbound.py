@@ -23,12 +23,14 @@ def service(name: str, *, http: bool = False, mode: str = "strict", **extra: Any
     return InboundService(local, http, "permissive" if mode == "permissive" else "strict", **extra)
 
 
-def translate(*services: InboundService, sds: bool = False) -> InboundResources:
+def translate(*services: InboundService, sds: bool = False, rds: bool = False) -> InboundResources:
     reading = read_intentions([{"SourceName": "web", "DestinationName": "*", "Action": "allow"}])
     inputs = InboundInputs(
         services, "dc1", TD, HostPort("0.0.0.0", 20000), IntentionTable(reading.intentions), default_allow=False
     )
-    return inbound_resources(inputs, sds_config=ads_source() if sds else None)
+    return inbound_resources(
+        inputs, sds_config=ads_source() if sds else None, route_source=ads_source() if rds else None
+    )
 
 
 def as_dict(message: Any) -> dict[str, Any]:
@@ -182,3 +184,26 @@ def test_without_a_service_wide_rate_other_requests_are_not_limited() -> None:
     assert "typed_per_filter_config" in first
     assert last["match"] == {"prefix": "/"}
     assert "typed_per_filter_config" not in last
+
+
+def test_the_intentions_of_an_http_service_are_its_routes_per_route_rbac_and_the_filters_own_refuses_all() -> None:
+    manager = chains(translate(service("api", http=True)))["api"]["filters"][-1]["typed_config"]
+    rbac_filter = manager["http_filters"][0]["typed_config"]
+    assert rbac_filter["rules"].get("policies", {}) == {}  # nothing allowed without the route's config
+    (host,) = manager["route_config"]["virtual_hosts"]
+    per_route = host["typed_per_filter_config"]["envoy.filters.http.rbac"]
+    assert per_route["@type"].endswith("RBACPerRoute")
+    assert per_route["rbac"]["rules"]["policies"]  # web => * allow
+
+
+def test_with_a_route_source_the_routes_are_served_over_rds_and_returned() -> None:
+    out = translate(service("api", http=True, mode="permissive"), service("db"), rds=True)
+    found = chains(out)
+    manager = found["api"]["filters"][-1]["typed_config"]
+    assert "route_config" not in manager
+    assert manager["rds"]["route_config_name"] == names.inbound_route("api")
+    assert "ads" in manager["rds"]["config_source"]
+    plaintext = found["api/plaintext"]["filters"][-1]["typed_config"]
+    assert plaintext["rds"]["route_config_name"] == names.inbound_route("api", plaintext=True)
+    assert [r.name for r in out.routes] == [names.inbound_route("api"), names.inbound_route("api", plaintext=True)]
+    assert translate(service("db"), rds=True).routes == ()
