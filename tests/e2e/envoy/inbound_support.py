@@ -167,11 +167,18 @@ def connect(port: int, certs: Pki, caller: str, service: str, *, datacenter: str
 
 
 def request(
-    sock: socket.socket, method: str, path: str, headers: tuple[tuple[str, str], ...] = ()
+    sock: socket.socket,
+    method: str,
+    path: str,
+    headers: tuple[tuple[str, str], ...] = (),
+    *,
+    keep_alive: bool = False,
 ) -> tuple[http.client.HTTPResponse, bytes]:
-    """One HTTP/1.1 request, the connection closed after it. A caller's own XFCC is sent too: it must
-    never reach the app."""
-    head = [f"{method} {path} HTTP/1.1", "Host: app", "Connection: close", "Content-Length: 0"]
+    """One HTTP/1.1 request, the connection closed after it unless `keep_alive`. A caller's own XFCC is
+    sent too: it must never reach the app."""
+    head = [f"{method} {path} HTTP/1.1", "Host: app", "Content-Length: 0"]
+    if not keep_alive:
+        head.append("Connection: close")
     head += [f"{k}: {v}" for k, v in headers]
     head.append("x-forwarded-client-cert: By=forged;URI=spiffe://forged")
     sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
