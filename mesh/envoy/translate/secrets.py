@@ -13,6 +13,7 @@ from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2
 
 from mesh.certs.material import TlsMaterial
 from mesh.envoy.translate import names
+from mesh.envoy.translate.peer_validation import roots_validation_context
 
 
 def secrets(tls: TlsMaterial | None) -> tuple[secret_pb2.Secret, ...]:
@@ -21,9 +22,9 @@ def secrets(tls: TlsMaterial | None) -> tuple[secret_pb2.Secret, ...]:
     out = [
         secret_pb2.Secret(
             name=names.ROOTS_SECRET,
-            validation_context=common_pb2.CertificateValidationContext(
-                trusted_ca=base_pb2.DataSource(inline_string=tls.bundle_pem)
-            ),
+            # Envoy's SPIFFE validator: refuses CA and keyCertSign leaves and other trust domains,
+            # as the builtin plane's peer check does (mesh/envoy/translate/peer_validation.py).
+            validation_context=roots_validation_context(tls.trust_domain, tls.bundle_pem),
         )
     ]
     for service in sorted(tls.services):

@@ -54,13 +54,13 @@ class Translation:
 def translate(compiled: CompiledSnapshot, *, sds: config_source_pb2.ConfigSource | None) -> Translation:
     """Every resource of the host's Envoy: the inbound listener and local app clusters, then the
     upstream side (`translate_outbound`)."""
-    inbound = inbound_resources(inbound_inputs(compiled), sds_config=sds)
+    inbound = inbound_resources(inbound_inputs(compiled), sds_config=sds, route_source=sds)
     outbound = translate_outbound(compiled, sds=sds)
     listeners = ((inbound.listener,) if inbound.listener is not None else ()) + outbound.listeners
     return Translation(
         listeners=listeners,
         clusters=inbound.clusters + outbound.clusters,
-        routes=outbound.routes,
+        routes=inbound.routes + outbound.routes,
         endpoints=outbound.endpoints,
         secrets=outbound.secrets,
     )
