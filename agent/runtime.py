@@ -57,6 +57,7 @@ from mesh.snapshot.builder import INTENTIONS, KV, SnapshotBuilder
 from mesh.snapshot.model import UpstreamKey
 from mesh.snapshot.persisted import PersistedSnapshot, SnapshotStore
 from mesh.telemetry.metrics import Metrics
+from mesh.traffic.planes import l7_protocols
 from mesh.traffic.state import TrafficState
 from mesh.vault.auth import read_secret_file
 from mesh.vault.client import VaultClient
@@ -369,7 +370,9 @@ class Agent:
         dc, td = await discover(self.consul, cfg, saved)
         log.info("starting", node=cfg.node, datacenter=dc, trust_domain=td, services=[s.name for s in cfg.services])
         self.state = state = LiveState(config=cfg, datacenter=dc, trust_domain=td)
-        self.builder = SnapshotBuilder(dc, config_prefix=cfg.consul.config_prefix)
+        self.builder = SnapshotBuilder(
+            dc, config_prefix=cfg.consul.config_prefix, l7_protocols=l7_protocols(cfg.data_plane)
+        )
         self.certs = certs = CertificateManager(
             self.vault,
             CertStore(cfg.state_dir),

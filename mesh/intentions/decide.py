@@ -130,7 +130,13 @@ def compile_pair(top: Intention | None, source: str, destination: str, default_a
         return PairDecisions(decision, decision, decision)
     return PairDecisions(
         connection_http=Decision(True, f"intention {label} is checked per request", top, per_request=True),
-        connection_tcp=Decision(False, f"intention {label} has L7 permissions but {destination} is not http", top),
+        connection_tcp=Decision(
+            False,
+            # An http2 or grpc service is L4 on the builtin plane (mesh.traffic.planes).
+            f"intention {label} has L7 permissions but {destination} is not http "
+            "(on an http2 or grpc service, L7 intentions need data_plane: envoy)",
+            top,
+        ),
         request=None,
         permissions=tuple(
             (

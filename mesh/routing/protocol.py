@@ -9,8 +9,9 @@ from mesh.traffic.state import TrafficState
 
 
 def upstream_protocol(traffic: TrafficState, service: str, endpoints: Sequence[Endpoint]) -> str:
-    """ "http" or "tcp": the service-defaults Protocol when a document says (http2 and grpc are
-    carried as TCP), else "http" when every instance registered http, else tcp.
+    """ "http" or "tcp" as the builtin plane carries it: the service-defaults Protocol when a
+    document says (http2 and grpc are carried as TCP: only the Envoy plane has them at L7, see
+    mesh.traffic.planes), else "http" when every instance registered http, else tcp.
 
     Mixed registrations (a rollout changing the protocol) give tcp: carrying HTTP as bytes only
     loses the L7 features, while parsing a TCP protocol as HTTP would break it.

@@ -15,6 +15,7 @@ from mesh.intentions.reading import IntentionsAhead
 from mesh.snapshot.endpoints import endpoints_from_health
 from mesh.snapshot.model import MeshSnapshot, UpstreamKey
 from mesh.snapshot.persisted import SourceRecord, kv_listing_in_force
+from mesh.traffic.planes import BUILTIN_L7
 from mesh.traffic.state import next_state
 
 log = structlog.get_logger("mesh.snapshot.builder")
@@ -39,10 +40,18 @@ class SnapshotBuilder:
     """
 
     def __init__(
-        self, datacenter: str, snapshot: MeshSnapshot | None = None, *, config_prefix: str = "mesh/config"
+        self,
+        datacenter: str,
+        snapshot: MeshSnapshot | None = None,
+        *,
+        config_prefix: str = "mesh/config",
+        l7_protocols: frozenset[str] = BUILTIN_L7,
     ) -> None:
         self.datacenter = datacenter
         self.config_prefix = config_prefix
+        # What the data plane routes per request (mesh.traffic.planes): decides whether a router
+        # or splitter of an http2/grpc service is accepted.
+        self.l7_protocols = l7_protocols
         self.snapshot = snapshot or MeshSnapshot()
         self.last_good: dict[str, SourceRecord] = {}
         self._handlers: dict[str, Callable[[MeshSnapshot, UpdateEvent], MeshSnapshot]] = {
@@ -136,7 +145,7 @@ class SnapshotBuilder:
     def _traffic(self, snap: MeshSnapshot, event: UpdateEvent) -> MeshSnapshot:
         """A full listing of the KV prefix. Document errors go under their KV key (not under
         "kv", which stays for the watch itself): each key keeps its own last good version."""
-        traffic = next_state(snap.traffic, event.result, prefix=self.config_prefix)
+        traffic = next_state(snap.traffic, event.result, prefix=self.config_prefix, l7=self.l7_protocols)
         errors = {k: v for k, v in snap.errors.items() if k not in snap.traffic.errors}
         errors.update((key, error.message) for key, error in traffic.errors.items())
         return dataclasses.replace(snap, traffic=traffic, errors=errors)

@@ -20,11 +20,14 @@ from mesh.traffic.model import (
     TrafficDocument,
 )
 from mesh.traffic.paths import join
+from mesh.traffic.planes import BUILTIN_L7, l7_names, not_l7_reason
 from mesh.traffic.resolution import Target, resolve
 
 
 class _Index:
-    def __init__(self, docs: Iterable[TrafficDocument]) -> None:
+    def __init__(self, docs: Iterable[TrafficDocument], l7: frozenset[str]) -> None:
+        self.l7 = l7
+        self.needs = l7_names(l7)
         self.defaults: dict[str, ServiceDefaults] = {}
         self.resolvers: dict[str, ServiceResolver] = {}
         self.splitters: dict[str, ServiceSplitter] = {}
@@ -40,9 +43,9 @@ class _Index:
     def not_http(self, service: str) -> str | None:
         """Why `service` cannot take L7 routing, when a service-defaults document says so."""
         defaults = self.defaults.get(service)
-        if defaults is None or defaults.effective_protocol in (None, "http"):
+        if defaults is None or defaults.protocol is None or defaults.protocol in self.l7:
             return None
-        how = "is carried as opaque TCP by this mesh" if defaults.protocol != "tcp" else "is plain TCP"
+        how = not_l7_reason(defaults.protocol, self.l7)
         return f"service {service!r} has Protocol {defaults.protocol!r} (service-defaults/{service}), which {how}"
 
 
@@ -108,7 +111,7 @@ def _splitter_problems(splitter: ServiceSplitter, index: _Index) -> list[Problem
     problems = _split_loop(index, splitter)
     reason = index.not_http(splitter.name)
     if reason:
-        problems.append(Problem("", f'cannot split: {reason}; splitting needs Protocol "http"'))
+        problems.append(Problem("", f"cannot split: {reason}; splitting needs {index.needs}"))
     for position, split in enumerate(splitter.splits):
         path = join("Splits", position)
         reason = index.not_http(split.service) if split.service != splitter.name else None
@@ -125,7 +128,7 @@ def _router_problems(router: ServiceRouter, index: _Index) -> list[Problem]:
     problems: list[Problem] = []
     reason = index.not_http(router.name)
     if reason:
-        problems.append(Problem("", f'cannot route: {reason}; routes need Protocol "http"'))
+        problems.append(Problem("", f"cannot route: {reason}; routes need {index.needs}"))
     for position, route in enumerate(router.routes):
         path = join(join("Routes", position), "Destination")
         dest = route.destination
@@ -147,13 +150,16 @@ def _router_problems(router: ServiceRouter, index: _Index) -> list[Problem]:
     return problems
 
 
-def check_references(docs: Iterable[TrafficDocument]) -> list[tuple[DocumentId, Problem]]:
+def check_references(
+    docs: Iterable[TrafficDocument], *, l7: frozenset[str] = BUILTIN_L7
+) -> list[tuple[DocumentId, Problem]]:
     """Every problem between documents: subsets that the target's resolver does not define
     (after following its redirects, as Consul does), redirect loops, split loops, and routers or
-    splitters on services whose service-defaults Protocol is not http. Documents are identified
-    by kind and service; later documents with the same identity replace earlier ones."""
+    splitters on services whose service-defaults Protocol the data plane does not carry at L7
+    (`l7`: mesh.traffic.planes; http2 and grpc only with data_plane: envoy). Documents are
+    identified by kind and service; later documents with the same identity replace earlier ones."""
     documents = {doc.id: doc for doc in docs}
-    index = _Index(documents.values())
+    index = _Index(documents.values(), l7)
     out: list[tuple[DocumentId, Problem]] = []
     for doc_id, doc in documents.items():
         match doc:

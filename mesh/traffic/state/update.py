@@ -33,6 +33,7 @@ from mesh.errors import InvalidDocument, Problem
 from mesh.traffic.filters import CONSUL_FILTERS, FilterCompiler
 from mesh.traffic.keys import DocumentId, parse_key
 from mesh.traffic.parsing import parse_document
+from mesh.traffic.planes import BUILTIN_L7
 from mesh.traffic.references import check_references
 from mesh.traffic.state.listing import read_listing
 from mesh.traffic.state.model import DocumentError, InForce, ParsedListing, ParsedVersion, TrafficState
@@ -48,9 +49,12 @@ def next_state(
     *,
     prefix: str,
     compile_filter: FilterCompiler = CONSUL_FILTERS,
+    l7: frozenset[str] = BUILTIN_L7,
 ) -> TrafficState:
     """Apply a full recursive listing of `prefix` (Consul's JSON, or py-consul's decoded form),
-    or a ParsedListing of one (`parse_ahead`), whose parsed documents are then reused.
+    or a ParsedListing of one (`parse_ahead`), whose parsed documents are then reused. `l7` is what
+    the data plane carries at L7 (mesh.traffic.planes), which decides whether a router or splitter
+    of an http2 or grpc service can apply.
 
     Raises ValueError when `listing` is not a listing at all (the previous state then stands).
     """
@@ -86,7 +90,7 @@ def next_state(
             changed[doc_id] = InForce(entry.key, entry.modify_index, version.result)
 
     base = {doc_id: v for doc_id, v in previous.documents.items() if doc_id in present}
-    accepted, refused, dangling = settle(base, changed)
+    accepted, refused, dangling = settle(base, changed, l7=l7)
     for doc_id, problems in refused.items():
         refused_version = changed[doc_id]
         errors[refused_version.key] = _rejected(
@@ -135,7 +139,7 @@ def _reusable(raw: bytes, *candidates: ParsedVersion | None) -> ParsedVersion | 
 
 
 def settle(
-    base: Mapping[DocumentId, InForce], changed: Mapping[DocumentId, InForce]
+    base: Mapping[DocumentId, InForce], changed: Mapping[DocumentId, InForce], *, l7: frozenset[str] = BUILTIN_L7
 ) -> tuple[dict[DocumentId, InForce], dict[DocumentId, tuple[str, ...]], dict[DocumentId, tuple[str, ...]]]:
     """Which changes to accept on top of `base`: (accepted, refused with why, dangling).
 
@@ -146,47 +150,53 @@ def settle(
     `dangling` lists problems left on unchanged documents: their references broke because a
     document was deleted, and they stay in force.
     """
-    baseline = set(_issues(base.values()))
+    baseline = set(_issues(base.values(), l7))
     pending = dict(changed)
     refused: dict[DocumentId, tuple[str, ...]] = {}
     while True:
-        issues = _issues({**base, **pending}.values())
+        issues = _issues({**base, **pending}.values(), l7)
         introduced = [i for i in issues if i[0] in pending or i not in baseline]
         if not introduced:
             break
-        wrong = _wrong_alone(base, pending, {doc_id for doc_id, _ in introduced})
+        wrong = _wrong_alone(base, pending, {doc_id for doc_id, _ in introduced}, l7)
         if wrong:
             for doc_id, problems in wrong.items():
                 refused[doc_id] = problems
                 del pending[doc_id]
             continue
-        culprit, broken = _culprit(base, pending, introduced)
+        culprit, broken = _culprit(base, pending, introduced, l7)
         refused[culprit] = tuple(f"rejected: with it, {victim}: {problem}" for victim, problem in broken)
         del pending[culprit]
-    dangling = _by_document(_issues({**base, **pending}.values()))
+    dangling = _by_document(_issues({**base, **pending}.values(), l7))
     return pending, refused, {d: tuple(str(p) for p in ps) for d, ps in dangling.items()}
 
 
 def _wrong_alone(
-    base: Mapping[DocumentId, InForce], pending: Mapping[DocumentId, InForce], suspects: set[DocumentId]
+    base: Mapping[DocumentId, InForce],
+    pending: Mapping[DocumentId, InForce],
+    suspects: set[DocumentId],
+    l7: frozenset[str],
 ) -> dict[DocumentId, tuple[str, ...]]:
     """Changed documents that have problems of their own against `base` alone."""
     out: dict[DocumentId, tuple[str, ...]] = {}
     for doc_id in sorted(suspects & pending.keys()):
-        own = [str(p) for d, p in _issues({**base, doc_id: pending[doc_id]}.values()) if d == doc_id]
+        own = [str(p) for d, p in _issues({**base, doc_id: pending[doc_id]}.values(), l7) if d == doc_id]
         if own:
             out[doc_id] = tuple(own)
     return out
 
 
 def _culprit(
-    base: Mapping[DocumentId, InForce], pending: Mapping[DocumentId, InForce], introduced: list[Issue]
+    base: Mapping[DocumentId, InForce],
+    pending: Mapping[DocumentId, InForce],
+    introduced: list[Issue],
+    l7: frozenset[str],
 ) -> tuple[DocumentId, list[Issue]]:
     """The first change whose withdrawal removes an introduced issue of another document, with
     the issues it caused; failing that, the first change (the issue needs several withdrawals)."""
     for doc_id in sorted(pending):
         without = {**base, **{d: v for d, v in pending.items() if d != doc_id}}
-        remaining = set(_issues(without.values()))
+        remaining = set(_issues(without.values(), l7))
         fixed = [i for i in introduced if i[0] != doc_id and i not in remaining]
         if fixed:
             return doc_id, fixed
@@ -194,8 +204,8 @@ def _culprit(
     return first, [i for i in introduced if i[0] != first] or introduced
 
 
-def _issues(versions: Iterable[InForce]) -> list[Issue]:
-    return check_references(v.document for v in versions)
+def _issues(versions: Iterable[InForce], l7: frozenset[str]) -> list[Issue]:
+    return check_references((v.document for v in versions), l7=l7)
 
 
 def _by_document(issues: Iterable[Issue]) -> dict[DocumentId, list[Problem]]:

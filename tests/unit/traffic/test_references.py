@@ -2,6 +2,7 @@
 
 from mesh.errors import Problem
 from mesh.traffic import DocumentId, TrafficDocument, check_references, parse_document
+from mesh.traffic.planes import ENVOY_L7, l7_protocols
 
 RESOLVER_API = ("service-resolver", "api", "Subsets: {v1: {}, v2: {}}")
 
@@ -158,8 +159,56 @@ def test_routers_and_splitters_need_http_services() -> None:
             DocumentId("service-splitter", "api"),
             Problem(
                 "",
-                "cannot split: service 'api' has Protocol 'grpc' (service-defaults/api), which is carried as opaque "
-                'TCP by this mesh; splitting needs Protocol "http"',
+                "cannot split: service 'api' has Protocol 'grpc' (service-defaults/api), which the builtin data "
+                "plane carries as opaque TCP (HTTP/2 and gRPC at L7 need data_plane: envoy); "
+                'splitting needs Protocol "http"',
             ),
         ),
+    ]
+
+
+GRPC_DOCS = (
+    ("service-defaults", "api", "Protocol: grpc"),
+    ("service-defaults", "billing", "Protocol: http2"),
+    ("service-resolver", "api", "Subsets: {v1: {}, v2: {}}"),
+    ("service-splitter", "api", "Splits: [{Weight: 50, ServiceSubset: v1}, {Weight: 50, ServiceSubset: v2}]"),
+    (
+        "service-router",
+        "api",
+        "Routes: [{Match: {HTTP: {PathPrefix: /pkg.Billing/}}, Destination: {Service: billing, "
+        "RetryOn: [cancelled, deadline-exceeded, resource-exhausted, unavailable]}}]",
+    ),
+)
+
+
+def test_the_builtin_plane_refuses_l7_documents_of_http2_and_grpc_services_naming_the_envoy_plane() -> None:
+    found = check_references(docs(*GRPC_DOCS))
+    assert [(str(i), p.path) for i, p in found] == [
+        ("service-splitter/api", ""),
+        ("service-router/api", ""),
+        ("service-router/api", "Routes[0].Destination.Service"),
+    ]
+    assert all("need data_plane: envoy" in p.message for _, p in found)
+
+
+def test_the_envoy_plane_accepts_l7_documents_of_http2_and_grpc_services() -> None:
+    assert check_references(docs(*GRPC_DOCS), l7=ENVOY_L7) == []
+    assert check_references(docs(*GRPC_DOCS), l7=l7_protocols("envoy")) == []
+    assert check_references(docs(*GRPC_DOCS), l7=l7_protocols("builtin")) != []
+
+
+def test_the_envoy_plane_still_refuses_l7_documents_of_tcp_services() -> None:
+    found = check_references(
+        docs(("service-defaults", "db", "Protocol: tcp"), ("service-router", "db", "Routes: [{Destination: {}}]")),
+        l7=ENVOY_L7,
+    )
+    assert found == [
+        (
+            DocumentId("service-router", "db"),
+            Problem(
+                "",
+                "cannot route: service 'db' has Protocol 'tcp' (service-defaults/db), which is plain TCP; "
+                'routes need Protocol "grpc" or "http" or "http2"',
+            ),
+        )
     ]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from mesh.traffic.state import TrafficState
+from mesh.traffic.planes import l7_protocols
+from mesh.traffic.state import TrafficState, next_state
 from tests.unit.traffic.test_state import PREFIX, RESOLVER, SPLIT_80_20, SPLITTER, SUBSETS, apply, entry
 
 ONLY_V1 = "Subsets: {v1: {Filter: 'Service.Meta.version == v1'}}"
@@ -69,3 +70,27 @@ def test_a_split_loop_closed_by_two_new_documents_refuses_one_of_them() -> None:
     assert len(after.documents) == 1
     (refused,) = after.errors.values()
     assert "split loop" in refused.message
+
+
+GRPC_DEFAULTS = (f"{PREFIX}/service-defaults/api", "Protocol: grpc")
+
+
+def test_a_splitter_of_a_grpc_service_applies_on_the_envoy_plane_and_is_refused_on_the_builtin_one() -> None:
+    first = [entry(*GRPC_DEFAULTS, 3), entry(RESOLVER, SUBSETS, 5)]
+    listing = [*first, entry(SPLITTER, SPLIT_80_20, 7)]
+    for plane in ("envoy", "builtin"):
+        assert next_state(TrafficState(), first, prefix=PREFIX, l7=l7_protocols(plane)).errors == {}
+    envoy = next_state(
+        next_state(TrafficState(), first, prefix=PREFIX, l7=l7_protocols("envoy")),
+        listing,
+        prefix=PREFIX,
+        l7=l7_protocols("envoy"),
+    )
+    assert envoy.errors == {}
+    assert envoy.splitter("api") is not None
+    before = next_state(TrafficState(), first, prefix=PREFIX)
+    builtin = next_state(before, listing, prefix=PREFIX, l7=l7_protocols("builtin"))
+    assert builtin.splitter("api") is None
+    error = builtin.errors[SPLITTER]
+    assert error.outcome == "rejected"
+    assert "need data_plane: envoy" in error.message
