@@ -3,9 +3,12 @@ object per line on Envoy's stdout, which the supervisor forwards into the agent'
 
 The fields an operator's queries use have the same names and meaning on both planes: direction,
 source, destination, method, path, status, duration_ms, bytes_in, bytes_out, request_id,
-traceparent, upstream, flags. `flags` carries Envoy's response flags (its own short codes, e.g.
-`UF` for an upstream connect failure, `RL` rate limited): the vocabulary differs from the
-builtin plane's `Flag` names (docs/envoy.md lists the correspondence).
+traceparent, upstream, flags. `grpc_status` (Envoy plane only: the builtin plane relays gRPC
+as TCP) is a gRPC response's status as its number (`7` for PERMISSION_DENIED), from the
+`grpc-status` trailer or header, null for a request that is not gRPC. `flags` carries Envoy's
+response flags (its own short codes, e.g. `UF` for an upstream connect failure, `RL` rate
+limited): the vocabulary differs from the builtin plane's `Flag` names (docs/envoy.md lists the
+correspondence).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ def access_log(direction: str, source: str, destination: str) -> accesslog_pb2.A
             "traceparent": "%REQ(TRACEPARENT)%",
             "upstream": "%UPSTREAM_HOST%",
             "flags": "%RESPONSE_FLAGS%",
+            "grpc_status": "%GRPC_STATUS(NUMBER)%",
         }
     )
     log_format = substitution_format_string_pb2.SubstitutionFormatString(json_format=fields)

@@ -42,6 +42,8 @@ from mesh.traffic.model.resolver import (
 from mesh.traffic.resolution import Target
 
 HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+# Spoken in HTTP/2 end to end: ALPN h2 between the agents, h2c to the app.
+H2_PROTOCOLS = frozenset({"http2", "grpc"})
 # The builtin plane sets no limit where a document sets none; Envoy's own default is 1,024.
 UNLIMITED = 1_000_000
 
@@ -108,7 +110,7 @@ def eds_cluster(
     target = backend.target
     ucfg = upstream.chain.upstream_config
     protocol = upstream.protocol if target.service == upstream.upstream.destination_name else backend.protocol
-    h2 = protocol in ("http2", "grpc")
+    h2 = protocol in H2_PROTOCOLS
     cluster = cluster_pb2.Cluster(
         name=plan.name,
         type=cluster_pb2.Cluster.EDS,
@@ -129,14 +131,27 @@ def eds_cluster(
     if detection is not None:
         cluster.outlier_detection.CopyFrom(detection)
     if upstream.http:
-        options = http_protocol_options_pb2.HttpProtocolOptions(
-            explicit_http_config=http_protocol_options_pb2.HttpProtocolOptions.ExplicitHttpConfig(
-                http2_protocol_options=protocol_pb2.Http2ProtocolOptions() if h2 else None,
-                http_protocol_options=None if h2 else protocol_pb2.Http1ProtocolOptions(),
-            )
-        )
+        options = h2_protocol_options() if h2 else _h1_protocol_options()
         cluster.typed_extension_protocol_options[HTTP_OPTIONS].CopyFrom(pack(options))
     return cluster
+
+
+def h2_protocol_options() -> http_protocol_options_pb2.HttpProtocolOptions:
+    """HTTP/2 and nothing else toward the cluster (no negotiation: a gRPC peer speaks only h2).
+    Many streams share one connection, so the balancing is per request (per RPC), not per connection."""
+    return http_protocol_options_pb2.HttpProtocolOptions(
+        explicit_http_config=http_protocol_options_pb2.HttpProtocolOptions.ExplicitHttpConfig(
+            http2_protocol_options=protocol_pb2.Http2ProtocolOptions()
+        )
+    )
+
+
+def _h1_protocol_options() -> http_protocol_options_pb2.HttpProtocolOptions:
+    return http_protocol_options_pb2.HttpProtocolOptions(
+        explicit_http_config=http_protocol_options_pb2.HttpProtocolOptions.ExplicitHttpConfig(
+            http_protocol_options=protocol_pb2.Http1ProtocolOptions()
+        )
+    )
 
 
 def aggregate_cluster(upstream: CompiledUpstream, backend: Backend, trust_domain: str) -> cluster_pb2.Cluster:
@@ -223,12 +238,15 @@ def _outlier_detection(check: PassiveHealthCheck | None) -> outlier_detection_pb
 
 
 __all__ = [
+    "H2_PROTOCOLS",
+    "HTTP_OPTIONS",
     "ClusterPlan",
     "aggregate_cluster",
     "backend_cluster",
     "cluster_name",
     "cluster_plans",
     "eds_cluster",
+    "h2_protocol_options",
     "has_endpoints",
     "load_assignment",
 ]

@@ -11,11 +11,13 @@ What the builtin plane does per connection (mesh.proxy.inbound), and where it la
   mesh.envoy.translate.rbac says how the decisions are compiled);
 - MaxInboundConnections: the `connection_limit` filter, after the RBAC (a refused caller holds
   no slot);
-- to the app: `tcp_proxy`, or an `http_connection_manager` that normalizes the path as the
-  builtin plane does (RFC 3986, slashes kept, escaped slashes unchanged), replaces
-  `x-forwarded-client-cert` with its own (By, Hash, URI: mesh.proxy.http.client_cert), answers a
-  denied request 403 with `x-mesh-denied`, passes WebSocket upgrades, and routes to the app's
-  cluster with the service's LocalRequestTimeoutMs.
+- to the app: `tcp_proxy`, or (http, http2 and grpc services) an `http_connection_manager` that
+  normalizes the path as the builtin plane does (RFC 3986, slashes kept, escaped slashes
+  unchanged), replaces `x-forwarded-client-cert` with its own (By, Hash, URI:
+  mesh.proxy.http.client_cert), answers a denied request 403 with `x-mesh-denied` (a gRPC caller
+  reads PERMISSION_DENIED), passes WebSocket upgrades, and routes to the app's cluster with the
+  service's LocalRequestTimeoutMs; the chain offers ALPN h2 and http/1.1 (the calling Envoy asks
+  h2 for an http2/grpc destination), and an http2/grpc app is reached over h2c.
 - permissive mTLS: when exactly one local service is permissive, a plaintext filter chain
   (`transport_protocol: raw_buffer`) for it; with two or more none, as the builtin plane refuses
   plaintext it cannot route without SNI (mesh.tls.mtls_mode).
@@ -38,6 +40,7 @@ from google.protobuf import wrappers_pb2
 
 from mesh.config.model import HostPort, LocalService, MtlsMode
 from mesh.envoy.translate import names
+from mesh.envoy.translate.clusters import H2_PROTOCOLS, HTTP_OPTIONS, h2_protocol_options
 from mesh.envoy.translate.inbound_http import inbound_http_filter, inbound_route
 from mesh.envoy.translate.protos import duration, pack, sds_secret, socket_address
 from mesh.envoy.translate.rbac import NETWORK_FILTER, inbound_rbac
@@ -50,6 +53,7 @@ from mesh.traffic.model.defaults import (
     DEFAULT_LOCAL_REQUEST_TIMEOUT,
     ServiceDefaults,
 )
+from mesh.traffic.planes import ENVOY_L7
 
 TLS_SOCKET = "envoy.transport_sockets.tls"
 # mesh.tls.contexts' TLS 1.2 suites (ECDHE with AES-GCM or ChaCha20), in BoringSSL's names.
@@ -74,20 +78,25 @@ class InboundService:
     connect_timeout: float = DEFAULT_LOCAL_CONNECT_TIMEOUT
     request_timeout: float | None = DEFAULT_LOCAL_REQUEST_TIMEOUT  # None: no deadline
     rate_limits: InstanceLevelRateLimits | None = None  # RateLimits.InstanceLevel (http services)
+    h2: bool = False  # http2 or grpc: HTTP/2 (h2c) to the app; `http` is then True too
 
     @classmethod
     def of(cls, service: LocalService, defaults: ServiceDefaults | None, host_mode: MtlsMode) -> InboundService:
-        """What the builtin plane derives for the service (mesh.proxy.inbound.InboundView)."""
+        """What the builtin plane derives for the service (mesh.proxy.inbound.InboundView), except
+        that http2 and grpc, which the builtin plane relays as TCP, are L7 here (mesh.traffic.planes)."""
+        protocol = (defaults.protocol if defaults is not None else None) or service.protocol
+        http, h2 = protocol in ENVOY_L7, protocol in H2_PROTOCOLS
         if defaults is None:
-            return cls(service, service.protocol == "http", host_mode)
+            return cls(service, http, host_mode, h2=h2)
         return cls(
             service,
-            (defaults.effective_protocol or service.protocol) == "http",
+            http,
             effective_mode(service.name, host_mode, {service.name: defaults.mutual_tls_mode}),
             defaults.max_inbound_connections,
             defaults.local_connect_timeout or DEFAULT_LOCAL_CONNECT_TIMEOUT,
             defaults.local_request_timeout or DEFAULT_LOCAL_REQUEST_TIMEOUT,
             defaults.rate_limits.instance_level if defaults.rate_limits is not None else None,
+            h2,
         )
 
 
@@ -153,13 +162,15 @@ def inbound_resources(
 
 
 def local_app_cluster(inbound: InboundService) -> cluster_pb2.Cluster:
-    """The app's plaintext address from the agent config, with its LocalConnectTimeoutMs."""
+    """The app's plaintext address from the agent config, with its LocalConnectTimeoutMs; an http2
+    or grpc app is spoken to in HTTP/2 with prior knowledge (h2c), whatever the caller's HTTP
+    version, as a gRPC server expects (there is no TLS here to negotiate it with ALPN)."""
     service = inbound.service
     name = names.local_app_cluster(service.name)
     endpoint = endpoint_components_pb2.LbEndpoint(
         endpoint=endpoint_components_pb2.Endpoint(address=socket_address(service.address, service.port))
     )
-    return cluster_pb2.Cluster(
+    cluster = cluster_pb2.Cluster(
         name=name,
         type=cluster_pb2.Cluster.STATIC,
         connect_timeout=duration(inbound.connect_timeout),
@@ -167,6 +178,9 @@ def local_app_cluster(inbound: InboundService) -> cluster_pb2.Cluster:
             cluster_name=name, endpoints=[endpoint_components_pb2.LocalityLbEndpoints(lb_endpoints=[endpoint])]
         ),
     )
+    if inbound.h2:
+        cluster.typed_extension_protocol_options[HTTP_OPTIONS].CopyFrom(pack(h2_protocol_options()))
+    return cluster
 
 
 def _mtls_chain(

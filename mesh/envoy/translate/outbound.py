@@ -4,16 +4,23 @@ the upstream's local bind address, as the builtin plane's upstream listeners.
 A tcp destination gets `tcp_proxy` to the default route's destination (one split draw per
 connection, a dry split left out, as `plan_connection` and health-aware splitting do). An HTTP
 destination (http, http2, grpc) gets an HTTP connection manager that accepts HTTP/1.1 or h2c from
-the app and routes each request by the upstream's RDS route configuration.
+the app (codec AUTO: an h2c client is told by its connection preface) and routes each request by
+the upstream's RDS route configuration, so every request of a long-lived HTTP/2 connection (every
+RPC of one gRPC channel) is routed, split and balanced on its own. A grpc destination's manager
+also counts responses by gRPC status (Envoy's grpc_stats filter: `cluster.<cluster>.grpc.<code>`,
+plus `.success`, `.failure`, `.total`; per cluster, not per method, so a caller cannot make the
+stats grow without bound), and the access log carries `grpc_status` for every request.
 """
 
 from __future__ import annotations
 
 from envoy.config.core.v3 import base_pb2
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
+from envoy.extensions.filters.http.grpc_stats.v3 import config_pb2 as grpc_stats_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+from google.protobuf import wrappers_pb2
 
 from mesh.envoy.translate import names
 from mesh.envoy.translate.access_log import access_log
@@ -25,6 +32,7 @@ from mesh.snapshot.compiled import CompiledUpstream
 HCM = "envoy.filters.network.http_connection_manager"
 TCP_PROXY = "envoy.filters.network.tcp_proxy"
 ROUTER = "envoy.filters.http.router"
+GRPC_STATS = "envoy.filters.http.grpc_stats"
 
 
 def stat_prefix(upstream: CompiledUpstream) -> str:
@@ -69,6 +77,11 @@ def _tcp_proxy(upstream: CompiledUpstream, trust_domain: str) -> tcp_proxy_pb2.T
 
 
 def _http_manager(upstream: CompiledUpstream) -> hcm.HttpConnectionManager:
+    filters = [hcm.HttpFilter(name=ROUTER, typed_config=pack(router_pb2.Router()))]
+    if upstream.protocol == "grpc":
+        # Counted on the upstream cluster; `enable_upstream_stats` adds the upstream's time per RPC.
+        stats = grpc_stats_pb2.FilterConfig(stats_for_all_methods=wrappers_pb2.BoolValue(value=False))
+        filters.insert(0, hcm.HttpFilter(name=GRPC_STATS, typed_config=pack(stats)))
     return hcm.HttpConnectionManager(
         stat_prefix=stat_prefix(upstream),
         codec_type=hcm.HttpConnectionManager.AUTO,
@@ -78,7 +91,7 @@ def _http_manager(upstream: CompiledUpstream) -> hcm.HttpConnectionManager:
                 upstream.service, upstream.upstream.destination_name, upstream.datacenter
             ),
         ),
-        http_filters=[hcm.HttpFilter(name=ROUTER, typed_config=pack(router_pb2.Router()))],
+        http_filters=filters,
         access_log=[access_log("outbound", upstream.service, upstream.upstream.destination_name)],
         max_request_headers_kb=uint32(64),
     )

@@ -78,8 +78,8 @@ def inbound_inputs(compiled: CompiledSnapshot) -> InboundInputs:
 
 
 def _inbound_service(compiled: CompiledSnapshot, inbound: CompiledInbound) -> InboundService:
-    # The builtin plane's derivation (service-defaults over the config); http2 and grpc ride the
-    # L4 path toward the app for now, as on the builtin plane.
+    # The builtin plane's derivation (service-defaults over the config), except that http2 and
+    # grpc services are L7 here (HTTP RBAC, h2c to the app), where the builtin plane relays TCP.
     mode: MtlsMode = "permissive" if compiled.mtls_mode == "permissive" else "strict"
     return InboundService.of(inbound.service, compiled.source.traffic.defaults(inbound.service.name), mode)
 
