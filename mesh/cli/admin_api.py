@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from typing import Any
 
 from mesh.cli.errors import AgentUnreachable, Refused
@@ -13,9 +15,10 @@ DEFAULT_ADMIN = "http://127.0.0.1:19100"
 _TIMEOUT = 5.0
 
 
-def fetch_status(admin: str) -> dict[str, Any]:
-    """`GET /v1/status`. Raises AgentUnreachable when nothing answers, Refused on an unusable answer."""
-    url = f"{admin.rstrip('/')}/v1/status"
+def fetch_status(admin: str, query: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+    """`GET /v1/status` (narrowed by `query`: service, upstream, limit). Raises AgentUnreachable when
+    nothing answers, Refused on an unusable answer."""
+    url = f"{admin.rstrip('/')}/v1/status" + (f"?{urllib.parse.urlencode(query)}" if query else "")
     if not url.startswith(("http://", "https://")):
         raise Refused(f"--admin must be an http:// or https:// URL, got {admin!r}")
     try:

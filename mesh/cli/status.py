@@ -28,6 +28,7 @@ _KNOWN = {
     "restart_required",
     "services",
     "endpoints",
+    "endpoint_counts",
     "intentions",
     "snapshot_version",
     "config_versions",
@@ -43,11 +44,52 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help="services, upstreams, endpoints, certificates, config versions, errors",
         description="Show what the local agent is doing. Exit status 1 when it is not ready.",
     )
+    p.add_argument(
+        "--service", action="append", default=[], metavar="NAME", help="only this local service (repeatable)"
+    )
+    p.add_argument(
+        "--upstream", action="append", default=[], metavar="NAME", help="only this destination's endpoints (repeatable)"
+    )
+    p.add_argument(
+        "--limit",
+        type=_count,
+        metavar="N",
+        help="at most N endpoints per destination (0: counts only, for large hosts)",
+    )
     p.set_defaults(run=run)
 
 
+def _count(text: str) -> int:
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+    return int(text)
+
+
+def status_query(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The admin API's query for these options (mesh/admin/status_query.py)."""
+    query = [("service", s) for s in getattr(args, "service", None) or ()]
+    query += [("upstream", u) for u in getattr(args, "upstream", None) or ()]
+    limit = getattr(args, "limit", None)
+    if limit is not None:
+        query.append(("limit", str(limit)))
+    return query
+
+
+def only_upstreams(doc: Mapping[str, Any], names: set[str]) -> dict[str, Any]:
+    """The upstream rows of the destinations asked for: the agent sent no endpoints for the others,
+    and a row saying "0 healthy" for them would be wrong."""
+    services = [
+        {**s, "upstreams": [u for u in s.get("upstreams") or () if u.get("destination") in names]}
+        for s in doc.get("services") or ()
+        if isinstance(s, Mapping)
+    ]
+    return {**doc, "services": services}
+
+
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    doc = fetch_status(args.admin)
+    doc = fetch_status(args.admin, status_query(args))
+    if getattr(args, "upstream", None):
+        doc = only_upstreams(doc, set(args.upstream))
     fmt = output_of(args)
     if fmt == "table":
         out.write(render_status(doc, time.time()) + "\n")
@@ -61,8 +103,9 @@ def render_status(doc: Mapping[str, Any], now: float) -> str:
     services = [s for s in doc.get("services") or () if isinstance(s, Mapping)]
     endpoints: Mapping[str, Any] = doc.get("endpoints") or {}
     parts.append(_services(services, now))
-    parts.append(_upstreams(services, endpoints))
-    parts.append(_endpoints(endpoints))
+    counts: Mapping[str, Any] = doc.get("endpoint_counts") or {}
+    parts.append(_upstreams(services, endpoints, counts))
+    parts.append(_endpoints(endpoints, counts))
     summary = [f"intentions {doc['intentions']}"] if "intentions" in doc else []
     if "snapshot_version" in doc:
         summary.append(f"snapshot version {doc['snapshot_version']}")
@@ -129,7 +172,13 @@ def _services(services: Sequence[Mapping[str, Any]], now: float) -> str:
     return table(headers, rows)
 
 
-def _upstreams(services: Sequence[Mapping[str, Any]], endpoints: Mapping[str, Any]) -> str:
+def _not_shown(key: str, shown: int, counts: Mapping[str, Any]) -> int:
+    """Endpoints of `key` the agent left out of a limited answer (`--limit`); 0 for older agents."""
+    total = counts.get(key)
+    return total - shown if isinstance(total, int) and total > shown else 0
+
+
+def _upstreams(services: Sequence[Mapping[str, Any]], endpoints: Mapping[str, Any], counts: Mapping[str, Any]) -> str:
     rows = []
     for s in services:
         for u in s.get("upstreams") or ():
@@ -137,6 +186,9 @@ def _upstreams(services: Sequence[Mapping[str, Any]], endpoints: Mapping[str, An
             eps = [e for e in endpoints.get(key) or () if isinstance(e, Mapping)]
             ejected = sum(1 for e in eps if is_ejected(e))
             count = f"{len(eps) - ejected} healthy" + (f", {ejected} ejected" if ejected else "")
+            hidden = _not_shown(key, len(eps), counts)
+            if hidden:
+                count += f" ({hidden} more not shown)"
             rows.append([s.get("name"), u.get("destination"), u.get("datacenter"), u.get("bind"), count])
     if not rows:
         return ""
@@ -148,10 +200,12 @@ def is_ejected(endpoint: Mapping[str, Any]) -> bool:
     return bool(endpoint.get("ejected")) or endpoint.get("health") == "ejected"
 
 
-def _endpoints(endpoints: Mapping[str, Any]) -> str:
+def _endpoints(endpoints: Mapping[str, Any], counts: Mapping[str, Any]) -> str:
     all_eps = [e for eps in endpoints.values() for e in eps or () if isinstance(e, Mapping)]
+    hidden = sum(_not_shown(key, len(eps or ()), counts) for key, eps in endpoints.items())
+    note = f"\n{hidden} more endpoints not shown (--limit)" if hidden else ""
     if not all_eps:
-        return "no endpoints"
+        return ("no endpoints shown" if hidden else "no endpoints") + note
     extra = _extra_keys(all_eps, set(_ENDPOINT_COLUMNS))
     rows = [
         [key, *(e.get(c) for c in _ENDPOINT_COLUMNS), *(e.get(k) for k in extra)]
@@ -159,7 +213,7 @@ def _endpoints(endpoints: Mapping[str, Any]) -> str:
         for e in eps or ()
         if isinstance(e, Mapping)
     ]
-    return table(["DESTINATION", *map(str.upper, _ENDPOINT_COLUMNS), *map(str.upper, extra)], rows)
+    return table(["DESTINATION", *map(str.upper, _ENDPOINT_COLUMNS), *map(str.upper, extra)], rows) + note
 
 
 def _extra_keys(rows: Sequence[Mapping[str, Any]], known: set[str]) -> list[str]:

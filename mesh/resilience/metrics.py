@@ -100,7 +100,8 @@ class ResilienceMetrics:
         the latest when several have (for the status API)."""
         now = time.monotonic()
         latest = max(
-            (u for d in self._detectors.values() if (u := d.ejected_until(endpoint_key, now)) is not None),
+            # A copy: the status API asks from a worker thread while listeners may track new detectors.
+            (u for d in tuple(self._detectors.values()) if (u := d.ejected_until(endpoint_key, now)) is not None),
             default=None,
         )
         return None if latest is None else time.time() + (latest - now)
