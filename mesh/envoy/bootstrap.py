@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from mesh.config.model import HostPort
+from mesh.envoy.stats import ENVOY_BUCKETS_MS
 
 NODE_CLUSTER: Final = "mesh-agent"
 # The static cluster of the agent's xDS server (the only cluster not served over ADS).
@@ -118,7 +119,15 @@ def bootstrap(
         # change feature flags underneath the agent.
         "layered_runtime": {"layers": [{"name": "static", "static_layer": dict(STATIC_RUNTIME)}]},
         # Stat names split into tags (cluster name, listener address, response code) for Prometheus.
-        "stats_config": {"use_all_default_tags": True},
+        # Request times in the builtin plane's latency buckets, so that the agent's
+        # mesh_request_duration_seconds (mesh.envoy.stats) and Envoy's own histograms agree.
+        "stats_config": {
+            "use_all_default_tags": True,
+            "histogram_bucket_settings": [{"match": {"suffix": "upstream_rq_time"}, "buckets": list(ENVOY_BUCKETS_MS)}],
+        },
+        # Histograms are merged when the agent reads /stats (every 2 s), not on a 5 s timer: what the
+        # agent serves is as fresh as the counters, which Envoy updates live. No stats sink is used.
+        "stats_flush_on_admin": True,
     }
 
 
