@@ -4,13 +4,25 @@ Envoy is started with `--log-format "[%l][%n] %v"` and `--log-format-escaped`: e
 one line (a newline inside a message is written as `\\n`), led by its level and the Envoy logger
 that wrote it (`[warning][config] ...`). A line without that shape (a crash before logging is set
 up, anything the process prints itself) is still forwarded, at UNTAGGED_LEVEL.
+
+The access log (mesh.envoy.translate.access_log) is on the same stdout, one JSON object per
+request with logger ACCESS_LOGGER: `access_fields` turns such a line into the fields of an
+access event, as the builtin plane logs them (mesh.proxy.http.access_log.RequestRecord.fields),
+so that the agent logs it as an event with those fields rather than as a line of text. What
+Envoy's formatter cannot say as the builtin plane does is put right here: the inbound caller,
+a SPIFFE ID, becomes its service name; Envoy's null for a missing header becomes "" and its
+response flags a list (an empty one left out, as the builtin plane leaves it out).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 from dataclasses import dataclass
 from typing import Final, Literal
+
+from mesh.identity import ServiceIdentity
 
 # spdlog's format: %l is the full level name, %n the logger (Envoy's component), %v the message.
 LOG_FORMAT: Final = "[%l][%n] %v"
@@ -47,3 +59,38 @@ def parse_log_line(raw: bytes) -> LogLine | None:
     if match is not None and match["level"] in _LEVELS:
         return LogLine(_LEVELS[match["level"]], match["logger"] or None, match["message"])
     return LogLine(UNTAGGED_LEVEL, None, text)
+
+
+ACCESS_LOGGER: Final = "mesh.envoy.access"
+ACCESS_EVENT: Final = "request"
+# Text fields the builtin plane always writes, "" when there is nothing to say.
+_TEXT_FIELDS: Final = ("source", "method", "path", "request_id", "traceparent")
+
+
+def access_fields(raw: bytes) -> dict[str, object] | None:
+    """The fields of an access log line of the host's Envoy; None when `raw` is not one (then it is
+    an ordinary log line, for parse_log_line)."""
+    text = raw.strip()
+    if not text.startswith(b"{"):
+        return None
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or doc.get("logger") != ACCESS_LOGGER or doc.get("event") != ACCESS_EVENT:
+        return None
+    del doc["logger"], doc["event"]  # the agent's event log sets both
+    for name in _TEXT_FIELDS:
+        if doc.get(name) is None:
+            doc[name] = ""
+    source = doc["source"]
+    if isinstance(source, str) and source.startswith("spiffe://"):
+        # One that is not a service's ID (Envoy verified it against the trust bundle) is logged as it is.
+        with contextlib.suppress(ValueError):
+            doc["source"] = ServiceIdentity.parse(source).service
+    if not doc.get("upstream"):
+        doc.pop("upstream", None)
+    flags = doc.pop("flags", None)
+    if isinstance(flags, str) and flags not in ("", "-"):
+        doc["flags"] = flags.split(",")
+    return doc

@@ -7,8 +7,9 @@ One supervising task owns the process from `start()` to `stop()`:
           -> asked to stop: SIGTERM, SIGKILL after the grace, done
 
 Only that task signals the process, so a restart and a stop can never race over it. Envoy's
-own output becomes agent log events (logger "mesh.envoy", one per line, at Envoy's level), so
-an operator reads one stream, redacted as the agent's own lines are. Readiness comes from
+own output becomes agent log events (logger "mesh.envoy", one per line, at Envoy's level; an
+access log line an event of logger "mesh.envoy.access" with its fields), so an operator reads one
+stream, redacted as the agent's own lines are. Readiness comes from
 Envoy's admin `/ready` (200 LIVE), polled over aiohttp; `ready()` answers from the last poll
 without blocking, so /ready of the agent can ask it on every request.
 
@@ -33,9 +34,10 @@ import structlog
 from mesh.config.model import HostPort
 from mesh.envoy.admin import EnvoyAdmin, EnvoyAdminError
 from mesh.envoy.command import DRAIN_TIME_S, EnvoyLogLevel, envoy_argv
-from mesh.envoy.log_lines import parse_log_line
+from mesh.envoy.log_lines import ACCESS_EVENT, ACCESS_LOGGER, access_fields, parse_log_line
 from mesh.envoy.restart_policy import RestartBackoff
 from mesh.errors import MeshError
+from mesh.telemetry.logs import EventLog
 
 State = Literal["starting", "live", "restarting", "draining", "stopped"]
 
@@ -46,6 +48,8 @@ POLL_LIVE: Final = 1.0
 POLL_DRAIN: Final = 0.1
 # Longer lines (a config dump at debug) are dropped with a note rather than buffered without bound.
 MAX_LINE: Final = 1 << 20
+# Envoy's access log lines, as the agent's access events (mesh.envoy.log_lines.access_fields).
+access_log = EventLog(ACCESS_LOGGER)
 
 
 class EnvoyStartError(MeshError):
@@ -292,6 +296,10 @@ class EnvoySupervisor:
                 continue
             if not raw:
                 return
+            fields = access_fields(raw)
+            if fields is not None:
+                access_log.info(ACCESS_EVENT, fields)
+                continue
             line = parse_log_line(raw)
             if line is not None:
                 getattr(self.log, line.level)(line.message, envoy_logger=line.logger, pid=pid)

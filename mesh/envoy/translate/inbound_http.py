@@ -13,7 +13,8 @@ What the builtin plane does per request (mesh.proxy.http.inbound) and its Envoy 
   connection has none, so the field is only removed;
 - HTTP/1.0 is served, the service's name standing in for a missing Host;
 - the service's inbound rate limits, after the RBAC (mesh.envoy.translate.inbound_rate_limits);
-- WebSocket upgrades pass; the request goes to the app's cluster, with LocalRequestTimeoutMs.
+- WebSocket upgrades pass; the request goes to the app's cluster, with LocalRequestTimeoutMs;
+- each request gets an access log line in the builtin plane's fields (translate.access_log).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import http_con
 from google.protobuf import wrappers_pb2
 
 from mesh.envoy.translate import names
+from mesh.envoy.translate.access_log import access_log
 from mesh.envoy.translate.inbound_rate_limits import FILTER as FILTER_RATE_LIMIT
 from mesh.envoy.translate.inbound_rate_limits import limited_routes, rate_limit_filter
 from mesh.envoy.translate.protos import duration, pack
@@ -91,6 +93,9 @@ def inbound_http_filter(
         set_current_client_cert_details=HCM.SetCurrentClientCertDetails(uri=True),
         upgrade_configs=[HCM.UpgradeConfig(upgrade_type="websocket")],
         local_reply_config=hcm_pb2.LocalReplyConfig(mappers=[_denied_reply()]),
+        # The builtin plane's access log fields; the caller is its SPIFFE ID here, reduced to the
+        # service name by the agent as it forwards the line (mesh.envoy.log_lines).
+        access_log=[access_log("inbound", "%DOWNSTREAM_PEER_URI_SAN%", service)],
     )
     if route_source is None:
         manager.route_config.CopyFrom(route)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from mesh.envoy.log_lines import UNTAGGED_LEVEL, LogLine, parse_log_line
+from mesh.envoy.log_lines import UNTAGGED_LEVEL, LogLine, access_fields, parse_log_line
 
 
 @pytest.mark.parametrize(
@@ -42,3 +44,72 @@ def test_invalid_utf8_is_replaced_not_raised() -> None:
 @pytest.mark.parametrize("raw", [b"\n", b"   \r\n", b""])
 def test_blank_lines_are_no_events(raw: bytes) -> None:
     assert parse_log_line(raw) is None
+
+
+def _access(**fields: object) -> bytes:
+    line = {
+        "event": "request",
+        "logger": "mesh.envoy.access",
+        "direction": "inbound",
+        "source": "spiffe://td.consul/ns/default/dc/dc1/svc/web",
+        "destination": "api",
+        "method": "GET",
+        "path": "/x",
+        "status": 200,
+        "duration_ms": 3,
+        "bytes_in": 0,
+        "bytes_out": 12,
+        "request_id": "r1",
+        "traceparent": None,
+        "upstream": "127.0.0.1:8080",
+        "flags": "-",
+    }
+    line.update(fields)
+    return json.dumps(line).encode() + b"\n"
+
+
+def test_an_access_line_becomes_the_builtin_planes_fields() -> None:
+    fields = access_fields(_access())
+    assert fields == {
+        "direction": "inbound",
+        "source": "web",  # the caller's SPIFFE ID as its service, as the builtin plane names it
+        "destination": "api",
+        "method": "GET",
+        "path": "/x",
+        "status": 200,
+        "duration_ms": 3,
+        "bytes_in": 0,
+        "bytes_out": 12,
+        "request_id": "r1",
+        "traceparent": "",
+        "upstream": "127.0.0.1:8080",
+    }
+
+
+def test_response_flags_are_a_list_and_no_upstream_is_left_out() -> None:
+    fields = access_fields(_access(flags="UF,URX", upstream=None, source=None))
+    assert fields is not None
+    assert fields["flags"] == ["UF", "URX"]
+    assert "upstream" not in fields
+    assert fields["source"] == ""  # a plaintext caller (permissive mode) has no identity
+
+
+def test_a_source_that_is_no_service_id_is_kept_as_it_is() -> None:
+    fields = access_fields(_access(source="spiffe://td.consul/agent/client/dc/dc1/id/x"))
+    assert fields is not None
+    assert fields["source"] == "spiffe://td.consul/agent/client/dc/dc1/id/x"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[info][main] starting\n",
+        b"{not json\n",
+        b'["a"]\n',
+        b'{"event": "request", "logger": "someone.else"}\n',
+        b'{"logger": "mesh.envoy.access", "event": "other"}\n',
+    ],
+)
+def test_other_lines_are_not_access_lines(raw: bytes) -> None:
+    assert access_fields(raw) is None
+    assert parse_log_line(raw) is not None  # still forwarded, as a text line
