@@ -23,12 +23,13 @@ import time
 from typing import Any
 
 import structlog
-from mesh.envoy.supervisor import EnvoySupervisor
 from prometheus_client import Counter, Gauge
 
+from agent.envoy_stats import EnvoyStatsPoller
 from mesh.config.model import AgentConfig
 from mesh.envoy.binary import EnvoyBinary, find_envoy
 from mesh.envoy.bootstrap import bootstrap, write_bootstrap, xds_socket_path
+from mesh.envoy.supervisor import EnvoySupervisor
 from mesh.envoy.translate.protos import ads_source
 from mesh.envoy.translate.snapshot import translate
 from mesh.envoy.xds.catalog import InvalidResourceSet
@@ -66,6 +67,8 @@ class EnvoyPlane:
     def __init__(self, config: AgentConfig, metrics: Metrics) -> None:
         self.config = config
         self.metrics = EnvoyPlaneMetrics(metrics)
+        # mesh_requests and mesh_request_duration_seconds from Envoy's stats (agent.envoy_stats).
+        self.stats = EnvoyStatsPoller(metrics, config.envoy.admin_listen, lambda: self.compiled, self._generation)
         self.server = AdsServer(on_event=self._on_xds_event)
         self.supervisor: EnvoySupervisor | None = None
         self.binary: EnvoyBinary | None = None
@@ -90,6 +93,7 @@ class EnvoyPlane:
             concurrency=cfg.envoy.concurrency,
         )
         await self.supervisor.start()
+        self.stats.start()
 
     def take(self, state: LiveState) -> None:
         """Publish what `state` holds now (a snapshot swap, new TLS material, a reload)."""
@@ -131,15 +135,20 @@ class EnvoyPlane:
         self.metrics.live.set(1 if live else 0)
         if not live:
             reasons.append("envoy not live")
-        elif not self.server.status().ready:
-            reasons.append("envoy has not accepted the latest configuration")
+        elif not configured(self.server.status()):
+            reasons.append("envoy has not accepted a configuration yet")
         return tuple(reasons)
 
     async def drain(self, deadline: float) -> None:
         if self.supervisor is not None:
             await self.supervisor.drain(deadline)
 
+    def _generation(self) -> float | None:
+        """Which Envoy process answers now: its start time (None before the first)."""
+        return self.supervisor.status().last_start if self.supervisor is not None else None
+
     async def stop(self) -> None:
+        await self.stats.stop()
         if self.supervisor is not None:
             await self.supervisor.stop()
         await self.server.stop(grace=1.0)
@@ -154,6 +163,17 @@ class EnvoyPlane:
             "last_error": self.last_error,
             "published_at": self.published_at,
         }
+
+
+def configured(xds: XdsStatus) -> bool:
+    """A connected Envoy has accepted a version of every type it asks for. Not "the latest": a push
+    in flight (a rotation, an endpoint change) must not take the host out of service for the
+    milliseconds until Envoy's ACK, and a rejected push leaves Envoy serving what it accepted
+    before, which /v1/status and the rejection metric report."""
+    return any(
+        node.connected and node.types and all(t.acked_version is not None for t in node.types.values() if t.subscribed)
+        for node in xds.nodes.values()
+    )
 
 
 def _xds_status(xds: XdsStatus) -> dict[str, Any]:

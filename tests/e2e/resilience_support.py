@@ -86,6 +86,7 @@ class Fleet:
                 10,
                 what=f"{kind}/{service} in force on {agent.node}",
             )
+            wait_until(agent.settled, 10, what=f"{agent.node}'s data plane to take {kind}/{service}")
 
     def delete(self, kind: str, service: str = "api") -> None:
         self.mesh.stack.consul().kv.delete(f"{PREFIX}/{kind}/{service}")
@@ -95,6 +96,7 @@ class Fleet:
                 10,
                 what=f"{kind}/{service} removed on {agent.node}",
             )
+            wait_until(agent.settled, 10, what=f"{agent.node}'s data plane to drop {kind}/{service}")
 
     def agents_in(self, datacenter: str) -> list[Agent]:
         """The agents that read this datacenter's KV (web is in dc1)."""

@@ -20,7 +20,7 @@ from cryptography import x509
 
 from mesh.certs.retry import RetryPolicy, cap_for_ttl
 from mesh.identity import ServiceIdentity
-from tests.e2e.conftest import Mesh, Stack, running_stack
+from tests.e2e.conftest import Mesh, Stack, both_planes, running_stack
 from tests.support.load import Load
 from tests.support.pki import make_leaf, spiffe, stand_in_roots
 from tests.support.processes import Agent, http_get, wait_until
@@ -28,6 +28,9 @@ from tests.support.scrape import sample
 from tests.support.tlsclient import ClientCert, issued_cert, mtls_connect, refused, vault_leaf
 
 pytestmark = pytest.mark.e2e
+
+# Every scenario here runs on both data planes.
+plane = both_planes()
 
 HTTP_PORT, TCP_PORT = 15101, 15102
 
@@ -299,7 +302,7 @@ def test_traffic_rides_out_a_vault_outage_and_renewal_resumes_within_the_cap(mes
     assert len(logins) >= 2  # the token expired during the outage: a new login, no renewal
 
 
-def test_a_restart_during_a_vault_outage_serves_from_state_dir_until_expiry(mesh: Mesh) -> None:
+def test_a_restart_during_a_vault_outage_serves_from_state_dir_until_expiry(mesh: Mesh, plane: str) -> None:
     e = estate(mesh, b_ttl="20s")
     vault = mesh.stack.devstack.vault
     mesh.stack.thread.run(vault.stop())
@@ -320,6 +323,8 @@ def test_a_restart_during_a_vault_outage_serves_from_state_dir_until_expiry(mesh
     assert code == 503
     assert "certificate expired for api, store" in body.decode()
     assert not tcp_ok(e)  # A refuses B's expired certificate on a new handshake
+    if plane == "envoy":
+        return  # the dial-failure log event is the builtin plane's; Envoy counts it in its cluster stats
     dial_failures = [ev.get("reason") for ev in e.a.process.log_events() if ev.get("event") == "dial failed"]
     assert "certificate_has_expired" in dial_failures
 

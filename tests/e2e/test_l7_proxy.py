@@ -23,11 +23,14 @@ import pytest
 from aiohttp import web
 
 from mesh.devstack.threaded import StandInThread
-from tests.e2e.conftest import Mesh, running_stack
+from tests.e2e.conftest import Mesh, both_planes, running_stack
 from tests.support.ports import free_port
 from tests.support.processes import Agent, wait_until
 
 pytestmark = pytest.mark.e2e
+
+# Every scenario here runs on both data planes.
+plane = both_planes()
 
 MB = 1024 * 1024
 CHUNK = 64 * 1024

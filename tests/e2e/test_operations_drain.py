@@ -10,11 +10,14 @@ import time
 import pytest
 
 from agent.shutdown import DRAIN_DEADLINE
-from tests.e2e.conftest import Mesh
+from tests.e2e.conftest import Mesh, both_planes
 from tests.support.load import Load
 from tests.support.processes import http_get, wait_until
 
 pytestmark = pytest.mark.e2e
+
+# Every scenario here runs on both data planes.
+plane = both_planes()
 
 ROUTER = {
     "Routes": [

@@ -15,12 +15,15 @@ import pytest
 
 from mesh.consul.reachability import PROBE_CAP
 from mesh.snapshot.persisted import FILENAME
-from tests.e2e.conftest import Mesh
+from tests.e2e.conftest import Mesh, both_planes
 from tests.support.load import Load
 from tests.support.processes import Agent, http_get, wait_until
 from tests.support.scrape import sample
 
 pytestmark = pytest.mark.e2e
+
+# Every scenario here runs on both data planes.
+plane = both_planes()
 
 OUTAGE = 60.0  # the acceptance's figure; this suite does it once
 API_WATCH = "endpoints/api/dc1"

@@ -16,13 +16,16 @@ import pytest
 
 from agent.shutdown import DRAIN_DEADLINE
 from mesh.identity import ServiceIdentity
-from tests.e2e.conftest import Mesh
+from tests.e2e.conftest import Mesh, both_planes
 from tests.support.load import Load
 from tests.support.ports import free_port
 from tests.support.processes import Agent, wait_until
 from tests.support.tlsclient import mtls_connect, vault_leaf
 
 pytestmark = pytest.mark.e2e
+
+# Every scenario here runs on both data planes.
+plane = both_planes()
 
 
 def echo_once(host: str, port: int, line: bytes = b"ping\n") -> bytes | None:

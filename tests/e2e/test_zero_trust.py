@@ -22,13 +22,16 @@ import pytest
 
 from agent.runtime import INTENTIONS_RECHECK_INTERVAL
 from mesh.identity import ServiceIdentity
-from tests.e2e.conftest import Mesh, running_stack
+from tests.e2e.conftest import Mesh, both_planes, running_stack
 from tests.support.pki import Issued, make_ca, make_leaf, spiffe, stand_in_issuer
 from tests.support.processes import Agent, http_get, wait_until
 from tests.support.scrape import sample
 from tests.support.tlsclient import TLS_1_1, ClientCert, issued_cert, mtls_connect, refused, vault_leaf
 
 pytestmark = pytest.mark.e2e
+
+# Every scenario here runs on both data planes.
+plane = both_planes()
 
 IMPOSTOR_UPSTREAM_PORT = 15201
 
@@ -238,17 +241,19 @@ def plaintext_get(agent: Agent) -> int | None:
         return None
 
 
-def test_a_permissive_host_accepts_plaintext_and_counts_it(mesh: Mesh) -> None:
+def test_a_permissive_host_accepts_plaintext_and_counts_it(mesh: Mesh, plane: str) -> None:
     host = mesh.host()
     api = mesh.app("api", host)
     b = mesh.agent("host-p", host, [{"name": "api", "port": api, "address": host}], inbound={"mtls_mode": "permissive"})
     mesh.stack.allow("*", "api")
     wait_until(lambda: plaintext_get(b) == 200, 2, interval=0.1, what="plaintext to reach api once allowed")
+    if plane == "envoy":
+        return  # the count and the log event are the builtin plane's (docs/envoy.md, differences)
     assert sample(b.metrics(), "mesh_plaintext_inbound_connections_total", service="api") >= 1
     assert any(ev.get("event") == "plaintext connection accepted (permissive mTLS)" for ev in b.process.log_events())
 
 
-def test_service_defaults_mutual_tls_mode_turns_plaintext_on_and_off_for_one_service(mesh: Mesh) -> None:
+def test_service_defaults_mutual_tls_mode_turns_plaintext_on_and_off_for_one_service(mesh: Mesh, plane: str) -> None:
     host = mesh.host()
     services = [
         {"name": "api", "port": mesh.app("api", host), "address": host, "protocol": "http"},
@@ -261,11 +266,13 @@ def test_service_defaults_mutual_tls_mode_turns_plaintext_on_and_off_for_one_ser
 
     assert kv.put("mesh/config/service-defaults/api", json.dumps({"MutualTLSMode": "permissive"}))
     wait_until(lambda: plaintext_get(b) == 200, 3, interval=0.1, what="api to accept plaintext")
-    assert sample(b.metrics(), "mesh_plaintext_inbound_connections_total", service="api") >= 1
+    if plane == "builtin":  # a builtin plane metric (docs/envoy.md, differences)
+        assert sample(b.metrics(), "mesh_plaintext_inbound_connections_total", service="api") >= 1
 
     assert kv.put("mesh/config/service-defaults/api", json.dumps({"MutualTLSMode": "strict"}))
     wait_until(lambda: plaintext_get(b) is None, 3, interval=0.1, what="api to refuse plaintext again")
-    assert sample(b.metrics(), "mesh_tls_refusals_total", listener="inbound", reason="plaintext") >= 2
+    if plane == "builtin":
+        assert sample(b.metrics(), "mesh_tls_refusals_total", listener="inbound", reason="plaintext") >= 2
 
 
 # -- intentions changing to deny ------------------------------------------------------------
@@ -280,7 +287,7 @@ def echo_once(host: str, port: int) -> bool:
         return False
 
 
-def test_a_deny_refuses_new_connections_within_a_second_and_closes_open_ones(mesh: Mesh) -> None:
+def test_a_deny_refuses_new_connections_within_a_second_and_closes_open_ones(mesh: Mesh, plane: str) -> None:
     a_host, b_host = mesh.host(), mesh.host()
     store = mesh.app("store", b_host, tcp=True)
     b = mesh.agent("host-b", b_host, [{"name": "store", "port": store, "address": b_host}])
@@ -310,6 +317,8 @@ def test_a_deny_refuses_new_connections_within_a_second_and_closes_open_ones(mes
     open_conn.settimeout(0.1)
     wait_until(closed, INTENTIONS_RECHECK_INTERVAL + 1, interval=0.05, what="the open connection to be closed")
     open_conn.close()
+    if plane == "envoy":
+        return  # Envoy closes it by draining the filter chain: no such log event or metric (docs/envoy.md)
     closes = [ev for ev in b.process.log_events() if ev.get("event") == "open connection closed by intention change"]
     # The long-lived one, and any earlier short ones still draining on B's side.
     assert closes

@@ -172,6 +172,15 @@ class Agent:
         except AssertionError:
             raise AssertionError(f"agent {self.node} not ready; log:\n{self.process.logs()[-4000:]}") from None
 
+    def settled(self) -> bool:
+        """The configuration in force is the data plane's: always on the builtin plane; on the Envoy
+        plane once Envoy has accepted the latest version of every resource type it asks for."""
+        envoy = self.status().get("envoy")
+        if envoy is None:
+            return True
+        nodes = envoy["xds"]["nodes"].values()
+        return bool(nodes) and all(t["current"] for n in nodes for t in n["types"].values())
+
     def status(self) -> dict[str, Any]:
         _code, body = http_get(f"{self.admin}/v1/status")
         doc: dict[str, Any] = json.loads(body)

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from mesh.envoy.xds.catalog import Catalog, PublishedType
-from mesh.envoy.xds.resources import CLUSTER, LISTENER, PUSH_ORDER, ROUTE, WILDCARD_TYPES
+from mesh.envoy.xds.resources import CLUSTER, ENDPOINT, LISTENER, PUSH_ORDER, ROUTE, WILDCARD_TYPES
 
 # In the version of a CDS response that still holds removed clusters: "<version>+keep<count>".
 KEEP_MARK: Final = "+keep"
@@ -89,11 +89,21 @@ class TypeState:
     answered_nonce: str | None = None  # the latest nonce ACKed or NACKed
     acked_version: str | None = None
     nacked_version: str | None = None
+    # Send this type again even though nothing changed: the type it depends on was just sent (see
+    # WARMING_DEPENDENTS).
+    resend: bool = False
 
     @property
     def subscribed(self) -> bool:
         """Envoy asks for something of this type (a named type with no names asks for nothing)."""
         return self.requested and (self.names is None or bool(self.names))
+
+
+# A cluster Envoy receives in a CDS response is a new cluster that warms until its endpoints arrive,
+# even when its load assignment did not change; Envoy asks for them again and waits (up to its
+# initial_fetch_timeout, then serves the cluster with no endpoint at all). So every CDS response is
+# followed by the endpoints it depends on, unchanged or not.
+WARMING_DEPENDENTS: dict[str, str] = {CLUSTER: ENDPOINT}
 
 
 @dataclass
@@ -134,8 +144,12 @@ class Session:
                 version, entries = self._clusters(published, catalog)
             else:
                 version, entries = published.version, None
-            if state.sent_version == version and state.sent_names == state.names:
+            if state.sent_version == version and state.sent_names == state.names and not state.resend:
                 continue
+            state.resend = False
+            dependent = WARMING_DEPENDENTS.get(url)
+            if dependent is not None:
+                self.types[dependent].resend = True
             self._nonces += 1
             nonce = str(self._nonces)
             state.sent_version, state.sent_names, state.nonce = version, state.names, nonce

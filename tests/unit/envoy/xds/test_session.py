@@ -162,3 +162,21 @@ def test_removals_with_no_listener_or_route_change_are_sent_at_once() -> None:
     catalog.publish(resource_set(clusters={"a": cluster("a")}, routes={"r1": route("r1")}))
     (cds,) = session.responses(catalog)
     assert (cds.version, len(cds.resources)) == ("2", 1)
+
+
+def test_a_cluster_update_is_followed_by_its_endpoints_even_when_they_did_not_change() -> None:
+    """An updated cluster warms until its endpoints arrive; Envoy would wait for them in vain."""
+    session, catalog = Session(), published()
+    session.receive(Request(CLUSTER, "", "", frozenset()))
+    session.receive(Request(ENDPOINT, "", "", frozenset({"c1", "c2"})))
+    first = {r.type_url: r for r in session.responses(catalog)}
+    for url, sent in first.items():
+        session.receive(Request(url, sent.version, sent.nonce, frozenset({"c1", "c2"})))
+    assert session.responses(catalog) == []
+    catalog.publish(basic_set(cluster_timeout=7))  # the clusters change; their endpoints do not
+    again = session.responses(catalog)
+    assert [(r.type_url, r.version) for r in again] == [(CLUSTER, "2"), (ENDPOINT, "1")]
+    assert len(again[1].resources) == 2
+    for sent in again:
+        session.receive(Request(sent.type_url, sent.version, sent.nonce, frozenset({"c1", "c2"})))
+    assert session.responses(catalog) == []  # once, not on every turn
