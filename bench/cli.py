@@ -16,7 +16,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench.report import Row, ScaleRow, render_scale_table, render_table, to_json
+from bench.h2load import find_h2load
+from bench.report import H2_MODES, Row, ScaleRow, render_h2_table, render_scale_table, render_table, to_json
 from bench.scale_run import IDLE_S
 from bench.scale_topology import CASE
 from bench.scenarios import SCENARIOS, Plan, Run, execute
@@ -107,7 +108,8 @@ def _meta(plan: Plan, tools: Toolbox, started: str, load_at_start: float) -> dic
             "warmup_s": plan.warmup_s,
             "access_log": plan.access_log,
             "wrk_threads": 1,
-            "envoy_concurrency": 1,
+            "envoy_concurrency": 1,  # the reference pair's Envoys and the agents' (envoy.concurrency: 1)
+            "h2_loads": [f"{load.connections}x{load.streams}" for load in plan.h2_loads],
             "cpu_pinning": "none (see docs/benchmarks.md)",
             "cpu_per_request": "proxy process utime+stime over the measured run / requests wrk completed, per hop",
             "scale_case": {"case": CASE, "idle_s": IDLE_S},
@@ -119,8 +121,24 @@ def _meta(plan: Plan, tools: Toolbox, started: str, load_at_start: float) -> dic
             "kernel": platform.release(),
             "python": platform.python_version(),
         },
-        "versions": {"wrk": tools.wrk.version, "nginx": tools.nginx.version, "envoy": tools.envoy.version},
+        "versions": {
+            "wrk": tools.wrk.version,
+            "nginx": tools.nginx.version,
+            "envoy": tools.envoy.version,
+            "h2load": _h2load_version(),
+        },
     }
+
+
+def _h2load_version() -> str | None:
+    path = find_h2load()
+    if path is None:
+        return None
+    try:
+        done = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,7 +179,9 @@ def main(argv: list[str] | None = None) -> int:
             _say(f"configs and certificates kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    print("\n\n".join(table for table in (render_table(rows) if rows else "", render_scale_table(scale)) if table))
+    wrk_rows = [r for r in rows if r.mode not in H2_MODES]
+    tables = (render_table(wrk_rows) if wrk_rows else "", render_h2_table(rows), render_scale_table(scale))
+    print("\n\n".join(table for table in tables if table))
     out = run_dir / "results.json"
     out.write_text(json.dumps(to_json(rows, _meta(plan, tools, started, load), scale), indent=2) + "\n")
     _say(f"results written to {out}")

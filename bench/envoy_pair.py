@@ -98,7 +98,8 @@ def start_envoy_pair(
     )
     a = start_envoy(supervisor, envoy, f"envoy-a-{tag}", a_conf, home / "envoy-a.yaml", a_admin)
 
-    pair = ProxyPair(f"http://{a_listen.host}:{a_listen.port}", (a, b))
+    admins = tuple(f"http://{x.host}:{x.port}" for x in (a_admin, b_admin))
+    pair = ProxyPair(f"http://{a_listen.host}:{a_listen.port}", (a, b), admins)
     wait_for_body(
         f"envoy {mode} path", pair.url("small"), BODIES["small"], timeout=10, log=supervisor.log_path(f"envoy-a-{tag}")
     )

@@ -21,6 +21,7 @@ class ProxyPair:
 
     entry: str  # http://host:port of the client-side plaintext listener
     processes: tuple[subprocess.Popen[bytes], ...]
+    envoy_admins: tuple[str, ...] = ()  # http://host:port of each Envoy's admin, client side first
 
     def url(self, body: str) -> str:
         return f"{self.entry}/{body}"

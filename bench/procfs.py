@@ -56,6 +56,34 @@ def rss_kib(pid: int) -> int | None:
         return None
 
 
+def parse_children(texts: list[str]) -> tuple[int, ...]:
+    """Child pids from the `/proc/<pid>/task/<tid>/children` texts of every thread (space-separated)."""
+    return tuple(sorted({int(v) for text in texts for v in text.split()}))
+
+
+def children(pid: int) -> tuple[int, ...]:
+    """The live children of `pid` (any thread may have started them); empty once it is gone."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except FileNotFoundError:
+        return ()
+    texts = []
+    for task in tasks:
+        try:
+            texts.append((task / "children").read_text())
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a thread that ended between the listing and the read
+    return parse_children(texts)
+
+
+def command_name(pid: int) -> str | None:
+    """The process's command name (`comm`: the executable's name, after any exec), None once gone."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
 def cpu_seconds(pid: int) -> float | None:
     """CPU seconds (user + system) the process has used since it started; None once it is gone."""
     try:

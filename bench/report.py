@@ -9,7 +9,18 @@ from typing import Any
 from bench.wrk import WrkResult
 
 # Rows of one (body, connections) case appear together, mesh next to Envoy in the same mode.
-_SCENARIO_ORDER = {("direct", "-"): 0, ("mesh", "L4"): 1, ("envoy", "L4"): 2, ("mesh", "L7"): 3, ("envoy", "L7"): 4}
+_SCENARIO_ORDER = {
+    ("direct", "-"): 0,
+    ("mesh", "L4"): 1,
+    ("mesh-envoy", "L4"): 2,
+    ("envoy", "L4"): 3,
+    ("mesh", "L7"): 4,
+    ("mesh-envoy", "L7"): 5,
+    ("envoy", "L7"): 6,
+}
+# Our stacks, each compared with the hand-configured Envoy pair: the builtin plane, and the mesh
+# with `data_plane: envoy` (the agents driving an Envoy each).
+OURS = ("mesh", "mesh-envoy")
 _COLUMNS = (
     "scenario",
     "body",
@@ -29,7 +40,7 @@ _COLUMNS = (
 class Row:
     """One scenario under one load: measured (`result`), or not, with the reason in `unavailable`."""
 
-    scenario: str  # direct | mesh | envoy
+    scenario: str  # direct | mesh | mesh-envoy | envoy
     mode: str  # "-" for direct, else L4 | L7
     body: str
     connections: int
@@ -37,6 +48,11 @@ class Row:
     rss_kib: tuple[int, ...] = ()  # each proxy process at the end of the run (two hops: two entries)
     cpu_s: tuple[float, ...] = ()  # each proxy process's CPU seconds during the measured run, hop by hop
     unavailable: str = ""
+    # CPU seconds of processes beside the proxies in the same run: with `mesh-envoy`, the two agents
+    # (control plane, and every access log line their Envoy writes goes through them).
+    side_cpu_s: tuple[float, ...] = ()
+    streams: int = 1  # HTTP/2 rows: concurrent requests per connection (h2load -m)
+    note: str = ""  # what carried the traffic, when the label alone does not say (HTTP/2 rows)
 
     @property
     def cpu_us_per_request(self) -> tuple[float, ...]:
@@ -46,8 +62,19 @@ class Row:
         return tuple(seconds * 1e6 / self.result.requests for seconds in self.cpu_s)
 
     @property
+    def side_cpu_us_per_request(self) -> float | None:
+        """The side processes' CPU microseconds per completed request, together; None without figures."""
+        if self.result is None or self.result.requests <= 0 or not self.side_cpu_s:
+            return None
+        return sum(self.side_cpu_s) * 1e6 / self.result.requests
+
+    @property
     def label(self) -> str:
-        return "direct nginx" if self.scenario == "direct" else f"{self.scenario} {self.mode}"
+        if self.scenario == "direct":
+            return "direct nginx"
+        if self.scenario == "mesh-envoy":
+            return f"mesh on envoy {self.mode}"
+        return f"{self.scenario} {self.mode}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,15 +94,20 @@ def ratio(ours: Row, envoy: Row) -> Ratio | None:
     return Ratio(rps=ours.result.rps / envoy.result.rps, p99=ours.result.p99_ms / envoy.result.p99_ms, cpu=cpu)
 
 
-def ratios(rows: Iterable[Row]) -> dict[tuple[str, str, int], Ratio]:
-    """Ours/Envoy per (mode, body, connections), where both were measured."""
+def ratios(rows: Iterable[Row], ours: str = "mesh") -> dict[tuple[str, str, int], Ratio]:
+    """`ours` (a scenario of OURS) over the Envoy pair, per (mode, body, connections), where both were measured."""
     by_key = {(r.scenario, r.mode, r.body, r.connections): r for r in rows}
     out: dict[tuple[str, str, int], Ratio] = {}
     for (scenario, mode, body, conns), row in by_key.items():
         envoy = by_key.get(("envoy", mode, body, conns))
-        if scenario == "mesh" and envoy is not None and (r := ratio(row, envoy)) is not None:
+        if scenario == ours and envoy is not None and (r := ratio(row, envoy)) is not None:
             out[(mode, body, conns)] = r
     return out
+
+
+def _all_ratios(rows: Sequence[Row]) -> dict[tuple[str, str, str, int], Ratio]:
+    """Every one of OURS over the Envoy pair, keyed (scenario, mode, body, connections)."""
+    return {(ours, *key): r for ours in OURS for key, r in ratios(rows, ours).items()}
 
 
 def _ordered(rows: Sequence[Row]) -> list[Row]:
@@ -108,6 +140,10 @@ def format_cpu(us_per_request: Sequence[float]) -> str:
     return f"{total} ({'+'.join(f'{v:.0f}' for v in us_per_request)})"
 
 
+def _side(us: float | None) -> str:
+    return "" if us is None else f"; agents {us:,.0f} us"
+
+
 def _cells(row: Row, found: Ratio | None) -> tuple[str, ...]:
     head = (row.label, row.body, str(row.connections))
     if row.result is None:
@@ -120,7 +156,7 @@ def _cells(row: Row, found: Ratio | None) -> tuple[str, ...]:
         format_latency(res.p50_ms),
         format_latency(res.p99_ms),
         str(res.errors),
-        format_cpu(row.cpu_us_per_request),
+        format_cpu(row.cpu_us_per_request) + _side(row.side_cpu_us_per_request),
         format_rss(row.rss_kib),
         f"{found.rps:.2f}x" if found else "",
         f"{found.p99:.2f}x" if found else "",
@@ -128,12 +164,73 @@ def _cells(row: Row, found: Ratio | None) -> tuple[str, ...]:
 
 
 def render_table(rows: Sequence[Row]) -> str:
-    """A Markdown table (readable in a terminal, pasteable into docs/benchmarks.md)."""
-    found = ratios(rows)
-    body = [
-        _cells(r, found.get((r.mode, r.body, r.connections)) if r.scenario == "mesh" else None) for r in _ordered(rows)
-    ]
+    """A Markdown table (readable in a terminal, pasteable into docs/benchmarks.md); the HTTP/2
+    rows are left to `render_h2_table`."""
+    rows = [r for r in rows if r.mode not in H2_MODES]
+    found = _all_ratios(rows)
+    body = [_cells(r, found.get((r.scenario, r.mode, r.body, r.connections))) for r in _ordered(rows)]
     return _markdown(_COLUMNS, body)
+
+
+# -- the HTTP/2 rows: h2load, the mesh on its Envoy plane against nginx's h2c port directly -------
+
+H2_MODES = ("H2C", "GRPC")
+_H2_COLUMNS = (
+    "scenario",
+    "request",
+    "conns x streams",
+    "RPS",
+    "p50",
+    "p99",
+    "errors",
+    "CPU/request",
+    "proxy RSS",
+    "RPS vs direct",
+    "p99 vs direct",
+    "path",
+)
+
+
+def h2_ratios(rows: Iterable[Row]) -> dict[tuple[str, str, int, int], Ratio]:
+    """The mesh-envoy HTTP/2 rows over the direct ones, per (mode, body, connections, streams)."""
+    h2 = [r for r in rows if r.mode in H2_MODES]
+    direct = {(r.mode, r.body, r.connections, r.streams): r for r in h2 if r.scenario == "direct"}
+    out: dict[tuple[str, str, int, int], Ratio] = {}
+    for r in h2:
+        key = (r.mode, r.body, r.connections, r.streams)
+        if r.scenario != "direct" and key in direct and (found := ratio(r, direct[key])) is not None:
+            out[key] = Ratio(found.rps, found.p99)  # no CPU ratio: direct has no proxy
+    return out
+
+
+def render_h2_table(rows: Sequence[Row]) -> str:
+    """The HTTP/2 rows as their own Markdown table, direct first in each case; empty when none ran."""
+    h2 = [r for r in rows if r.mode in H2_MODES]
+    if not h2:
+        return ""
+    found = h2_ratios(h2)
+    modes, bodies = list(H2_MODES), list(dict.fromkeys(r.body for r in h2))
+    ordered = sorted(
+        h2, key=lambda r: (modes.index(r.mode), bodies.index(r.body), r.connections, r.streams, r.scenario != "direct")
+    )
+    body = []
+    for r in ordered:
+        cells = _cells(r, None)[:-2]
+        shape = f"{r.connections}x{r.streams}"
+        ratio_ = found.get((r.mode, r.body, r.connections, r.streams)) if r.scenario != "direct" else None
+        name = f"direct nginx {r.mode.lower()}" if r.scenario == "direct" else f"mesh on envoy {r.mode.lower()}"
+        body.append(
+            (
+                name,
+                r.body,
+                shape,
+                *cells[3:],
+                f"{ratio_.rps:.2f}x" if ratio_ else "",
+                f"{ratio_.p99:.2f}x" if ratio_ else "",
+                r.note,
+            )
+        )
+    return _markdown(_H2_COLUMNS, body)
 
 
 def _markdown(columns: Sequence[str], body: Sequence[Sequence[str]]) -> str:
@@ -149,7 +246,7 @@ def _markdown(columns: Sequence[str], body: Sequence[Sequence[str]]) -> str:
 def to_json(rows: Sequence[Row], meta: dict[str, Any], scale: Sequence[ScaleRow] = ()) -> dict[str, Any]:
     """The run as a JSON document: settings and versions in `meta`, one entry per row, and the
     scale case (when run) under `scale`."""
-    found = ratios(rows)
+    found, h2_found = _all_ratios(rows), h2_ratios(rows)
     entries = []
     for r in _ordered(rows):
         entry: dict[str, Any] = {
@@ -164,7 +261,15 @@ def to_json(rows: Sequence[Row], meta: dict[str, Any], scale: Sequence[ScaleRow]
             "cpu_us_per_request": list(r.cpu_us_per_request),
             "unavailable": r.unavailable or None,
         }
-        if r.scenario == "mesh" and (ours := found.get((r.mode, r.body, r.connections))):
+        if r.mode in H2_MODES:
+            entry["streams"] = r.streams
+            entry["path"] = r.note or None
+            if h2 := h2_found.get((r.mode, r.body, r.connections, r.streams)):
+                entry["vs_direct"] = {"rps_ratio": h2.rps, "p99_ratio": h2.p99}
+        if r.side_cpu_s:
+            entry["side_cpu_s"] = list(r.side_cpu_s)
+            entry["side_cpu_us_per_request"] = r.side_cpu_us_per_request
+        if ours := found.get((r.scenario, r.mode, r.body, r.connections)):
             entry["vs_envoy"] = {"rps_ratio": ours.rps, "p99_ratio": ours.p99, "cpu_ratio": ours.cpu}
         entries.append(entry)
     document: dict[str, Any] = {"meta": meta, "rows": entries}

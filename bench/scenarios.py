@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.config_dumps import save_config_dumps
 from bench.envoy_pair import start_envoy_pair
+from bench.h2_rows import H2_LOADS, H2_SCENARIOS, h2_cases, run_h2_rows
+from bench.h2load import H2Load
 from bench.mesh_pair import start_devstack, start_mesh_pair
 from bench.procfs import cpu_seconds, cpu_used, rss_kib
 from bench.report import Row, ScaleRow
@@ -30,7 +33,18 @@ from bench.tools import Toolbox
 from bench.upstream import Upstream, start_nginx
 from bench.wrk import run_wrk
 
-SCENARIOS = ("direct", "mesh-l4", "envoy-l4", "mesh-l7", "envoy-l7", "mesh-scale", "envoy-scale")
+SCENARIOS = (
+    "direct",
+    "mesh-l4",
+    "mesh-envoy-l4",
+    "envoy-l4",
+    "mesh-l7",
+    "mesh-envoy-l7",
+    "envoy-l7",
+    *H2_SCENARIOS,
+    "mesh-scale",
+    "envoy-scale",
+)
 # Memory at rest for one whole host (bench/scale_run.py): no load, so not part of the cases.
 SCALE = ("mesh-scale", "envoy-scale")
 
@@ -43,14 +57,21 @@ class Plan:
     duration_s: int = 10  # wrk takes whole seconds
     warmup_s: int = 2
     access_log: str = "all"  # the agents' `access_log` setting (all | errors | off)
+    h2_loads: tuple[H2Load, ...] = H2_LOADS  # h2load's shapes for the HTTP/2 rows
 
     @property
     def loaded(self) -> tuple[str, ...]:
         """The scenarios measured under wrk's load, case by case."""
-        return tuple(s for s in self.scenarios if s not in SCALE)
+        return tuple(s for s in self.scenarios if s not in SCALE and s not in H2_SCENARIOS)
+
+    @property
+    def h2(self) -> tuple[str, ...]:
+        """The HTTP/2 scenarios, measured under h2load's load (bench/h2_rows.py)."""
+        return tuple(s for s in self.scenarios if s in H2_SCENARIOS)
 
     def seconds(self) -> int:
-        return len(self.loaded) * len(self.bodies) * len(self.connections) * (self.duration_s + self.warmup_s)
+        wrk = len(self.loaded) * len(self.bodies) * len(self.connections)
+        return (wrk + h2_cases(self)) * (self.duration_s + self.warmup_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +82,9 @@ class Target:
     mode: str
     url: Callable[[str], str]
     pids: tuple[int, ...] = ()
+    # Processes beside the proxies whose CPU the row also reports: the agents behind their Envoys
+    # (they forward each access log line Envoy writes).
+    side_pids: tuple[int, ...] = ()
 
 
 @dataclass
@@ -86,11 +110,11 @@ class Run:
         self.say(f"{target.scenario} {target.mode} {body} c={conns}")
         if self.plan.warmup_s > 0:
             run_wrk(self.supervisor, wrk, url, connections=conns, seconds=self.plan.warmup_s)
-        before = _cpu(target.pids)
+        before, side_before = _cpu(target.pids), _cpu(target.side_pids)
         result = run_wrk(self.supervisor, wrk, url, connections=conns, seconds=self.plan.duration_s)
-        cpu = cpu_used(before, _cpu(target.pids))
+        cpu, side = cpu_used(before, _cpu(target.pids)), cpu_used(side_before, _cpu(target.side_pids))
         rss = tuple(v for v in (rss_kib(pid) for pid in target.pids) if v is not None)
-        self.rows.append(Row(target.scenario, target.mode, body, conns, result, rss, cpu))
+        self.rows.append(Row(target.scenario, target.mode, body, conns, result, rss, cpu, side_cpu_s=side))
 
     def unavailable(self, scenario: str, mode: str, why: str) -> None:
         self.say(f"{scenario} {mode}: n/a ({why})")
@@ -112,7 +136,7 @@ def execute(run: Run) -> None:
     machine no more than the rows do, but a failure there costs seconds rather than the run.
     """
     _scale(run)
-    if not run.plan.loaded:
+    if not run.plan.loaded and not run.plan.h2:
         return
     assert run.tools.nginx.path is not None
     upstream = start_nginx(run.supervisor, run.tools.nginx.path, run.workdir, "127.0.0.1")
@@ -121,6 +145,7 @@ def execute(run: Run) -> None:
         for conns in run.plan.connections:
             for target in targets:
                 run.measure(target, body, conns)
+    run_h2_rows(run, upstream)  # the idle pairs above stay up, as the idle scenarios of each case do
 
 
 def _scale(run: Run) -> None:
@@ -151,8 +176,8 @@ def _start_targets(run: Run, upstream: Upstream) -> list[Target]:
         if name == "direct":
             targets.append(Target("direct", "-", upstream.url))
             continue
-        kind, mode = name.split("-")[0], name.split("-")[1].upper()
-        if kind == "envoy" and not run.tools.envoy.available:
+        kind, mode = name.rsplit("-", 1)[0], name.rsplit("-", 1)[1].upper()
+        if kind in ("envoy", "mesh-envoy") and not run.tools.envoy.available:
             run.unavailable(kind, mode, f"envoy unavailable: {run.tools.envoy.problem}")
             continue
         info = run.devstack()
@@ -160,14 +185,21 @@ def _start_targets(run: Run, upstream: Upstream) -> list[Target]:
         if kind == "envoy":
             assert run.tools.envoy.path is not None
             pair = start_envoy_pair(run.supervisor, run.tools.envoy.path, run.workdir, info, upstream, mode)
-        else:
-            mesh = start_mesh_pair(run.supervisor, run.workdir, info, upstream, mode, access_log=run.plan.access_log)
-            pair = mesh.pair
-            if mode == "L7" and not mesh.l7_active:
-                # The path works, but as an L4 relay: measuring it would report L4 under an L7 label.
-                for proc in pair.processes:
-                    run.supervisor.stop(proc)
-                run.unavailable("mesh", mode, "not implemented")
-                continue
-        targets.append(Target(kind, mode, pair.url, pair.pids))
+            save_config_dumps(run.supervisor.log_dir, name, pair.envoy_admins)
+            targets.append(Target(kind, mode, pair.url, pair.pids))
+            continue
+        plane = "envoy" if kind == "mesh-envoy" else "builtin"
+        log = run.plan.access_log
+        mesh = start_mesh_pair(run.supervisor, run.workdir, info, upstream, mode, access_log=log, plane=plane)
+        save_config_dumps(run.supervisor.log_dir, name, mesh.envoy_admins)
+        if mesh.hop_kinds:
+            run.say(f"{kind} {mode}: the Envoys carried the probe as {' then '.join(mesh.hop_kinds)}")
+        if mode == "L7" and not mesh.l7_active:
+            # The path works, but as an L4 relay: measuring it would report L4 under an L7 label.
+            for proc in mesh.pair.processes:
+                run.supervisor.stop(proc)
+            run.unavailable(kind, mode, "not implemented")
+            continue
+        side = mesh.pair.pids if mesh.envoy_pids else ()
+        targets.append(Target(kind, mode, mesh.pair.url, mesh.proxy_pids, side))
     return targets
