@@ -8,7 +8,8 @@ from typing import Literal
 from mesh.durations import format_duration
 
 MtlsMode = Literal["strict", "permissive"]
-Protocol = Literal["tcp", "http"]
+# http2 and grpc: L7 on the Envoy plane; the builtin plane relays them as TCP (mesh.traffic.planes).
+Protocol = Literal["tcp", "http", "http2", "grpc"]
 # Which proxied HTTP requests get an access-log line (mesh.proxy.http.access_log.logged_under).
 AccessLogMode = Literal["all", "errors", "off"]
 # Who proxies this host's traffic (DESIGN.md section 4a): the agent itself, or one Envoy it drives over xDS.
