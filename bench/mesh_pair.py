@@ -200,12 +200,12 @@ def start_mesh_pair(
         metrics = [get(f"{admin}/metrics") for admin in (a_admin, b_admin)]
         active = any(m is not None and l7_observed(m[1].decode(errors="replace")) for m in metrics)
         return MeshPair(probe, l7_active=active)
-    envoys = tuple(_envoy_child(supervisor, name, proc) for name, proc in ((names[0], a), (names[1], b)))
+    envoys = tuple(envoy_child(supervisor, name, proc) for name, proc in ((names[0], a), (names[1], b)))
     kinds = tuple(envoy_hop_kind(envoy_stats(admin)) for admin in envoy_admins)
     return MeshPair(probe, l7_active=kinds[0] == "http", envoy_pids=envoys, envoy_admins=envoy_admins, hop_kinds=kinds)
 
 
-def _envoy_child(supervisor: Supervisor, name: str, agent: subprocess.Popen[bytes]) -> int:
+def envoy_child(supervisor: Supervisor, name: str, agent: subprocess.Popen[bytes]) -> int:
     """The pid of the Envoy the agent started (its child running `envoy`)."""
     found = [pid for pid in children(agent.pid) if command_name(pid) == "envoy"]
     if len(found) != 1:

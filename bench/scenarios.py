@@ -26,6 +26,7 @@ from bench.h2load import H2Load
 from bench.mesh_pair import start_devstack, start_mesh_pair
 from bench.procfs import cpu_seconds, cpu_used, rss_kib
 from bench.report import Row, ScaleRow
+from bench.scale_envoy_plane import measure_agent_on_envoy
 from bench.scale_run import measure_agent, measure_envoy, register_remote_endpoints
 from bench.scale_topology import CASE, topology
 from bench.supervisor import Supervisor
@@ -43,10 +44,11 @@ SCENARIOS = (
     "envoy-l7",
     *H2_SCENARIOS,
     "mesh-scale",
+    "mesh-envoy-scale",
     "envoy-scale",
 )
 # Memory at rest for one whole host (bench/scale_run.py): no load, so not part of the cases.
-SCALE = ("mesh-scale", "envoy-scale")
+SCALE = ("mesh-scale", "mesh-envoy-scale", "envoy-scale")
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +161,13 @@ def _scale(run: Run) -> None:
     if "mesh-scale" in wanted:
         run.say(f"scale case: one agent, {CASE}")
         run.scale.append(measure_agent(run.supervisor, run.workdir, info, topo, run.plan.access_log))
+    if "mesh-envoy-scale" in wanted:
+        if not run.tools.envoy.available:
+            why = f"envoy unavailable: {run.tools.envoy.problem}"
+            run.scale.append(ScaleRow("mesh-envoy", CASE, unavailable=why))
+        else:
+            run.say(f"scale case: one agent on the Envoy plane, {CASE}")
+            run.scale.append(measure_agent_on_envoy(run.supervisor, run.workdir, info, topo, run.plan.access_log))
     if "envoy-scale" in wanted:
         if not run.tools.envoy.available:
             why = f"envoy unavailable: {run.tools.envoy.problem}"
