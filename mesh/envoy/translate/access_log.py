@@ -3,9 +3,10 @@ object per line on Envoy's stdout, which the supervisor forwards into the agent'
 
 The fields an operator's queries use have the same names and meaning on both planes: direction,
 source, destination, method, path, status, duration_ms, bytes_in, bytes_out, request_id,
-traceparent, upstream, flags. `grpc_status` (Envoy plane only: the builtin plane relays gRPC
-as TCP) is a gRPC response's status as its number (`7` for PERMISSION_DENIED), from the
-`grpc-status` trailer or header, null for a request that is not gRPC. `flags` carries Envoy's
+traceparent, upstream, flags. `grpc_status` (Envoy plane only, on the lines of a grpc
+listener: the builtin plane relays gRPC as TCP) is a gRPC response's status as its number (`7`
+for PERMISSION_DENIED), from the `grpc-status` trailer or header; it is left out elsewhere, as
+Envoy would infer a gRPC code from any HTTP status. `flags` carries Envoy's
 response flags (its own short codes, e.g. `UF` for an upstream connect failure, `RL` rate
 limited): the vocabulary differs from the builtin plane's `Flag` names (docs/envoy.md lists the
 correspondence).
@@ -23,9 +24,10 @@ from mesh.envoy.translate.protos import pack
 STDOUT_LOGGER = "envoy.access_loggers.stdout"
 
 
-def access_log(direction: str, source: str, destination: str) -> accesslog_pb2.AccessLog:
+def access_log(direction: str, source: str, destination: str, *, grpc: bool = False) -> accesslog_pb2.AccessLog:
     """`source` and `destination` are fixed per listener (outbound: the local service and its
-    upstream) or an Envoy command (`%DOWNSTREAM_PEER_URI_SAN%` for an inbound caller)."""
+    upstream) or an Envoy command (`%DOWNSTREAM_PEER_URI_SAN%` for an inbound caller); `grpc`
+    adds `grpc_status`."""
     fields = struct_pb2.Struct()
     fields.update(
         {
@@ -44,9 +46,10 @@ def access_log(direction: str, source: str, destination: str) -> accesslog_pb2.A
             "traceparent": "%REQ(TRACEPARENT)%",
             "upstream": "%UPSTREAM_HOST%",
             "flags": "%RESPONSE_FLAGS%",
-            "grpc_status": "%GRPC_STATUS(NUMBER)%",
         }
     )
+    if grpc:
+        fields.update({"grpc_status": "%GRPC_STATUS(NUMBER)%"})
     log_format = substitution_format_string_pb2.SubstitutionFormatString(json_format=fields)
     return accesslog_pb2.AccessLog(
         name=STDOUT_LOGGER, typed_config=pack(stream_pb2.StdoutAccessLog(log_format=log_format))

@@ -9,7 +9,7 @@ the upstream's RDS route configuration, so every request of a long-lived HTTP/2 
 RPC of one gRPC channel) is routed, split and balanced on its own. A grpc destination's manager
 also counts responses by gRPC status (Envoy's grpc_stats filter: `cluster.<cluster>.grpc.<code>`,
 plus `.success`, `.failure`, `.total`; per cluster, not per method, so a caller cannot make the
-stats grow without bound), and the access log carries `grpc_status` for every request. A gRPC
+stats grow without bound), and its access log carries `grpc_status`. A gRPC
 error is an HTTP 200 (the code travels in `grpc-status`), so `upstream_rq_<status>` counts it as
 200: metrics derived from Envoy's stats take the gRPC code from `cluster.<cluster>.grpc.<code>`.
 """
@@ -94,6 +94,10 @@ def _http_manager(upstream: CompiledUpstream) -> hcm.HttpConnectionManager:
             ),
         ),
         http_filters=filters,
-        access_log=[access_log("outbound", upstream.service, upstream.upstream.destination_name)],
+        access_log=[
+            access_log(
+                "outbound", upstream.service, upstream.upstream.destination_name, grpc=upstream.protocol == "grpc"
+            )
+        ],
         max_request_headers_kb=uint32(64),
     )

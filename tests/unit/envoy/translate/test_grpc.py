@@ -10,6 +10,7 @@ from google.protobuf.json_format import MessageToDict
 
 from mesh.config.model import AgentConfig, LocalService, Upstream
 from mesh.envoy.translate import names
+from mesh.envoy.translate.access_log import access_log
 from mesh.envoy.translate.clusters import HTTP_OPTIONS
 from mesh.envoy.translate.inbound import InboundService, local_app_cluster
 from mesh.envoy.translate.protos import ads_source
@@ -71,6 +72,14 @@ def test_a_grpc_upstream_is_an_auto_codec_manager_counting_grpc_status_before_ro
     stats = manager["http_filters"][0]["typed_config"]
     assert stats["stats_for_all_methods"] is False  # per cluster: a caller cannot grow the stats
     assert "%GRPC_STATUS(NUMBER)%" in str(manager["access_log"][0]["typed_config"])
+
+
+def test_only_a_grpc_upstreams_access_log_has_a_grpc_status() -> None:
+    # Envoy infers a gRPC code from any HTTP status: on an http listener it would be noise.
+    plain = MessageToDict(access_log("outbound", "web", "api"))["typedConfig"]["logFormat"]["jsonFormat"]
+    grpc = MessageToDict(access_log("outbound", "web", "api", grpc=True))["typedConfig"]["logFormat"]["jsonFormat"]
+    assert "grpc_status" not in plain
+    assert grpc == {**plain, "grpc_status": "%GRPC_STATUS(NUMBER)%"}
 
 
 def test_every_rpc_is_routed_split_and_retried_on_grpc_status_per_request() -> None:
