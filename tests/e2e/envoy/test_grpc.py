@@ -1,7 +1,7 @@
 """gRPC at L7 on the Envoy plane, with real grpcio clients and servers.
 
 web (host A) calls echo (a grpc service: instances v1 on host B and v2 on host C) through its
-upstream listener with one gRPC channel (h2c from the app); web's Envoy speaks h2 (ALPN) to
+upstream listener with one gRPC channel (h2c from the app, or HTTP/1.1); web's Envoy speaks h2 (ALPN) to
 echo's Envoys, which reach the servers over h2c. What is checked is what a gRPC user sees: a
 split drawn per RPC on one channel, a retry on UNAVAILABLE, a method an L7 intention denies
 answered PERMISSION_DENIED, and the gRPC status in the access log and Envoy's stats.
@@ -161,6 +161,25 @@ def test_a_method_an_l7_intention_denies_is_answered_permission_denied(hosts: Ho
         # Per request: the same channel still calls what the intention allows.
         assert call(channel, "Who").decode() in ("echo-v1", "echo-v2")
         assert code_of(channel, "Secret") == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_an_http1_caller_reaches_the_h2c_only_server_through_the_envoys(hosts: Hosts) -> None:
+    # The app's side is HTTP/1.1; the hop between the Envoys and the one to the server are HTTP/2
+    # (a gRPC server answers nothing else), so the request was carried across protocols.
+    host, port = hosts.target.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        empty_message = b"\x00\x00\x00\x00\x00"  # gRPC framing: not compressed, length 0
+        # `te: trailers` as the gRPC protocol requires of every request (a server resets one without).
+        headers = {"content-type": "application/grpc", "te": "trailers"}
+        conn.request("POST", method("Who"), body=empty_message, headers=headers)
+        response = conn.getresponse()
+        body = response.read()
+    finally:
+        conn.close()
+    assert response.status == 200
+    assert response.getheader("content-type") == "application/grpc"
+    assert body[5:].decode() in ("echo-v1", "echo-v2"), response.getheaders()
 
 
 def test_the_grpc_status_is_in_the_access_log_and_in_envoys_stats(hosts: Hosts) -> None:
