@@ -122,7 +122,8 @@ class ServiceDefaults:
     """The service-defaults document of service `name`.
 
     `protocol` is None when the document leaves it to the agent configuration. http2 and grpc are
-    carried as opaque TCP (see `effective_protocol`). `mutual_tls_mode` None means the agent's
+    L7 on the Envoy plane; the builtin plane carries them as opaque TCP (see `effective_protocol`,
+    mesh.traffic.planes). `mutual_tls_mode` None means the agent's
     `inbound.mtls_mode`. `max_inbound_connections` 0 means no limit. The `...Ms` fields are kept as
     Consul has them (0 = unset, the default applies); the properties give seconds or None.
     """
@@ -145,7 +146,7 @@ class ServiceDefaults:
 
     @property
     def effective_protocol(self) -> str | None:
-        """ "http" or "tcp" as this mesh carries the service; None when the document does not say."""
+        """ "http" or "tcp" as the builtin plane carries the service; None when the document does not say."""
         if self.protocol is None:
             return None
         return "http" if self.protocol == "http" else "tcp"
