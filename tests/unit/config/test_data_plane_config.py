@@ -183,3 +183,15 @@ def test_check_config_is_quiet_about_the_envoy_section_when_it_is_read(
     path.write_text(MINIMAL + "tracing: {otlp_endpoint: 'http://c:4318'}\n")
     assert check_config(str(path), check_files=False) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("protocol", ["http2", "grpc"])
+def test_a_service_may_speak_http2_or_grpc_on_either_plane(protocol: str) -> None:
+    # L7 with data_plane: envoy; the builtin plane relays it as TCP (mesh.traffic.planes).
+    services = f"services: [{{name: echo, port: 9000, protocol: {protocol}}}]\n"
+    for plane in ("builtin", "envoy"):
+        (echo,) = parse_config(MINIMAL + f"data_plane: {plane}\n" + services).services
+        assert echo.protocol == protocol
+    assert problems_of(MINIMAL + "services: [{name: echo, port: 9000, protocol: h3}]\n") == {
+        "services[0].protocol": 'must be one of "tcp", "http", "http2", "grpc", got "h3"'
+    }
