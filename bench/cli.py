@@ -66,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
         default=d.access_log,
         help="the agents' access_log setting; the Envoy pair never logs (default: %(default)s)",
     )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=d.rounds,
+        help="measure every case this many times, interleaved, and keep the median round (default: %(default)s)",
+    )
     p.add_argument("--keep-workdir", action="store_true", help="keep generated configs and certificates")
     return p
 
@@ -106,6 +112,7 @@ def _meta(plan: Plan, tools: Toolbox, started: str, load_at_start: float) -> dic
             "connections": list(plan.connections),
             "duration_s": plan.duration_s,
             "warmup_s": plan.warmup_s,
+            "rounds": plan.rounds,
             "access_log": plan.access_log,
             "wrk_threads": 1,
             "envoy_concurrency": 1,  # the reference pair's Envoys and the agents' (envoy.concurrency: 1)
@@ -144,9 +151,11 @@ def _h2load_version() -> str | None:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.duration < 1 or args.warmup < 0 or min(args.connections) < 1:
-        parser.error("--duration and --connections must be at least 1, --warmup at least 0")
-    plan = Plan(args.only, args.bodies, args.connections, args.duration, args.warmup, args.access_log)
+    if args.duration < 1 or args.warmup < 0 or min(args.connections) < 1 or args.rounds < 1:
+        parser.error("--duration, --connections and --rounds must be at least 1, --warmup at least 0")
+    plan = Plan(
+        args.only, args.bodies, args.connections, args.duration, args.warmup, args.access_log, rounds=args.rounds
+    )
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _exit_on)
     run_dir = RESULTS / time.strftime("%Y%m%d-%H%M%S")

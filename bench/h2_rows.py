@@ -138,8 +138,9 @@ def run_h2_rows(run: Run, upstream: Upstream) -> None:
             _unavailable(run, name.rsplit("-", 1)[0], _mode(name), why)
         return
     targets = _targets(run, h2c)
-    for mode in ("H2C", "GRPC"):
-        for body in bodies_for(mode, run.plan):
-            for load in run.plan.h2_loads:
-                for target in (t for t in targets if t.mode == mode):
-                    _measure(run, h2load, target, body, load)
+    for _ in range(run.plan.rounds):
+        for mode in ("H2C", "GRPC"):
+            for body in bodies_for(mode, run.plan):
+                for load in run.plan.h2_loads:
+                    for target in (t for t in targets if t.mode == mode):
+                        _measure(run, h2load, target, body, load)

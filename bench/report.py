@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from bench.wrk import WrkResult
@@ -53,6 +53,7 @@ class Row:
     side_cpu_s: tuple[float, ...] = ()
     streams: int = 1  # HTTP/2 rows: concurrent requests per connection (h2load -m)
     note: str = ""  # what carried the traffic, when the label alone does not say (HTTP/2 rows)
+    rounds: int = 1  # how many rounds of this case were measured; this row is the median one
 
     @property
     def cpu_us_per_request(self) -> tuple[float, ...]:
@@ -108,6 +109,21 @@ def ratios(rows: Iterable[Row], ours: str = "mesh") -> dict[tuple[str, str, int]
 def _all_ratios(rows: Sequence[Row]) -> dict[tuple[str, str, str, int], Ratio]:
     """Every one of OURS over the Envoy pair, keyed (scenario, mode, body, connections)."""
     return {(ours, *key): r for ours in OURS for key, r in ratios(rows, ours).items()}
+
+
+def median_rounds(rows: Sequence[Row]) -> list[Row]:
+    """One row per (scenario, mode, body, connections, streams): with several rounds of a case, the
+    round of median RPS (the lower middle one for an even count), in the order rows first appeared.
+    A shared machine's bursts land on one round; the median keeps them out of the ratios."""
+    groups: dict[tuple[str, str, str, int, int], list[Row]] = {}
+    for r in rows:
+        groups.setdefault((r.scenario, r.mode, r.body, r.connections, r.streams), []).append(r)
+    out = []
+    for group in groups.values():
+        measured = sorted((r for r in group if r.result is not None), key=lambda r: r.result.rps if r.result else 0.0)
+        chosen = measured[(len(measured) - 1) // 2] if measured else group[0]
+        out.append(replace(chosen, rounds=len(group)) if len(group) > 1 else chosen)
+    return out
 
 
 def _ordered(rows: Sequence[Row]) -> list[Row]:
@@ -260,6 +276,7 @@ def to_json(rows: Sequence[Row], meta: dict[str, Any], scale: Sequence[ScaleRow]
             # Hop by hop (client side first): process CPU over the measured run / requests completed.
             "cpu_us_per_request": list(r.cpu_us_per_request),
             "unavailable": r.unavailable or None,
+            "rounds": r.rounds,
         }
         if r.mode in H2_MODES:
             entry["streams"] = r.streams

@@ -25,7 +25,7 @@ from bench.h2_rows import H2_LOADS, H2_SCENARIOS, h2_cases, run_h2_rows
 from bench.h2load import H2Load
 from bench.mesh_pair import start_devstack, start_mesh_pair
 from bench.procfs import cpu_seconds, cpu_used, rss_kib
-from bench.report import Row, ScaleRow
+from bench.report import Row, ScaleRow, median_rounds
 from bench.scale_envoy_plane import measure_agent_on_envoy
 from bench.scale_run import measure_agent, measure_envoy, register_remote_endpoints
 from bench.scale_topology import CASE, topology
@@ -60,6 +60,7 @@ class Plan:
     warmup_s: int = 2
     access_log: str = "all"  # the agents' `access_log` setting (all | errors | off)
     h2_loads: tuple[H2Load, ...] = H2_LOADS  # h2load's shapes for the HTTP/2 rows
+    rounds: int = 1  # every case measured this many times over, interleaved; the median round is kept
 
     @property
     def loaded(self) -> tuple[str, ...]:
@@ -73,7 +74,7 @@ class Plan:
 
     def seconds(self) -> int:
         wrk = len(self.loaded) * len(self.bodies) * len(self.connections)
-        return (wrk + h2_cases(self)) * (self.duration_s + self.warmup_s)
+        return (wrk + h2_cases(self)) * (self.duration_s + self.warmup_s) * self.rounds
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,11 +144,13 @@ def execute(run: Run) -> None:
     assert run.tools.nginx.path is not None
     upstream = start_nginx(run.supervisor, run.tools.nginx.path, run.workdir, "127.0.0.1")
     targets = _start_targets(run, upstream)
-    for body in run.plan.bodies:
-        for conns in run.plan.connections:
-            for target in targets:
-                run.measure(target, body, conns)
+    for _ in range(run.plan.rounds):
+        for body in run.plan.bodies:
+            for conns in run.plan.connections:
+                for target in targets:
+                    run.measure(target, body, conns)
     run_h2_rows(run, upstream)  # the idle pairs above stay up, as the idle scenarios of each case do
+    run.rows = median_rounds(run.rows)
 
 
 def _scale(run: Run) -> None:

@@ -13,7 +13,17 @@ from bench.h2_rows import hop_note
 from bench.h2load import GRPC_HEADERS, H2Load, h2load_argv, parse_h2load, parse_log, percentile
 from bench.mesh_pair import agent_config, envoy_hop_kind, envoy_plane_config
 from bench.procfs import parse_children
-from bench.report import Row, ScaleRow, h2_ratios, ratios, render_h2_table, render_scale_table, render_table, to_json
+from bench.report import (
+    Row,
+    ScaleRow,
+    h2_ratios,
+    median_rounds,
+    ratios,
+    render_h2_table,
+    render_scale_table,
+    render_table,
+    to_json,
+)
 from bench.scale_envoy_plane import upstream_members
 from bench.scale_topology import topology
 from bench.upstream import GRPC_PATH, nginx_conf
@@ -184,3 +194,22 @@ def test_the_scale_table_shows_the_agent_and_its_envoy_added_up_against_one_envo
     scale = to_json([], {}, rows)["scale"]
     assert scale["rss_ratio"] == pytest.approx(0.8)
     assert scale["mesh_envoy_rss_ratio"] == pytest.approx(2.0)
+
+
+def test_rounds_keep_the_median_rps_row_of_each_case_in_first_seen_order() -> None:
+    rows = [
+        Row("envoy", "L4", "small", 1, result(900, 1.0)),
+        Row("mesh-envoy", "L4", "small", 1, result(100, 9.0)),
+        Row("envoy", "L4", "small", 1, result(1000, 2.0)),
+        Row("mesh-envoy", "L4", "small", 1, result(950, 1.5)),
+        Row("envoy", "L4", "small", 1, result(1100, 3.0)),
+        Row("mesh-envoy", "L4", "small", 1, result(960, 1.4)),
+        Row("mesh-envoy", "H2C", "small", 1, result(50, 1.0), streams=32),
+    ]
+    kept = median_rounds(rows)
+    assert [(r.scenario, r.mode, r.result.rps if r.result else None, r.rounds) for r in kept] == [
+        ("envoy", "L4", 1000, 3),
+        ("mesh-envoy", "L4", 950, 3),
+        ("mesh-envoy", "H2C", 50, 1),
+    ]
+    assert median_rounds(rows[:1]) == rows[:1]
