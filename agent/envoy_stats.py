@@ -1,5 +1,9 @@
 """The golden metrics of the Envoy plane: Envoy's stats polled, served as the builtin plane's series.
 
+Served: `mesh_requests`, `mesh_request_duration_seconds`, and the two resilience series the alert
+rules read, `mesh_retry_budget_exhausted` and `mesh_outlier_ejected_endpoints`
+(mesh.envoy.stats says from which of Envoy's stats).
+
 A background task asks Envoy's admin for its stats every POLL_INTERVAL (one small GET on
 loopback, decoded in a worker thread), keeps them monotonic across Envoy restarts
 (mesh.envoy.stats.Monotonic, the generation being the supervisor's start time of the process
@@ -7,7 +11,7 @@ that answered), and maps them onto `mesh_requests` and `mesh_request_duration_se
 clusters of the latest compiled snapshot. A scrape of /metrics reads what the last poll found:
 it never waits on Envoy.
 
-The builtin plane's own Counter and Histogram of those names are taken off the registry and
+The builtin plane's own collectors of those names are taken off the registry and
 served by this collector together with Envoy's, so /metrics has one family of each name (two
 would be an exposition Prometheus refuses) and a sample the agent itself recorded still shows.
 """
@@ -24,7 +28,7 @@ from typing import Final
 import aiohttp
 import structlog
 from prometheus_client import Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
@@ -39,11 +43,13 @@ from mesh.envoy.stats import (
     SeriesKey,
     SeriesMap,
     StatsFormatError,
+    UpstreamKey,
     flatten,
     golden,
     parse_stats,
     series_map,
 )
+from mesh.resilience.metrics import ResilienceMetrics
 from mesh.snapshot.compiled import CompiledSnapshot
 from mesh.telemetry.metrics import Metrics
 
@@ -58,12 +64,17 @@ REQUEST_LABELS: Final = ("direction", "source", "destination", "subset", "code")
 
 
 class GoldenCollector(Collector):
-    """`mesh_requests` and `mesh_request_duration_seconds`: the builtin's samples and Envoy's."""
+    """The builtin's samples and Envoy's, one family per name."""
 
-    def __init__(self, requests: Counter, duration: Histogram) -> None:
+    def __init__(self, requests: Counter, duration: Histogram, exhausted: Counter, ejected: Collector) -> None:
         self.requests = requests
         self.duration = duration
+        self.exhausted = exhausted
+        self.ejected = ejected
         self.golden = Golden({}, {})
+
+    def builtins(self) -> tuple[Collector, ...]:
+        return (self.requests, self.duration, self.exhausted, self.ejected)
 
     def collect(self) -> Iterator[Metric]:
         counts = dict(self.golden.requests)
@@ -84,6 +95,41 @@ class GoldenCollector(Collector):
             family.add_metric(list(key), value)
         yield family
         yield self._durations()
+        yield self._per_upstream(
+            CounterMetricFamily(
+                "mesh_retry_budget_exhausted", self.exhausted._documentation, labels=("service", "upstream")
+            ),
+            self.exhausted,
+            "mesh_retry_budget_exhausted_total",
+            self.golden.retry_budget_exhausted,
+        )
+        yield self._per_upstream(
+            GaugeMetricFamily(
+                "mesh_outlier_ejected_endpoints",
+                "Endpoints ejected by outlier detection now",
+                labels=("service", "upstream"),
+            ),
+            self.ejected,
+            "mesh_outlier_ejected_endpoints",
+            self.golden.ejected,
+        )
+
+    @staticmethod
+    def _per_upstream(
+        family: CounterMetricFamily | GaugeMetricFamily,
+        builtin: Collector,
+        sample_name: str,
+        envoy: dict[UpstreamKey, float],
+    ) -> CounterMetricFamily | GaugeMetricFamily:
+        values = dict(envoy)
+        for metric in builtin.collect():
+            for sample in metric.samples:
+                if sample.name == sample_name:
+                    key = (sample.labels["service"], sample.labels["upstream"])
+                    values[key] = values.get(key, 0.0) + sample.value
+        for key, value in sorted(values.items()):
+            family.add_metric(list(key), value)
+        return family
 
     def _durations(self) -> HistogramMetricFamily:
         family = HistogramMetricFamily(
@@ -135,9 +181,12 @@ class EnvoyStatsPoller:
         self.monotonic = Monotonic()
         self.series = SeriesMap({}, {}, {})
         self._mapped: CompiledSnapshot | None = None
-        self.collector = GoldenCollector(metrics.requests, metrics.request_duration)
+        resilience = ResilienceMetrics.of(metrics)
+        self.collector = GoldenCollector(
+            metrics.requests, metrics.request_duration, resilience.budget_exhausted.metric, resilience.ejected_gauge
+        )
         registry = metrics.registry
-        for builtin in (metrics.requests, metrics.request_duration):
+        for builtin in self.collector.builtins():
             with contextlib.suppress(KeyError):  # already taken off by an earlier poller
                 registry.unregister(builtin)
         registry.register(self.collector)
@@ -184,7 +233,7 @@ class EnvoyStatsPoller:
             # series, which must not go backwards.
             self.series, self._mapped = self.series.merged(series_map(compiled)), compiled
         totals = self.monotonic.update(before, flatten(stats))
-        self.collector.golden = golden(totals, self.series)
+        self.collector.golden = golden(totals, self.series, gauges=stats.values)
         self.polls += 1
         self.last_error = None
         return True

@@ -14,6 +14,11 @@ admin `/stats?format=json&histogram_buckets=detailed` (agent.envoy_stats polls i
 - inbound: the local app clusters `local-app/<service>`, plus the requests the RBAC filter refused
   (`http.inbound_<service>.rbac.denied`, code 403), which never reach the app's cluster but which
   the builtin plane counts. The caller is not in any of these stats: `source` is UNKNOWN_SOURCE.
+- resilience, per (calling service, upstream) as mesh.resilience.metrics labels them: the
+  upstream clusters' `upstream_rq_retry_overflow` (retries the retry budget refused: the
+  clusters' max_retries is unlimited, so nothing else refuses one) gives
+  `mesh_retry_budget_exhausted_total`, and their `outlier_detection.ejections_active` gauge
+  `mesh_outlier_ejected_endpoints`.
 
 Envoy's histograms are log-linear bins (two significant digits) of whole milliseconds for
 request times; the builtin plane's buckets (mesh.telemetry.metrics._LATENCY) all fall on bin
@@ -50,12 +55,15 @@ HTTP_PROTOCOLS: Final = frozenset({"http", "http2", "grpc"})
 # What the poller asks for: only the stats used here (counters of codes, the request time, the
 # RBAC's refusals, Envoy's uptime). RE2 syntax, as Envoy's admin filter takes.
 STATS_FILTER: Final = (
-    r"^cluster\..*\.(upstream_rq_[1-5][0-9][0-9]|upstream_rq_time)$"
+    r"^cluster\..*\.(upstream_rq_[1-5][0-9][0-9]|upstream_rq_time|upstream_rq_retry_overflow"
+    r"|outlier_detection\.ejections_active)$"
     r"|^http\.inbound_.*\.rbac\.denied$"
     r"|^server\.uptime$"
 )
 _CODE = re.compile(r"\.upstream_rq_([1-5][0-9][0-9])")
 _RQ_TIME = ".upstream_rq_time"
+_RETRY_OVERFLOW = ".upstream_rq_retry_overflow"
+_EJECTED = ".outlier_detection.ejections_active"
 _DENIED = ".rbac.denied"
 UPTIME: Final = "server.uptime"
 
@@ -180,11 +188,14 @@ class SeriesMap:
     """Which Envoy cluster (or RBAC stat prefix) counts which golden series.
 
     outbound: cluster -> (source, destination, subset); inbound: cluster or HCM stat prefix ->
-    the local service (the destination)."""
+    the local service (the destination); upstreams: cluster -> (calling service, upstream), the
+    resilience series' labels (an upstream's destination name, which a redirect can make differ
+    from the target service)."""
 
     outbound: Mapping[str, tuple[str, str, str]]
     inbound_clusters: Mapping[str, str]
     inbound_prefixes: Mapping[str, str]
+    upstreams: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     def merged(self, newer: SeriesMap) -> SeriesMap:
         """This map with `newer`'s entries added (a cluster's name says what it counts: a name
@@ -193,6 +204,7 @@ class SeriesMap:
             {**self.outbound, **newer.outbound},
             {**self.inbound_clusters, **newer.inbound_clusters},
             {**self.inbound_prefixes, **newer.inbound_prefixes},
+            {**self.upstreams, **newer.upstreams},
         )
 
 
@@ -208,6 +220,7 @@ def _counted_backends(upstream: CompiledUpstream) -> Iterable[Backend]:
 
 def series_map(compiled: CompiledSnapshot) -> SeriesMap:
     outbound: dict[str, tuple[str, str, str]] = {}
+    upstreams: dict[str, tuple[str, str]] = {}
     for upstream in compiled.upstreams:
         if not upstream.http:
             continue
@@ -215,6 +228,7 @@ def series_map(compiled: CompiledSnapshot) -> SeriesMap:
             target = backend.target
             name = cluster_name(upstream, target, compiled.trust_domain)
             outbound.setdefault(name, (upstream.service, target.service, target.subset or ""))
+            upstreams.setdefault(name, (upstream.service, upstream.upstream.destination_name))
     clusters: dict[str, str] = {}
     prefixes: dict[str, str] = {}
     for inbound in compiled.inbound:
@@ -225,7 +239,7 @@ def series_map(compiled: CompiledSnapshot) -> SeriesMap:
         # The HCM stat prefixes of the mTLS chain and the permissive plaintext one (translate.inbound).
         prefixes[f"inbound_{service}"] = service
         prefixes[f"inbound_{service}_plaintext"] = service
-    return SeriesMap(outbound, clusters, prefixes)
+    return SeriesMap(outbound, clusters, prefixes, upstreams)
 
 
 RequestKey = tuple[str, str, str, str, str]  # direction, source, destination, subset, code
@@ -241,20 +255,38 @@ class Latency:
     total: float = 0.0
 
 
+UpstreamKey = tuple[str, str]  # calling service, upstream
+
+
 @dataclass(frozen=True, slots=True)
 class Golden:
     requests: dict[RequestKey, float]
     durations: dict[SeriesKey, Latency]
+    retry_budget_exhausted: dict[UpstreamKey, float] = field(default_factory=dict)
+    ejected: dict[UpstreamKey, float] = field(default_factory=dict)
 
 
-def golden(totals: Mapping[str, float], series: SeriesMap, bounds_ms: tuple[float, ...] = ENVOY_BUCKETS_MS) -> Golden:
-    """The golden series from the monotonic totals of `flatten`ed stats.
+def golden(
+    totals: Mapping[str, float],
+    series: SeriesMap,
+    gauges: Mapping[str, float] | None = None,
+    bounds_ms: tuple[float, ...] = ENVOY_BUCKETS_MS,
+) -> Golden:
+    """The golden series from the monotonic totals of `flatten`ed stats, and the gauges from the
+    latest answer as it is (`EnvoyStats.values`: a gauge is no total).
 
     Several clusters can feed one series (the same service and subset in two datacenters, through
     failover): they add up."""
     requests: dict[RequestKey, float] = {}
     durations: dict[SeriesKey, Latency] = {}
+    exhausted: dict[UpstreamKey, float] = {}
+    ejected: dict[UpstreamKey, float] = {}
     clusters = series.outbound.keys() | series.inbound_clusters.keys()
+    for stat, value in (gauges or {}).items():
+        if stat.startswith("cluster.") and stat.endswith(_EJECTED):
+            up = series.upstreams.get(stat[len("cluster.") : -len(_EJECTED)])
+            if up is not None:
+                ejected[up] = ejected.get(up, 0.0) + value
     for stat, value in totals.items():
         found = _series_of(stat, series, clusters)
         if found is None:
@@ -275,6 +307,10 @@ def golden(totals: Mapping[str, float], series: SeriesMap, bounds_ms: tuple[floa
                 except ValueError:
                     continue  # a bound of other settings (totals kept from before a change)
                 latency.buckets[index] += value
+        elif rest == _RETRY_OVERFLOW:
+            up = series.upstreams.get(stat[len("cluster.") : -len(_RETRY_OVERFLOW)])
+            if up is not None:
+                exhausted[up] = exhausted.get(up, 0.0) + value
         elif rest == _DENIED:
             requests[(*key, "403")] = requests.get((*key, "403"), 0.0) + value
         else:
@@ -282,7 +318,7 @@ def golden(totals: Mapping[str, float], series: SeriesMap, bounds_ms: tuple[floa
             if code is not None:
                 k = (*key, code[1])
                 requests[k] = requests.get(k, 0.0) + value
-    return Golden(requests, durations)
+    return Golden(requests, durations, exhausted, ejected)
 
 
 def _series_of(stat: str, series: SeriesMap, clusters: Set[str]) -> tuple[SeriesKey, str] | None:
@@ -307,7 +343,7 @@ def _series_of(stat: str, series: SeriesMap, clusters: Set[str]) -> tuple[Series
 def _split_known(text: str, known: Set[str]) -> tuple[str | None, str]:
     """`<cluster>.<stat>` cut where a known cluster name ends (names hold dots); the stat of a
     cluster's own stats has no prefix such as `external.` or `retry.` before it here."""
-    for suffix in (_RQ_TIME, ".upstream_rq_"):
+    for suffix in (_RQ_TIME, ".outlier_detection.", ".upstream_rq_"):
         at = text.rfind(suffix)
         if at > 0:
             name = text[:at]

@@ -89,7 +89,9 @@ class ResilienceMetrics:
             )
         )
         self._detectors: dict[tuple[str, str], OutlierDetector] = {}
-        r.register(_EjectedGauge(self))
+        # Kept: the Envoy plane serves this family merged with Envoy's ejections (agent.envoy_stats).
+        self.ejected_gauge = _EjectedGauge(self)
+        r.register(self.ejected_gauge)
 
     def track(self, service: str, upstream: str, detector: OutlierDetector) -> None:
         """Report `detector`'s ejections (a listener's; a newer listener for the pair replaces it)."""

@@ -173,3 +173,17 @@ def test_each_side_logs_the_request_with_the_builtin_planes_fields(hosts: Hosts)
     (out,) = _access_events(hosts.web, "/logged?x=1")
     assert (out["direction"], out["source"], out["destination"], out["status"]) == ("outbound", "web", "api", 200)
     assert out["request_id"] == line["request_id"]
+
+
+def test_each_family_is_exposed_once(hosts: Hosts) -> None:
+    # The builtin plane's collectors and Envoy's numbers are one family each: two TYPE lines for
+    # one name would be an exposition Prometheus refuses.
+    for agent in (hosts.web, hosts.api):
+        text = agent.metrics()
+        for family in (
+            "mesh_requests_total counter",
+            "mesh_request_duration_seconds histogram",
+            "mesh_retry_budget_exhausted_total counter",
+            "mesh_outlier_ejected_endpoints gauge",
+        ):
+            assert text.count(f"# TYPE {family}\n") == 1, family

@@ -176,6 +176,7 @@ def test_the_series_map_comes_from_the_compiled_snapshot() -> None:
     assert found.outbound == {V1: ("web", "api", "v1"), V2: ("web", "api", "v2")}
     assert found.inbound_clusters == {"local-app/web": "web"}
     assert found.inbound_prefixes == {"inbound_web": "web", "inbound_web_plaintext": "web"}
+    assert found.upstreams == {V1: ("web", "api"), V2: ("web", "api")}
 
 
 def test_a_merged_map_keeps_clusters_the_newer_snapshot_dropped() -> None:
@@ -183,3 +184,17 @@ def test_a_merged_map_keeps_clusters_the_newer_snapshot_dropped() -> None:
     merged = SERIES.merged(newer)
     assert merged.outbound.keys() == {V1, V2}
     assert merged.inbound_clusters == SERIES.inbound_clusters
+
+
+def test_retries_the_budget_refused_and_ejections_are_per_calling_service_and_upstream() -> None:
+    series = dataclasses.replace(SERIES, upstreams={V1: ("web", "api"), V2: ("web", "api")})
+    totals = {f"cluster.{V1}.upstream_rq_retry_overflow": 2.0, f"cluster.{V2}.upstream_rq_retry_overflow": 1.0}
+    gauges = {
+        f"cluster.{V1}.outlier_detection.ejections_active": 1.0,
+        f"cluster.{V2}.outlier_detection.ejections_active": 2.0,
+        "cluster.local-app/api.outlier_detection.ejections_active": 5.0,  # no upstream of ours
+    }
+    out = golden(totals, series, gauges=gauges)
+    assert out.retry_budget_exhausted == {("web", "api"): 3.0}
+    assert out.ejected == {("web", "api"): 3.0}
+    assert out.requests == {}

@@ -37,8 +37,14 @@ class FakeAdmin:
             return web.Response(status=self.status, text="no")
         return web.json_response(self.doc)
 
-    def serve(self, ok: int, time_bins: list[tuple[float, float, int]] | None = None) -> None:
-        stats: list[dict[str, Any]] = [{"name": f"cluster.{V1}.upstream_rq_200", "value": ok}]
+    def serve(
+        self, ok: int, time_bins: list[tuple[float, float, int]] | None = None, *, overflow: int = 0, ejected: int = 0
+    ) -> None:
+        stats: list[dict[str, Any]] = [
+            {"name": f"cluster.{V1}.upstream_rq_200", "value": ok},
+            {"name": f"cluster.{V1}.upstream_rq_retry_overflow", "value": overflow},
+            {"name": f"cluster.{V1}.outlier_detection.ejections_active", "value": ejected},
+        ]
         if time_bins is not None:
             totals = [{"lower_bound": lo, "width": w, "count": n} for lo, w, n in time_bins]
             details = [{"name": f"cluster.{V1}.upstream_rq_time", "totals": totals}]
@@ -196,3 +202,26 @@ async def test_the_task_polls_until_stopped(admin: tuple[FakeAdmin, HostPort]) -
     finally:
         await poller.stop()
     assert _requests(metrics, OUTBOUND_200) == 1
+
+
+async def test_the_resilience_series_of_the_alerts_come_from_envoy_too(admin: tuple[FakeAdmin, HostPort]) -> None:
+    fake, address = admin
+    metrics = Metrics()
+    compiled = _compiled()
+    generation = [1.0]
+    poller = EnvoyStatsPoller(metrics, address, lambda: compiled, lambda: generation[0])
+    try:
+        fake.serve(1, overflow=4, ejected=1)
+        assert await poller.poll()
+        generation[0] = 2.0
+        fake.serve(1, overflow=1, ejected=0)  # restarted: the counter carries on, the gauge is as it is now
+        assert await poller.poll()
+    finally:
+        await poller.stop()
+    web_api = {"service": "web", "upstream": "api"}
+    exhausted = _samples(metrics, "mesh_retry_budget_exhausted")
+    assert [v for n, lab, v in exhausted if n == "mesh_retry_budget_exhausted_total" and lab == web_api] == [5]
+    assert [v for _n, lab, v in _samples(metrics, "mesh_outlier_ejected_endpoints") if lab == web_api] == [0]
+    text = metrics.render().decode()
+    assert text.count("# TYPE mesh_retry_budget_exhausted_total counter") == 1
+    assert text.count("# TYPE mesh_outlier_ejected_endpoints gauge") == 1
