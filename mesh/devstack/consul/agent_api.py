@@ -85,7 +85,7 @@ async def agent_self(call: Call) -> web.StreamResponse:
         "Datacenter": store.datacenter,
         "NodeName": store.node_name,
         "ACLsEnabled": store.acl.enabled,
-        "ACLResolverSettings": {"ACLDefaultPolicy": "deny" if store.acl.enabled else "allow"},
+        "ACLResolverSettings": {"ACLDefaultPolicy": store.acl.default_policy},
         "DevMode": True,
         "ServerMode": True,
     }
@@ -101,7 +101,8 @@ async def agent_self(call: Call) -> web.StreamResponse:
 
 
 async def members(call: Call) -> web.StreamResponse:
-    return json_response([_member(call)] if call.allowed("node", READ, call.ctx.store.node_name) else [])
+    shown = [_member(call)] if call.allowed("node", READ, call.ctx.store.node_name) else []
+    return json_response(shown, headers=call.acl_headers())
 
 
 async def services(call: Call) -> web.StreamResponse:
@@ -109,7 +110,7 @@ async def services(call: Call) -> web.StreamResponse:
     dc = call.ctx.datacenter
     visible = [s for s in call.ctx.agent.services() if call.allowed("service", READ, s.name)]
     views = apply_filter(flt, [shapes.agent_service(s, dc) for s in visible], lambda v: v)
-    return json_response({v["ID"]: v for v in views})
+    return json_response({v["ID"]: v for v in views}, headers=call.acl_headers())
 
 
 def _content_hash(view: dict[str, Any]) -> str:
@@ -174,7 +175,7 @@ async def checks(call: Call) -> web.StreamResponse:
         if call.allowed("service" if c.service_name else "node", READ, c.service_name or c.node)
     ]
     views = apply_filter(flt, [shapes.check(c, agent=True) for c in visible], lambda v: v)
-    return json_response({v["CheckID"]: v for v in views})
+    return json_response({v["CheckID"]: v for v in views}, headers=call.acl_headers())
 
 
 def _require_check_write(call: Call, service_id: str) -> None:

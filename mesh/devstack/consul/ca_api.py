@@ -1,4 +1,7 @@
-"""/v1/connect/ca/* and /v1/agent/connect/ca/roots: the CA roots set from outside."""
+"""/v1/connect/ca/* and /v1/agent/connect/ca/roots: the CA roots set from outside.
+
+The roots are public (no ACL, as in Consul); the CA configuration needs operator:read.
+"""
 
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from aiohttp import web
 
-from mesh.devstack.consul.acl import Authorizer, PermissionDenied
+from mesh.devstack.consul.acl import PermissionDenied
+from mesh.devstack.consul.acl_authz import Authorizer
 from mesh.devstack.consul.blocking import QueryOptions, block, meta_headers
 from mesh.devstack.consul.responses import HTTPError, json_response
 from mesh.devstack.consul.store import Store
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from mesh.devstack.consul.config_state import ConfigState
 
 T = TypeVar("T")
+FILTERED_HEADER = "X-Consul-Results-Filtered-By-ACLs"
 
 
 class ServerContext(Protocol):
@@ -52,6 +54,8 @@ class Call:
     ctx: ServerContext
     arg: str = ""
     _authz: Authorizer | None = field(default=None, init=False)
+    # Set when `allowed` said no during the current read: Consul's ResultsFilteredByACLs.
+    filtered_by_acls: bool = field(default=False, init=False)
 
     # -- query string -------------------------------------------------------------
 
@@ -97,16 +101,22 @@ class Call:
     @property
     def authz(self) -> Authorizer:
         if self._authz is None:
-            acl = self.ctx.store.acl
-            token = acl.resolve(self.token) if acl.enabled else None
-            self._authz = Authorizer(enabled=acl.enabled, token=token)
+            self._authz = self.ctx.store.acl.authorizer(self.token)
         return self._authz
 
     def require(self, resource: str, access: str, name: str | None = None) -> None:
         self.authz.require(resource, access, name)
 
     def allowed(self, resource: str, access: str, name: str = "") -> bool:
-        return self.authz.allows(resource, access, name)
+        """Whether a result may be shown; a no marks the answer as filtered by ACLs."""
+        ok = self.authz.allows(resource, access, name)
+        if not ok:
+            self.filtered_by_acls = True
+        return ok
+
+    def acl_headers(self) -> dict[str, str]:
+        """`X-Consul-Results-Filtered-By-ACLs: true` when `allowed` removed something."""
+        return {FILTERED_HEADER: "true"} if self.filtered_by_acls else {}
 
     # -- body -----------------------------------------------------------------------
 
@@ -134,8 +144,13 @@ class Call:
         opts = self.options()
         getter = self.ctx.store_getter(self.dc)
         self.authz  # noqa: B018 - resolve the token first, so an unknown one is refused at once
-        index, result = await block(opts, getter, read, watch)
-        return result, meta_headers(index, opts)
+
+        def run(store: Store) -> tuple[int, T]:
+            self.filtered_by_acls = False  # each re-read decides afresh
+            return read(store)
+
+        index, result = await block(opts, getter, run, watch)
+        return result, {**meta_headers(index, opts), **self.acl_headers()}
 
     async def read(self, read: Callable[[Store], tuple[int, Any]], watch: Collection[WatchKey]) -> web.Response:
         """A blocking read answered as JSON with QueryMeta headers."""

@@ -95,6 +95,7 @@ async def _service_nodes(call: Call, *, connect: bool) -> web.StreamResponse:
             if has_tags(s, tags)
             and node_matches(catalog.nodes.get(s.node), meta)
             and call.allowed("service", READ, s.name)
+            and call.allowed("node", READ, s.node)
         ]
         views = [shapes.service_node(s, catalog.nodes[s.node]) for s in found]
         return index, apply_filter(flt, views, lambda v: v)

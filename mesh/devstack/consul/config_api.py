@@ -4,8 +4,9 @@ Reads answer from the datacenter asked (`?dc`); writes go to the primary datacen
 `?dc` says, and reach the others by replication (ConfigEntry.Apply, federation.py).
 
 Reads need service:read on the entry's name (intention:read for service-intentions);
-writes need service:write (intention:write), and operator-level write for the
-proxy-defaults/mesh kinds, which only a management token has here.
+writes need service:write (intention:write). The global kinds (proxy-defaults, mesh, ...)
+are readable by any token and written with mesh:write (which an operator rule grants when no
+mesh rule is given), as in Consul.
 """
 
 from __future__ import annotations
@@ -39,12 +40,13 @@ def resource_for(kind: str) -> str:
     if kind == SERVICE_INTENTIONS:
         return "intention"
     if kind in _GLOBAL_KINDS:
-        return "operator"
+        return "mesh"
     return "service"
 
 
 def _allowed(call: Call, entry: dict[str, Any], access: str) -> bool:
-    return call.allowed(resource_for(str(entry["Kind"])), access, str(entry.get("Name", "")))
+    kind = str(entry["Kind"])
+    return kind in _GLOBAL_KINDS or call.allowed(resource_for(kind), access, str(entry.get("Name", "")))
 
 
 def _cas(call: Call) -> int | None:
@@ -91,7 +93,8 @@ async def get_or_delete(call: Call) -> web.StreamResponse:
 async def _get(call: Call, kind: str, name: str) -> web.StreamResponse:
     def read(store: Store) -> tuple[int, dict[str, Any] | None]:
         entry = store.config.get(kind, name)
-        call.require(resource_for(kind), READ, None if kind in _GLOBAL_KINDS else name)
+        if kind not in _GLOBAL_KINDS:
+            call.require(resource_for(kind), READ, name)
         return store.config.index, entry
 
     entry, headers = await call.blocking(read, {watchkeys.config_entry(kind, name)})

@@ -83,7 +83,7 @@ async def check(call: Call) -> web.StreamResponse:
     source, destination = _name(call, "source"), _name(call, "destination")
     call.require("service", READ, destination)
     store = call.ctx.store_getter(call.dc)()
-    allowed = intentions.is_allowed(_entries(store), source, destination, default_allow=not store.acl.enabled)
+    allowed = intentions.is_allowed(_entries(store), source, destination, default_allow=store.acl.default_allow)
     return json_response({"Allowed": allowed})
 
 

@@ -12,7 +12,6 @@ from aiohttp import web
 
 from mesh.devstack.consul import shapes, watchkeys
 from mesh.devstack.consul.acl import READ, WRITE
-from mesh.devstack.consul.blocking import block, meta_headers
 from mesh.devstack.consul.call import Call
 from mesh.devstack.consul.model import KVEntry
 from mesh.devstack.consul.responses import HTTPError, empty_response, json_response
@@ -46,20 +45,17 @@ async def _get(call: Call, key: str) -> web.StreamResponse:
     recurse = call.has("recurse")
     if not recurse and not key:
         raise HTTPError(400, "Missing key name")
-    opts = call.options()
-    authz = call.authz
 
     def read(store: Store) -> tuple[int, list[KVEntry]]:
         if recurse:
             index, entries = store.kv.list_prefix(key)
-            return index, [e for e in entries if authz.allows("key", READ, e.key)]
+            return index, [e for e in entries if call.allowed("key", READ, e.key)]
         index, entry = store.kv.get(key)
-        authz.require("key", READ, key)
+        call.require("key", READ, key)
         return index, [] if entry is None else [entry]
 
     watch = watchkeys.kv_prefix(key) if recurse else watchkeys.kv_key(key)
-    index, entries = await block(opts, call.ctx.store_getter(call.dc), read, {watch})
-    headers = meta_headers(index, opts)
+    entries, headers = await call.blocking(read, {watch})
     if not entries:
         return empty_response(404, headers)
     if call.has("raw") and not recurse:
@@ -74,15 +70,12 @@ async def _get(call: Call, key: str) -> web.StreamResponse:
 
 async def _get_keys(call: Call, prefix: str) -> web.StreamResponse:
     separator = call.get("separator") or call.get("seperator")  # Consul reads both spellings
-    opts = call.options()
-    authz = call.authz
 
     def read(store: Store) -> tuple[int, list[str]]:
         index, keys = store.kv.keys(prefix, separator)
-        return index, [k for k in keys if authz.allows("key", READ, k)]
+        return index, [k for k in keys if call.allowed("key", READ, k)]
 
-    index, keys = await block(opts, call.ctx.store_getter(call.dc), read, {watchkeys.kv_prefix(prefix)})
-    headers = meta_headers(index, opts)
+    keys, headers = await call.blocking(read, {watchkeys.kv_prefix(prefix)})
     if not keys and prefix:
         return empty_response(404, headers)
     return json_response(keys, headers=headers)
@@ -121,7 +114,8 @@ async def _delete(call: Call, key: str) -> web.StreamResponse:
     _conflicting(call, "recurse", "cas")
     store = call.ctx.store_getter(call.dc)()
     if call.has("recurse"):
-        call.require("key", WRITE, key)
+        if not call.authz.allows_key_write_prefix(key):
+            raise call.authz.denial("key", WRITE, key)
         store.kv.delete_tree(key)
         return json_response(True)
     if not key:

@@ -45,6 +45,7 @@ class ConsulServer(StandInServer):
         node_address: str = "127.0.0.1",
         trust_domain: str,
         acl_management_token: str | None = None,
+        acl_default_policy: str = "deny",
         federation: Federation | None = None,
         check_reap_interval: float = CHECK_REAP_INTERVAL,
         check_deregister_interval_min: float = CHECK_DEREGISTER_INTERVAL_MIN,
@@ -57,6 +58,7 @@ class ConsulServer(StandInServer):
         self.node_address = node_address
         self.trust_domain = trust_domain
         self.acl_management_token = acl_management_token
+        self.acl_default_policy = acl_default_policy
         self.federation = federation
         self._store = self._new_store()
         self._agent = LocalAgent(
@@ -79,6 +81,7 @@ class ConsulServer(StandInServer):
             node_address=self.node_address,
             trust_domain=self.trust_domain,
             acl_secret=self.acl_management_token,
+            acl_default_policy=self.acl_default_policy,
         )
 
     # -- what handlers use (ServerContext) ------------------------------------------
@@ -138,7 +141,7 @@ class ConsulServer(StandInServer):
         return app
 
     def _acl_policy(self) -> str:
-        return "deny" if self._store.acl.enabled else "allow"
+        return self._store.acl.default_policy
 
     async def _on_startup(self, app: web.Application) -> None:
         self._loop = asyncio.get_running_loop()

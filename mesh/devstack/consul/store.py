@@ -18,7 +18,14 @@ SERVER_RPC_PORT = 8300
 
 class Store:
     def __init__(
-        self, *, datacenter: str, node_name: str, node_address: str, trust_domain: str, acl_secret: str | None
+        self,
+        *,
+        datacenter: str,
+        node_name: str,
+        node_address: str,
+        trust_domain: str,
+        acl_secret: str | None,
+        acl_default_policy: str = "deny",
     ) -> None:
         self.datacenter = datacenter
         self.node_name = node_name
@@ -29,7 +36,7 @@ class Store:
         self.catalog = CatalogState(self.indexes)
         self.config = ConfigState(self.indexes)
         self.ca = CAState(self.indexes, trust_domain)
-        self.acl = ACLState(self.indexes, acl_secret)
+        self.acl = ACLState(self.indexes, acl_secret, datacenter=datacenter, default_policy=acl_default_policy)
         self._register_self()
 
     def _register_self(self) -> None:
