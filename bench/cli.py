@@ -18,6 +18,7 @@ from typing import Any
 
 from bench.h2load import find_h2load
 from bench.report import H2_MODES, Row, ScaleRow, render_h2_table, render_scale_table, render_table, to_json
+from bench.scale_estate import main as scale_main
 from bench.scale_run import IDLE_S
 from bench.scale_topology import CASE
 from bench.scenarios import SCENARIOS, Plan, Run, execute
@@ -73,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
         help="measure every case this many times, interleaved, and keep the median round (default: %(default)s)",
     )
     p.add_argument("--keep-workdir", action="store_true", help="keep generated configs and certificates")
+    p.add_argument("--scale", action="store_true", help="issue 18's estate table instead (--scale --help: its options)")
     return p
 
 
@@ -149,6 +151,9 @@ def _h2load_version() -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--scale" in argv:
+        return scale_main([a for a in argv if a != "--scale"])
     parser = _parser()
     args = parser.parse_args(argv)
     if args.duration < 1 or args.warmup < 0 or min(args.connections) < 1 or args.rounds < 1:
