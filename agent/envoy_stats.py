@@ -1,8 +1,9 @@
 """The golden metrics of the Envoy plane: Envoy's stats polled, served as the builtin plane's series.
 
-Served: `mesh_requests`, `mesh_request_duration_seconds`, and the two resilience series the alert
-rules read, `mesh_retry_budget_exhausted` and `mesh_outlier_ejected_endpoints`
-(mesh.envoy.stats says from which of Envoy's stats).
+Served: `mesh_requests`, `mesh_request_duration_seconds`, and the resilience series the alert
+rules and the dashboard read (`mesh_retry_budget_exhausted`, `mesh_retries`,
+`mesh_outlier_ejections`, `mesh_request_timeouts`, `mesh_outlier_ejected_endpoints`);
+mesh.envoy.stats says from which of Envoy's stats.
 
 A background task asks Envoy's admin for its stats every POLL_INTERVAL (one small GET on
 loopback, decoded in a worker thread), keeps them monotonic across Envoy restarts
@@ -43,7 +44,6 @@ from mesh.envoy.stats import (
     SeriesKey,
     SeriesMap,
     StatsFormatError,
-    UpstreamKey,
     flatten,
     golden,
     parse_stats,
@@ -66,15 +66,17 @@ REQUEST_LABELS: Final = ("direction", "source", "destination", "subset", "code")
 class GoldenCollector(Collector):
     """The builtin's samples and Envoy's, one family per name."""
 
-    def __init__(self, requests: Counter, duration: Histogram, exhausted: Counter, ejected: Collector) -> None:
+    def __init__(
+        self, requests: Counter, duration: Histogram, counters: dict[str, Counter], ejected: Collector
+    ) -> None:
         self.requests = requests
         self.duration = duration
-        self.exhausted = exhausted
+        self.counters = counters  # by family name: those of mesh.envoy.stats.CLUSTER_COUNTERS, APP_COUNTERS
         self.ejected = ejected
         self.golden = Golden({}, {})
 
     def builtins(self) -> tuple[Collector, ...]:
-        return (self.requests, self.duration, self.exhausted, self.ejected)
+        return (self.requests, self.duration, *self.counters.values(), self.ejected)
 
     def collect(self) -> Iterator[Metric]:
         counts = dict(self.golden.requests)
@@ -95,15 +97,14 @@ class GoldenCollector(Collector):
             family.add_metric(list(key), value)
         yield family
         yield self._durations()
-        yield self._per_upstream(
-            CounterMetricFamily(
-                "mesh_retry_budget_exhausted", self.exhausted._documentation, labels=("service", "upstream")
-            ),
-            self.exhausted,
-            "mesh_retry_budget_exhausted_total",
-            self.golden.retry_budget_exhausted,
-        )
-        yield self._per_upstream(
+        for name, counter in self.counters.items():
+            yield _merged(
+                CounterMetricFamily(name, counter._documentation, labels=tuple(counter._labelnames)),
+                counter,
+                f"{name}_total",
+                self.golden.counters.get(name, {}),
+            )
+        yield _merged(
             GaugeMetricFamily(
                 "mesh_outlier_ejected_endpoints",
                 "Endpoints ejected by outlier detection now",
@@ -111,25 +112,8 @@ class GoldenCollector(Collector):
             ),
             self.ejected,
             "mesh_outlier_ejected_endpoints",
-            self.golden.ejected,
+            {key: value for key, value in self.golden.ejected.items()},
         )
-
-    @staticmethod
-    def _per_upstream(
-        family: CounterMetricFamily | GaugeMetricFamily,
-        builtin: Collector,
-        sample_name: str,
-        envoy: dict[UpstreamKey, float],
-    ) -> CounterMetricFamily | GaugeMetricFamily:
-        values = dict(envoy)
-        for metric in builtin.collect():
-            for sample in metric.samples:
-                if sample.name == sample_name:
-                    key = (sample.labels["service"], sample.labels["upstream"])
-                    values[key] = values.get(key, 0.0) + sample.value
-        for key, value in sorted(values.items()):
-            family.add_metric(list(key), value)
-        return family
 
     def _durations(self) -> HistogramMetricFamily:
         family = HistogramMetricFamily(
@@ -157,6 +141,25 @@ class GoldenCollector(Collector):
         return family
 
 
+def _merged(
+    family: CounterMetricFamily | GaugeMetricFamily,
+    builtin: Collector,
+    sample_name: str,
+    envoy: dict[tuple[str, ...], float],
+) -> CounterMetricFamily | GaugeMetricFamily:
+    """`family` with Envoy's values and the builtin collector's samples of `sample_name` added up."""
+    values = dict(envoy)
+    names = family._labelnames
+    for metric in builtin.collect():
+        for sample in metric.samples:
+            if sample.name == sample_name:
+                key = tuple(sample.labels[n] for n in names)
+                values[key] = values.get(key, 0.0) + sample.value
+    for key, value in sorted(values.items()):
+        family.add_metric(list(key), value)
+    return family
+
+
 def _le(bound: float) -> str:
     """prometheus_client's spelling of a bucket bound (floatToGoString)."""
     return repr(float(bound))
@@ -182,9 +185,13 @@ class EnvoyStatsPoller:
         self.series = SeriesMap({}, {}, {})
         self._mapped: CompiledSnapshot | None = None
         resilience = ResilienceMetrics.of(metrics)
-        self.collector = GoldenCollector(
-            metrics.requests, metrics.request_duration, resilience.budget_exhausted.metric, resilience.ejected_gauge
-        )
+        counters = {
+            "mesh_retry_budget_exhausted": resilience.budget_exhausted.metric,
+            "mesh_retries": resilience.retries.metric,
+            "mesh_outlier_ejections": resilience.ejections.metric,
+            "mesh_request_timeouts": resilience.request_timeouts.metric,
+        }
+        self.collector = GoldenCollector(metrics.requests, metrics.request_duration, counters, resilience.ejected_gauge)
         registry = metrics.registry
         for builtin in self.collector.builtins():
             with contextlib.suppress(KeyError):  # already taken off by an earlier poller

@@ -14,11 +14,13 @@ admin `/stats?format=json&histogram_buckets=detailed` (agent.envoy_stats polls i
 - inbound: the local app clusters `local-app/<service>`, plus the requests the RBAC filter refused
   (`http.inbound_<service>.rbac.denied`, code 403), which never reach the app's cluster but which
   the builtin plane counts. The caller is not in any of these stats: `source` is UNKNOWN_SOURCE.
-- resilience, per (calling service, upstream) as mesh.resilience.metrics labels them: the
-  upstream clusters' `upstream_rq_retry_overflow` (retries the retry budget refused: the
-  clusters' max_retries is unlimited, so nothing else refuses one) gives
-  `mesh_retry_budget_exhausted_total`, and their `outlier_detection.ejections_active` gauge
-  `mesh_outlier_ejected_endpoints`.
+- resilience, per (calling service, upstream) as mesh.resilience.metrics labels them, from the
+  upstream clusters' stats (CLUSTER_COUNTERS): `upstream_rq_retry_overflow` (retries the retry
+  budget refused: the clusters' max_retries is unlimited, so nothing else refuses one) is
+  `mesh_retry_budget_exhausted`, `upstream_rq_retry` `mesh_retries` (Envoy does not say which
+  condition allowed the retry: UNKNOWN_CONDITION), `outlier_detection.ejections_enforced_total`
+  `mesh_outlier_ejections`, `upstream_rq_timeout` `mesh_request_timeouts` (inbound too, from the
+  app's cluster); the `outlier_detection.ejections_active` gauge is `mesh_outlier_ejected_endpoints`.
 
 Envoy's histograms are log-linear bins (two significant digits) of whole milliseconds for
 request times; the builtin plane's buckets (mesh.telemetry.metrics._LATENCY) all fall on bin
@@ -35,7 +37,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -55,14 +57,14 @@ HTTP_PROTOCOLS: Final = frozenset({"http", "http2", "grpc"})
 # What the poller asks for: only the stats used here (counters of codes, the request time, the
 # RBAC's refusals, Envoy's uptime). RE2 syntax, as Envoy's admin filter takes.
 STATS_FILTER: Final = (
-    r"^cluster\..*\.(upstream_rq_[1-5][0-9][0-9]|upstream_rq_time|upstream_rq_retry_overflow"
-    r"|outlier_detection\.ejections_active)$"
+    r"^cluster\..*\.(upstream_rq_[1-5][0-9][0-9]|upstream_rq_time|upstream_rq_retry|upstream_rq_retry_overflow"
+    r"|upstream_rq_timeout|outlier_detection\.ejections_active|outlier_detection\.ejections_enforced_total)$"
     r"|^http\.inbound_.*\.rbac\.denied$"
     r"|^server\.uptime$"
 )
 _CODE = re.compile(r"\.upstream_rq_([1-5][0-9][0-9])")
 _RQ_TIME = ".upstream_rq_time"
-_RETRY_OVERFLOW = ".upstream_rq_retry_overflow"
+UNKNOWN_CONDITION: Final = "_unknown"
 _EJECTED = ".outlier_detection.ejections_active"
 _DENIED = ".rbac.denied"
 UPTIME: Final = "server.uptime"
@@ -256,13 +258,25 @@ class Latency:
 
 
 UpstreamKey = tuple[str, str]  # calling service, upstream
+# An upstream cluster's counter -> the builtin plane's family, and its labels from (caller, upstream).
+CLUSTER_COUNTERS: Final[dict[str, tuple[str, Callable[[str, str], tuple[str, ...]]]]] = {
+    ".upstream_rq_retry_overflow": ("mesh_retry_budget_exhausted", lambda s, u: (s, u)),
+    ".upstream_rq_retry": ("mesh_retries", lambda s, u: (s, u, UNKNOWN_CONDITION)),
+    ".outlier_detection.ejections_enforced_total": ("mesh_outlier_ejections", lambda s, u: (s, u)),
+    ".upstream_rq_timeout": ("mesh_request_timeouts", lambda s, u: ("outbound", s, u)),
+}
+# The same for the local app's cluster, from the local service.
+APP_COUNTERS: Final[dict[str, tuple[str, Callable[[str], tuple[str, ...]]]]] = {
+    ".upstream_rq_timeout": ("mesh_request_timeouts", lambda service: ("inbound", service, "")),
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Golden:
     requests: dict[RequestKey, float]
     durations: dict[SeriesKey, Latency]
-    retry_budget_exhausted: dict[UpstreamKey, float] = field(default_factory=dict)
+    # Other counters by family name (CLUSTER_COUNTERS, APP_COUNTERS), then label values.
+    counters: dict[str, dict[tuple[str, ...], float]] = field(default_factory=dict)
     ejected: dict[UpstreamKey, float] = field(default_factory=dict)
 
 
@@ -279,7 +293,7 @@ def golden(
     failover): they add up."""
     requests: dict[RequestKey, float] = {}
     durations: dict[SeriesKey, Latency] = {}
-    exhausted: dict[UpstreamKey, float] = {}
+    counters: dict[str, dict[tuple[str, ...], float]] = {}
     ejected: dict[UpstreamKey, float] = {}
     clusters = series.outbound.keys() | series.inbound_clusters.keys()
     for stat, value in (gauges or {}).items():
@@ -307,10 +321,12 @@ def golden(
                 except ValueError:
                     continue  # a bound of other settings (totals kept from before a change)
                 latency.buckets[index] += value
-        elif rest == _RETRY_OVERFLOW:
-            up = series.upstreams.get(stat[len("cluster.") : -len(_RETRY_OVERFLOW)])
-            if up is not None:
-                exhausted[up] = exhausted.get(up, 0.0) + value
+        elif rest in CLUSTER_COUNTERS or rest in APP_COUNTERS:
+            found_counter = _counter_of(stat[len("cluster.") : -len(rest)], rest, series)
+            if found_counter is not None:
+                family, labels = found_counter
+                into = counters.setdefault(family, {})
+                into[labels] = into.get(labels, 0.0) + value
         elif rest == _DENIED:
             requests[(*key, "403")] = requests.get((*key, "403"), 0.0) + value
         else:
@@ -318,7 +334,19 @@ def golden(
             if code is not None:
                 k = (*key, code[1])
                 requests[k] = requests.get(k, 0.0) + value
-    return Golden(requests, durations, exhausted, ejected)
+    return Golden(requests, durations, counters, ejected)
+
+
+def _counter_of(cluster: str, rest: str, series: SeriesMap) -> tuple[str, tuple[str, ...]] | None:
+    up = series.upstreams.get(cluster)
+    if up is not None and rest in CLUSTER_COUNTERS:
+        family, labels = CLUSTER_COUNTERS[rest]
+        return family, labels(*up)
+    service = series.inbound_clusters.get(cluster)
+    if service is not None and rest in APP_COUNTERS:
+        app_family, app_labels = APP_COUNTERS[rest]
+        return app_family, app_labels(service)
+    return None
 
 
 def _series_of(stat: str, series: SeriesMap, clusters: Set[str]) -> tuple[SeriesKey, str] | None:

@@ -184,6 +184,9 @@ def test_each_family_is_exposed_once(hosts: Hosts) -> None:
             "mesh_requests_total counter",
             "mesh_request_duration_seconds histogram",
             "mesh_retry_budget_exhausted_total counter",
+            "mesh_retries_total counter",
+            "mesh_outlier_ejections_total counter",
+            "mesh_request_timeouts_total counter",
             "mesh_outlier_ejected_endpoints gauge",
         ):
             assert text.count(f"# TYPE {family}\n") == 1, family

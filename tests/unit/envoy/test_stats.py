@@ -10,6 +10,7 @@ import pytest
 from mesh.envoy.stats import (
     ENVOY_BUCKETS_MS,
     LATENCY_BUCKETS,
+    UNKNOWN_CONDITION,
     UNKNOWN_SOURCE,
     Bin,
     EnvoyStats,
@@ -186,15 +187,28 @@ def test_a_merged_map_keeps_clusters_the_newer_snapshot_dropped() -> None:
     assert merged.inbound_clusters == SERIES.inbound_clusters
 
 
-def test_retries_the_budget_refused_and_ejections_are_per_calling_service_and_upstream() -> None:
+def test_the_resilience_counters_are_per_calling_service_and_upstream() -> None:
     series = dataclasses.replace(SERIES, upstreams={V1: ("web", "api"), V2: ("web", "api")})
-    totals = {f"cluster.{V1}.upstream_rq_retry_overflow": 2.0, f"cluster.{V2}.upstream_rq_retry_overflow": 1.0}
+    totals = {
+        f"cluster.{V1}.upstream_rq_retry_overflow": 2.0,
+        f"cluster.{V2}.upstream_rq_retry_overflow": 1.0,
+        f"cluster.{V1}.upstream_rq_retry": 7.0,
+        f"cluster.{V1}.outlier_detection.ejections_enforced_total": 1.0,
+        f"cluster.{V2}.upstream_rq_timeout": 3.0,
+        "cluster.local-app/api.upstream_rq_timeout": 4.0,
+        "cluster.local-app/api.upstream_rq_retry": 9.0,  # no retries toward the app: not a series
+    }
     gauges = {
         f"cluster.{V1}.outlier_detection.ejections_active": 1.0,
         f"cluster.{V2}.outlier_detection.ejections_active": 2.0,
         "cluster.local-app/api.outlier_detection.ejections_active": 5.0,  # no upstream of ours
     }
     out = golden(totals, series, gauges=gauges)
-    assert out.retry_budget_exhausted == {("web", "api"): 3.0}
+    assert out.counters == {
+        "mesh_retry_budget_exhausted": {("web", "api"): 3.0},
+        "mesh_retries": {("web", "api", UNKNOWN_CONDITION): 7.0},
+        "mesh_outlier_ejections": {("web", "api"): 1.0},
+        "mesh_request_timeouts": {("outbound", "web", "api"): 3.0, ("inbound", "api", ""): 4.0},
+    }
     assert out.ejected == {("web", "api"): 3.0}
     assert out.requests == {}

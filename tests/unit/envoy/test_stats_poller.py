@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from agent.envoy_stats import EnvoyStatsPoller
 from mesh.config.model import HostPort
 from mesh.envoy.stats import LATENCY_BUCKETS, STATS_FILTER
+from mesh.resilience.metrics import ResilienceMetrics
 from mesh.snapshot.compiled import CompiledSnapshot, compile_snapshot
 from mesh.telemetry.metrics import Metrics
 from tests.unit.snapshot.test_compiled import _config, _snapshot
@@ -210,6 +211,7 @@ async def test_the_resilience_series_of_the_alerts_come_from_envoy_too(admin: tu
     compiled = _compiled()
     generation = [1.0]
     poller = EnvoyStatsPoller(metrics, address, lambda: compiled, lambda: generation[0])
+    ResilienceMetrics.of(metrics).retries.labels("web", "api", "5xx").inc()  # the builtin's own, still served
     try:
         fake.serve(1, overflow=4, ejected=1)
         assert await poller.poll()
@@ -222,6 +224,9 @@ async def test_the_resilience_series_of_the_alerts_come_from_envoy_too(admin: tu
     exhausted = _samples(metrics, "mesh_retry_budget_exhausted")
     assert [v for n, lab, v in exhausted if n == "mesh_retry_budget_exhausted_total" and lab == web_api] == [5]
     assert [v for _n, lab, v in _samples(metrics, "mesh_outlier_ejected_endpoints") if lab == web_api] == [0]
+    retries = [(lab["condition"], v) for n, lab, v in _samples(metrics, "mesh_retries") if n == "mesh_retries_total"]
+    assert retries == [("5xx", 1)]
     text = metrics.render().decode()
-    assert text.count("# TYPE mesh_retry_budget_exhausted_total counter") == 1
+    for family in ("mesh_retry_budget_exhausted", "mesh_retries", "mesh_outlier_ejections", "mesh_request_timeouts"):
+        assert text.count(f"# TYPE {family}_total counter") == 1, family
     assert text.count("# TYPE mesh_outlier_ejected_endpoints gauge") == 1
