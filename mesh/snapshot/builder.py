@@ -14,6 +14,7 @@ from mesh.intentions import IntentionTable, read_intentions
 from mesh.intentions.reading import IntentionsAhead
 from mesh.snapshot.endpoints import endpoints_from_health
 from mesh.snapshot.model import MeshSnapshot, UpstreamKey
+from mesh.snapshot.overlay import Overlay
 from mesh.snapshot.persisted import SourceRecord, kv_listing_in_force
 from mesh.traffic.planes import BUILTIN_L7
 from mesh.traffic.state import next_state
@@ -60,29 +61,30 @@ class SnapshotBuilder:
         }
 
     def apply(self, event: UpdateEvent) -> MeshSnapshot:
+        """The next snapshot. Its cost is the answer's own plus O(sqrt(sources)) for the mappings
+        (mesh/snapshot/overlay.py), not a copy of every destination's entry per answer."""
         snap = self.snapshot
         cid = event.correlation_id
         if event.error is not None:
-            nxt = dataclasses.replace(snap, errors={**snap.errors, cid: str(event.error)})
+            nxt = dataclasses.replace(snap, errors=Overlay.of(snap.errors).set(cid, str(event.error)))
         else:
             try:
                 nxt = self._handler(cid)(snap, event)
-                errors = {k: v for k, v in nxt.errors.items() if k != cid}
                 nxt = dataclasses.replace(
                     nxt,
-                    synced=nxt.synced | {cid},
-                    restored=nxt.restored - {cid},
-                    indexes={**nxt.indexes, cid: event.index},
-                    errors=errors,
+                    synced=nxt.synced if cid in nxt.synced else nxt.synced | {cid},
+                    restored=nxt.restored - {cid} if cid in nxt.restored else nxt.restored,
+                    indexes=Overlay.of(nxt.indexes).set(cid, event.index),
+                    errors=Overlay.of(nxt.errors).remove(cid),
                 )
                 self._record(cid, event.index, event.result, nxt)
             except ValueError as exc:
-                nxt = dataclasses.replace(snap, errors={**snap.errors, cid: str(exc)})
+                nxt = dataclasses.replace(snap, errors=Overlay.of(snap.errors).set(cid, str(exc)))
             except Exception as exc:
                 # A bug, not bad data: still only this source's error, its previous data kept,
                 # and the watch goes on; escaping would end the agent's task group (issue 12).
                 log.exception("applying a watch answer failed; previous data kept", watch=cid)
-                nxt = dataclasses.replace(snap, errors={**snap.errors, cid: _internal_error(exc)})
+                nxt = dataclasses.replace(snap, errors=Overlay.of(snap.errors).set(cid, _internal_error(exc)))
         self.snapshot = dataclasses.replace(nxt, version=snap.version + 1)
         return self.snapshot
 
@@ -103,7 +105,7 @@ class SnapshotBuilder:
         nxt = dataclasses.replace(
             nxt,
             restored=nxt.restored | {cid},
-            indexes={**nxt.indexes, cid: record.index},
+            indexes=Overlay.of(nxt.indexes).set(cid, record.index),
             version=snap.version + 1,
         )
         self.last_good[cid] = record
@@ -156,4 +158,4 @@ class SnapshotBuilder:
         if not isinstance(raw, list):
             raise ValueError(f"endpoints of {service}: expected a list from Consul")
         key = UpstreamKey(service, dc)
-        return dataclasses.replace(snap, endpoints={**snap.endpoints, key: endpoints_from_health(raw, dc)})
+        return dataclasses.replace(snap, endpoints=Overlay.of(snap.endpoints).set(key, endpoints_from_health(raw, dc)))
