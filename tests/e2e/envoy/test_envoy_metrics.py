@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mesh.envoy.stats import LATENCY_BUCKETS, UNKNOWN_SOURCE
 from tests.e2e.conftest import Mesh, envoy_available, running_stack
-from tests.support.processes import Agent, wait_until
+from tests.support.processes import Agent, http_get, wait_until
 
 pytestmark = [
     pytest.mark.e2e,
@@ -32,8 +32,9 @@ N = 25
 
 
 class Hosts:
-    def __init__(self, mesh: Mesh, web: Agent, port: int, api: Agent) -> None:
+    def __init__(self, mesh: Mesh, web: Agent, port: int, api: Agent, app: str) -> None:
         self.mesh, self.web, self.port, self.api = mesh, web, port, api
+        self.app = app  # host:port of api's app (its /_control/faults)
         self.answered: Counter[int] = Counter()  # every answer web got, by status
 
     def get(self, path: str = "/") -> int:
@@ -89,7 +90,7 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
             api = mesh.agent("host-b", host, [{"name": "api", "port": app, "address": host, "protocol": "http"}])
             web, port = mesh.web_calling_api("host-a", mesh.host())
             stack.allow("web", "api")
-            found = Hosts(mesh, web, port, api)
+            found = Hosts(mesh, web, port, api, f"{host}:{app}")
             wait_until(lambda: found.get() == 200, 30, what="web reaching api through both Envoys")
             yield found
         finally:
@@ -148,6 +149,22 @@ def test_a_refused_request_is_counted_403_on_both_sides(hosts: Hosts) -> None:
     assert refused >= 5
     counted(hosts.web, outbound("403"), before_out + refused)
     counted(hosts.api, inbound("403"), before_in + refused)
+
+
+def test_errors_the_app_answers_are_counted_with_their_code(hosts: Hosts) -> None:
+    before_out = requests(hosts.web, **outbound("503"))
+    before_in = requests(hosts.api, **inbound("503"))
+    answered = hosts.answered[503]
+    assert http_get(f"http://{hosts.app}/_control/faults?fail_percent=100&status=503")[0] == 200
+    try:
+        for _ in range(N):
+            assert hosts.get("/failing") == 503
+    finally:
+        assert http_get(f"http://{hosts.app}/_control/faults?fail_percent=0")[0] == 200
+    failed = hosts.answered[503] - answered
+    # No route retries here: each failed request is one attempt on each side.
+    counted(hosts.web, outbound("503"), before_out + failed)
+    counted(hosts.api, inbound("503"), before_in + failed)
 
 
 def _access_events(agent: Agent, path: str) -> list[dict[str, Any]]:
