@@ -10,6 +10,8 @@ event with the builtin plane's field names.
 from __future__ import annotations
 
 import http.client
+import os
+import signal
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -165,6 +167,33 @@ def test_errors_the_app_answers_are_counted_with_their_code(hosts: Hosts) -> Non
     # No route retries here: each failed request is one attempt on each side.
     counted(hosts.web, outbound("503"), before_out + failed)
     counted(hosts.api, inbound("503"), before_in + failed)
+
+
+def test_counts_carry_on_when_the_agent_restarts_a_dead_envoy(hosts: Hosts) -> None:
+    # Every 200 web ever got went through hosts.get: the series count exactly those. Read before
+    # the kills, or what Envoy counted since the agent's last read (2 s) dies with it.
+    counted(hosts.web, outbound("200"), hosts.answered[200])
+    counted(hosts.api, inbound("200"), hosts.answered[200])
+    for agent in (hosts.web, hosts.api):
+        _kill_envoy(agent)
+    wait_until(lambda: hosts.get() == 200, 60, what="both Envoys back and serving")
+    for _ in range(N):
+        assert hosts.get("/after-restart") == 200
+    # Envoy's own counters started again from zero: the agent's carry on from where they were.
+    counted(hosts.web, outbound("200"), hosts.answered[200])
+    counted(hosts.api, inbound("200"), hosts.answered[200])
+
+
+def _kill_envoy(agent: Agent) -> None:
+    process = agent.status()["envoy"]["process"]
+    pid, restarts = process["pid"], process["restarts"]
+    os.kill(pid, signal.SIGKILL)  # the agent's own child, which its supervisor restarts
+
+    def restarted() -> bool:
+        now = agent.status()["envoy"]["process"]
+        return bool(now["restarts"] > restarts and now["state"] == "live")
+
+    wait_until(restarted, 60, what=f"{agent.node}'s Envoy restarted")
 
 
 def _access_events(agent: Agent, path: str) -> list[dict[str, Any]]:
