@@ -27,6 +27,18 @@ class ExchangeFailed(Exception):
         super().__init__(f"{status} {flag}: {reason}")
 
 
+class Unreachable(ExchangeFailed):
+    """The connection to the attempt's endpoint could not be made (refused, TLS, identity, connect timeout).
+
+    Nothing was sent, so the retry router (retrying.py), which owns every attempt, may dial
+    another endpoint at once. `endpoint` is the one that failed, when the listener knows it.
+    """
+
+    def __init__(self, reason: str, *, endpoint: object = None) -> None:
+        super().__init__(503, Flag.CONNECT_FAILURE, reason)
+        self.endpoint = endpoint
+
+
 class ClientFailed(Exception):
     """The client broke the exchange: a malformed or stalled body (answer `status`), or it left (status 0)."""
 

@@ -1,14 +1,12 @@
-"""One attempt of the router: which connection carries a request, and what is tried again inside it.
+"""One attempt: which connection carries a request to one candidate, and the one thing repeated inside it.
 
-Only what is always safe is repeated here:
-- a failed connect sent nothing, so the next candidate (the balancer's fallback order) is
-  tried, up to the number of candidates the listener passes (its connect-attempt budget);
-- a pooled connection that turns out closed before any response byte (the idle-close race:
-  the peer closed it as we reused it) is retried once, on a fresh connection, when the
-  request can be resent (idempotent, its body never read or kept whole: see
-  IncomingRequest.can_resend).
-Everything else is the exchange's answer. Retries on response status or resets, budgets and
-backoff are the route's retry policy, in retrying.py around this layer.
+An attempt goes to exactly one candidate. A connect failure raises `Unreachable` and goes no
+further: which endpoint to dial next, and whether that counts as a retry, is the retry
+router's (retrying.py), which owns every attempt. Only what concerns the connection, not the
+endpoint, is repeated here: a pooled connection that turns out closed before any response
+byte (the idle-close race: the peer closed it as we reused it) is retried once, on a fresh
+connection to the same candidate, when the request can be resent (idempotent, its body never
+read or kept whole: see IncomingRequest.can_resend). Everything else is the exchange's answer.
 
 A new connection first takes a slot of the pool's connection limit (circuit breaking), which
 may mean waiting in line; the request's `deadline` bounds that wait, each connect (with the
@@ -20,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,7 +26,7 @@ from mesh.http import RequestHead
 from mesh.proxy.http.breaker import Overflowed
 from mesh.proxy.http.downstream import IncomingRequest
 from mesh.proxy.http.exchange import EditHeaders, ExchangeResult, Withhold, exchange
-from mesh.proxy.http.failures import ExchangeFailed
+from mesh.proxy.http.failures import ExchangeFailed, Unreachable
 from mesh.proxy.http.flags import Flag
 from mesh.proxy.http.pool import ConnectionPool, UpstreamConnection
 from mesh.proxy.http.timeouts import UpstreamTimeouts
@@ -67,46 +65,33 @@ ConnectionUse = Literal["new", "reused"]
 async def forward(
     request: IncomingRequest,
     outgoing: RequestHead,
-    candidates: Sequence[Candidate],
+    candidate: Candidate,
     pool: ConnectionPool,
     timeouts: UpstreamTimeouts,
     *,
     close_client: bool,
     edit_response: EditHeaders | None = None,
     on_connection: Callable[[Candidate, ConnectionUse], None] | None = None,
-    on_connect_failure: Callable[[Candidate], None] | None = None,
     deadline: float | None = None,
     withhold: Withhold | None = None,
     relay_continue: bool = False,
 ) -> Forwarded:
-    """Carry `request` over the first candidate that takes it; ExchangeFailed/ClientFailed otherwise.
+    """Carry `request` to `candidate`; Unreachable when it cannot be dialed, ExchangeFailed/ClientFailed otherwise.
 
     `deadline` (event-loop time) replaces the per-exchange request timeout; `withhold` is the
     exchange's (a response the caller will retry rather than relay), and `relay_continue`
     (the upstream answers a client's `Expect: 100-continue`).
     """
-    if not candidates:
-        raise ExchangeFailed(503, Flag.NO_ENDPOINTS, "no upstream to send the request to")
     record = request.record
-    reasons: list[str] = []
-    index = 0
     stale_retried = False
     while True:
-        candidate = candidates[index]
         conn = None if stale_retried else pool.take(candidate.key)
         reused = conn is not None
         if conn is None:
             try:
                 conn = await _connect(request, candidate, pool, timeouts, deadline)
             except ConnectFailed as exc:
-                if on_connect_failure is not None:
-                    on_connect_failure(candidate)
-                reasons.append(f"{candidate.label}: {exc.reason}")
-                index += 1
-                if index >= len(candidates):
-                    raise ExchangeFailed(503, Flag.CONNECT_FAILURE, "; ".join(reasons)) from None
-                record.flags.append(Flag.CONNECT_RETRIED)
-                continue
+                raise Unreachable(f"{candidate.label}: {exc.reason}") from None
         if on_connection is not None:
             on_connection(candidate, "reused" if reused else "new")
         record.upstream = candidate.label

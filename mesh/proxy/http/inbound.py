@@ -216,7 +216,7 @@ class _InboundRequests(ProxyHandler):
         forwarding = forward(
             request,
             outgoing,
-            (self.owner.app(self.service),),
+            self.owner.app(self.service),
             self.owner.pool,
             settings.timeouts,
             close_client=self.drain.draining,

@@ -39,7 +39,7 @@ from mesh.http.streams import HttpReader
 from mesh.proxy.http.breaker import ConnectionSlots
 from mesh.proxy.http.client_cert import with_client_cert
 from mesh.proxy.http.downstream import Downstream, DrainSignal, IncomingRequest, serve_connection
-from mesh.proxy.http.failures import ExchangeFailed
+from mesh.proxy.http.failures import ExchangeFailed, Unreachable
 from mesh.proxy.http.flags import Flag
 from mesh.proxy.http.forwarding import Candidate, ConnectFailed, ConnectionUse, Forwarded, forward
 from mesh.proxy.http.handler import ProxyHandler
@@ -60,7 +60,7 @@ from mesh.proxy.http.timeouts import (
     request_body_allowance,
 )
 from mesh.proxy.http.tracing import continue_trace, ensure_request_id
-from mesh.proxy.outbound import MAX_ATTEMPTS, MAX_OUTBOUND_CONNECTIONS, DialError, OutboundListener, dial
+from mesh.proxy.outbound import MAX_OUTBOUND_CONNECTIONS, DialError, OutboundListener, dial
 from mesh.proxy.state import LiveState
 from mesh.resilience import decide_fault, request_admitted
 from mesh.routing import (
@@ -354,7 +354,11 @@ class _OutboundRequests(ProxyHandler):
         deadline: float | None,
         in_flight: list[tuple[Balancer, Endpoint]],
     ) -> Forwarded:
-        """One attempt: the backend's endpoint order and edits, then the router."""
+        """One attempt: the backend's first endpoint in the balancer's order, its edits, then the exchange.
+
+        An endpoint that cannot be dialed raises Unreachable naming it: which one comes next is
+        the retry router's (retrying.py), which excludes the endpoints already tried.
+        """
         owner, request = self.owner, routed.incoming
         plan = attempt.target.plan
         backend = plan.backend
@@ -362,15 +366,8 @@ class _OutboundRequests(ProxyHandler):
         policies = backend.load_balancer.hash_policies
         decision = request_hash(policies, routed.info) if policies else NO_HASH
         balancer = owner.balancers.get(owner.key.service, backend)
-        # Connect failures move on to the next endpoints (a failed connect sent nothing); more than
-        # MAX_ATTEMPTS is the retry loop's, where NumRetries, backoff and the budget bound it.
-        order = balancer.order(attempt.target.endpoints, decision.key, limit=MAX_ATTEMPTS)
-        by_key: dict[object, Endpoint] = {}
-        candidates: list[Candidate] = []
-        for endpoint in order:
-            candidate = owner.candidate(endpoint, routed.client, routed.trust_domain)
-            by_key[candidate.key] = endpoint
-            candidates.append(candidate)
+        endpoint = balancer.order(attempt.target.endpoints, decision.key, limit=1)[0]
+        candidate = owner.candidate(endpoint, routed.client, routed.trust_domain)
         prepared = request.prepared
         outgoing = replace(
             prepared.head,
@@ -383,26 +380,24 @@ class _OutboundRequests(ProxyHandler):
             raise ExchangeFailed(431, Flag.HEADER_OVERFLOW, refusal)
 
         def on_connection(candidate: Candidate, use: ConnectionUse) -> None:
-            endpoint = by_key[candidate.key]
             balancer.begin(endpoint)
             in_flight.append((balancer, endpoint))
             attempt.connected(endpoint)
             self.metrics.upstream_connections.labels("outbound", endpoint.service, use).inc()
 
-        def on_connect_failure(candidate: Candidate) -> None:
-            attempt.connect_failed(by_key[candidate.key])
-
-        return await forward(
-            request,
-            outgoing,
-            candidates,
-            owner.pool,
-            timeouts,
-            close_client=self.drain.draining,
-            edit_response=response_edits(plan.response_headers, decision.set_cookie),
-            on_connection=on_connection,
-            on_connect_failure=on_connect_failure,
-            deadline=deadline,
-            withhold=attempt.withhold,
-            relay_continue=True,
-        )
+        try:
+            return await forward(
+                request,
+                outgoing,
+                candidate,
+                owner.pool,
+                timeouts,
+                close_client=self.drain.draining,
+                edit_response=response_edits(plan.response_headers, decision.set_cookie),
+                on_connection=on_connection,
+                deadline=deadline,
+                withhold=attempt.withhold,
+                relay_continue=True,
+            )
+        except Unreachable as exc:
+            raise Unreachable(exc.reason, endpoint=endpoint) from None

@@ -10,6 +10,15 @@ Per request (Envoy's router, with Linkerd's budget):
    retry budget has room. Otherwise that response (or failure) is the answer, as it was.
 The deadline covers every attempt and every backoff (timeouts.py). Retries are counted by
 condition; a retry refused by the budget is counted too, so an operator can see the budget bite.
+
+This router owns every attempt, connect failures included: the listener's `send` carries one
+attempt to one endpoint and raises `Unreachable` when it cannot be dialed. A failed connect
+sent nothing, so the next endpoint is dialed at once (no backoff, no budget), up to
+MAX_ATTEMPTS dials in a row; each such dial counts against NumRetries (Envoy counts a retry
+per connect failure). Once those dials are spent, going on is the policy's decision like any
+other retry (RetryOnConnectFailure, NumRetries, backoff, budget). So a request without a retry
+policy still fails over past up to MAX_ATTEMPTS - 1 unreachable endpoints, and with one, the
+dials are bounded by NumRetries (never fewer than those MAX_ATTEMPTS).
 """
 
 from __future__ import annotations
@@ -25,10 +34,11 @@ import structlog
 from mesh.http import ResponseHead
 from mesh.proxy.http.downstream import IncomingRequest
 from mesh.proxy.http.exchange import Withhold
-from mesh.proxy.http.failures import ExchangeFailed
+from mesh.proxy.http.failures import ExchangeFailed, Unreachable
 from mesh.proxy.http.flags import Flag
 from mesh.proxy.http.forwarding import Forwarded
 from mesh.proxy.http.local_replies import REASON_HEADER
+from mesh.proxy.outbound import MAX_ATTEMPTS
 from mesh.resilience import (
     CONNECT_FAILURE,
     RESET,
@@ -54,16 +64,16 @@ _ENDPOINT_FAILURES = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
-    """One attempt for the listener to send: where to, and this layer's hooks into it.
+    """One attempt for the listener to send to one endpoint of `target`: this layer's hooks into it.
 
-    The listener passes `withhold` to the exchange, calls `connected` when a connection to an
-    endpoint carries the request, and `connect_failed` for each endpoint it could not reach.
+    The listener passes `withhold` to the exchange and calls `connected` when a connection to
+    the endpoint carries the request; when the endpoint cannot be dialed it raises
+    `Unreachable(..., endpoint=that endpoint)` instead.
     """
 
     target: AttemptTarget
     withhold: Withhold
     connected: Callable[[Endpoint], None]
-    connect_failed: Callable[[Endpoint], None]
 
 
 SendAttempt = Callable[[Attempt], Awaitable[Forwarded]]
@@ -102,6 +112,7 @@ class RetryingRouter:
         if self._budget is not None:
             self._budget.deposit(time.monotonic())
         last_failure: ExchangeFailed | None = None
+        unreachable: list[str] = []  # the reasons of the connect failures in a row
         while True:
             target = self._target()
             if not target.endpoints:
@@ -109,28 +120,34 @@ class RetryingRouter:
                     raise last_failure
                 raise ExchangeFailed(503, Flag.NO_ENDPOINTS, f"no healthy endpoint for {self.plan.target}")
             current: list[Endpoint] = []
-            unreachable: list[Endpoint] = []
 
             def connected(endpoint: Endpoint, current: list[Endpoint] = current) -> None:
                 current.append(endpoint)
                 self.tried.append(endpoint.key)
 
-            def connect_failed(
-                endpoint: Endpoint, target: AttemptTarget = target, unreachable: list[Endpoint] = unreachable
-            ) -> None:
-                unreachable.append(endpoint)
-                self.tried.append(endpoint.key)
-                self._report(endpoint, target, failed=True)
-
             self._delay = None
             try:
-                forwarded = await send(Attempt(target, self._withhold, connected, connect_failed))
+                forwarded = await send(Attempt(target, self._withhold, connected))
+            except Unreachable as exc:
+                endpoint = exc.endpoint
+                if isinstance(endpoint, Endpoint):
+                    self.tried.append(endpoint.key)
+                    self._report(endpoint, target, failed=True)
+                unreachable.append(exc.reason)
+                last_failure = ExchangeFailed(503, Flag.CONNECT_FAILURE, "; ".join(unreachable))
+                if len(unreachable) < MAX_ATTEMPTS:
+                    # Nothing was sent: the next endpoint at once, a retry of its own.
+                    self.retries += 1
+                    self.request.record.flags.append(Flag.CONNECT_RETRIED)
+                    continue
+                unreachable = []
+                delay = self._decide(CONNECT_FAILURE)
+                if delay is None:
+                    raise last_failure from None
             except ExchangeFailed as exc:
+                unreachable = []
                 if current and exc.flag in _ENDPOINT_FAILURES:
                     self._report(current[-1], target, failed=True)
-                # Each endpoint the attempt could not reach was an attempt of its own (Envoy counts a
-                # retry per connect failure): NumRetries bounds the dials, not rounds of them.
-                self.retries += max(0, len(unreachable) - 1)
                 outcome = _NO_RESPONSE.get(exc.flag)
                 delay = self._decide(outcome) if outcome is not None else None
                 if delay is None:
@@ -141,6 +158,7 @@ class RetryingRouter:
                     self._report(current[-1], target, failed=forwarded.result.status >= 500)
                 if not forwarded.result.withheld:
                     return forwarded
+                unreachable = []
                 assert self._delay is not None
                 delay = self._delay
             self.retries += 1

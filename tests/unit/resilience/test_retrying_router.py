@@ -15,7 +15,7 @@ from mesh.http import HTTP_11, NO_BODY, ContentLength, Framing, Headers, Request
 from mesh.proxy.http.access_log import RequestRecord
 from mesh.proxy.http.downstream import IncomingRequest
 from mesh.proxy.http.exchange import ExchangeResult
-from mesh.proxy.http.failures import ExchangeFailed
+from mesh.proxy.http.failures import ExchangeFailed, Unreachable
 from mesh.proxy.http.forwarding import Forwarded
 from mesh.proxy.http.normalize import prepare_request
 from mesh.proxy.http.request_body import BufferedBody
@@ -49,9 +49,8 @@ def incoming(framing: Framing = NO_BODY, body: bytes | None = None) -> IncomingR
 
 @dataclass
 class Upstream:
-    """Answers attempts in order: a status, "refused" (the connect fails), or "all refused" (the
-    attempt's connect fails on each endpoint it dials: the listener dials at most MAX_ATTEMPTS
-    of them per attempt, in turn)."""
+    """Answers attempts in order: a status, or "refused" (the connect to the attempt's endpoint
+    fails; the router decides what is dialed next)."""
 
     script: list[int | str]
     served: list[str] = field(default_factory=list)
@@ -61,12 +60,9 @@ class Upstream:
         endpoint = attempt.target.endpoints[0]
         outcome = self.script.pop(0)
         self.served.append(endpoint.instance_id)
-        if outcome in ("refused", "all refused"):
-            dials = attempt.target.endpoints[:MAX_ATTEMPTS] if outcome == "all refused" else (endpoint,)
-            for unreachable in dials:
-                self.dialed.append(unreachable.instance_id)
-                attempt.connect_failed(unreachable)
-            raise ExchangeFailed(503, "connect_failure", "refused")
+        if outcome == "refused":
+            self.dialed.append(endpoint.instance_id)
+            raise Unreachable("refused", endpoint=endpoint)
         assert isinstance(outcome, int)
         attempt.connected(endpoint)
         withheld = attempt.withhold(ResponseHead(HTTP_11, outcome, b"", Headers()))
@@ -158,7 +154,7 @@ async def test_a_connect_failure_is_retried_on_another_endpoint() -> None:
 
 
 async def test_each_unreachable_endpoint_uses_up_a_retry() -> None:
-    upstream = Upstream(["all refused", 200])
+    upstream = Upstream(["refused"] * 3 + [200])
     with pytest.raises(ExchangeFailed) as failed:
         await Rig().run(plan("NumRetries: 2, RetryOnConnectFailure: true"), upstream)
     assert failed.value.flag == "connect_failure"
@@ -166,7 +162,7 @@ async def test_each_unreachable_endpoint_uses_up_a_retry() -> None:
 
 
 async def test_without_a_retry_policy_a_request_ends_with_the_endpoints_one_attempt_dials() -> None:
-    upstream = Upstream(["all refused", 200])
+    upstream = Upstream(["refused"] * 8)
     with pytest.raises(ExchangeFailed) as failed:
         await Rig(endpoints=EIGHT).run(plan("RequestTimeout: 5s"), upstream)
     assert failed.value.flag == "connect_failure"
@@ -175,7 +171,7 @@ async def test_without_a_retry_policy_a_request_ends_with_the_endpoints_one_atte
 
 async def test_retrying_connect_failures_dials_one_endpoint_more_per_retry_across_attempts() -> None:
     # NumRetries bounds the dials, not rounds of them: 1 + 5 endpoints, over two attempts.
-    upstream = Upstream(["all refused"] * 3)
+    upstream = Upstream(["refused"] * 8)
     with pytest.raises(ExchangeFailed) as failed:
         await Rig(endpoints=EIGHT).run(plan("NumRetries: 5, RetryOnConnectFailure: true"), upstream)
     assert failed.value.flag == "connect_failure"
