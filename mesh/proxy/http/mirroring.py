@@ -9,26 +9,31 @@ The primary never waits on a copy, in any way:
   (counted), so a slow or dead mirror costs a bounded number of tasks and nothing else;
 - each copy ends by the route's request timeout, whatever the mirror does.
 As in Envoy, the copy's Host gets a `-shadow` suffix, so the mirror can tell copies apart.
+
+A copy's exchange is a client of the sans-IO connection state machine (mesh.http.connection):
+it frames the copy, reads the response to its end, and says whether the connection may go back
+to the pool (a 101, bytes past the response, a close-delimited body or `Connection: close`
+all end it).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections.abc import Callable
 
-from mesh.http import (
-    NO_BODY,
-    ContentLength,
-    Framing,
-    ProtocolError,
-    RequestHead,
-    UntilClose,
-    keep_alive,
-    with_framing_headers,
+from mesh.http import NO_BODY, ContentLength, EndOfMessage, Framing, ProtocolError, RequestHead, with_framing_headers
+from mesh.http.connection import (
+    NEED_DATA,
+    PAUSED,
+    Connection,
+    ConnectionClosed,
+    InformationalResponse,
+    Response,
+    Role,
+    State,
 )
-from mesh.http.streams import BodyWriter, write_head
+from mesh.http.streams import READ_SIZE
 from mesh.proxy.http.deadlines import Deadline
 from mesh.proxy.http.forwarding import Candidate, ConnectFailed
 from mesh.proxy.http.pool import ConnectionPool, UpstreamConnection
@@ -39,6 +44,8 @@ from mesh.snapshot.endpoints import Endpoint
 
 MAX_IN_FLIGHT = 32
 MAX_IDLE = 8
+# Interim (1xx) responses taken per copy before the mirror is judged to be streaming heads at us.
+MAX_INTERIM_RESPONSES = 8
 
 
 class Mirror:
@@ -120,20 +127,29 @@ def _shadow(head: RequestHead, body: bytes | None) -> RequestHead:
 
 async def _exchange_copy(conn: UpstreamConnection, head: RequestHead, body: bytes) -> bool:
     """Send the copy and read its response to the end; True when the connection can be reused."""
-    write_head(conn.writer, head)
-    writer = BodyWriter(conn.writer, ContentLength(len(body)) if body else NO_BODY)
-    if body:
-        await writer.write(body)
-    await writer.finish()
+    http = Connection(Role.CLIENT, conn.limits)
+    out = http.send_request(head)
+    if http.our_state is State.BODY:
+        out += http.send_data(body) + http.send_end()
+    conn.writer.write(out)
+    await conn.writer.drain()
+    interim = 0
     while True:
-        got = await conn.http.read_response_head(head.method)
-        if got is None:
-            raise ConnectionResetError("the mirror closed before responding")
-        response, framing = got
-        if response.status >= 200:
-            break
-    chunks = conn.http.iter_body(framing, error_status=502)
-    async with contextlib.aclosing(chunks):
-        async for _ in chunks:
-            pass
-    return keep_alive(response) and not isinstance(framing, UntilClose) and not conn.http.take_buffered()
+        event = http.next_event()
+        if event is NEED_DATA:
+            data = await conn.reader.read(READ_SIZE)
+            if data:
+                http.receive_data(data)
+            else:
+                http.receive_eof()
+        elif isinstance(event, InformationalResponse):
+            interim += 1
+            if interim > MAX_INTERIM_RESPONSES:
+                raise ProtocolError(502, f"more than {MAX_INTERIM_RESPONSES} interim responses")
+        elif isinstance(event, ConnectionClosed):
+            raise ConnectionResetError("the mirror closed before the end of its response")
+        elif isinstance(event, EndOfMessage):
+            return http.reusable
+        elif event is PAUSED or (isinstance(event, Response) and http.their_state is State.SWITCHED):
+            return False  # a tunnel now (a 101): nothing to read to an end
+        # else a Response head or body Data: read on, dropping them
