@@ -91,6 +91,7 @@ class EnvoyPlane:
             bootstrap_path=path,
             admin=cfg.envoy.admin_listen,
             concurrency=cfg.envoy.concurrency,
+            access_log_mode=lambda: self.config.access_log,  # follows reloads (take sets config)
         )
         await self.supervisor.start()
         self.stats.start()

@@ -11,7 +11,9 @@ access event, as the builtin plane logs them (mesh.proxy.http.access_log.Request
 so that the agent logs it as an event with those fields rather than as a line of text. What
 Envoy's formatter cannot say as the builtin plane does is put right here: the inbound caller,
 a SPIFFE ID, becomes its service name; Envoy's null for a missing header becomes "" and its
-response flags a list (an empty one left out, as the builtin plane leaves it out).
+response flags a list (an empty one left out, as the builtin plane leaves it out); its response
+code details are the `reason` when Envoy answered itself, left out when the app did.
+`access_logged` applies the agent's `access_log` setting (all, errors, off) to such a line.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from mesh.config.model import AccessLogMode
 from mesh.identity import ServiceIdentity
 
 # spdlog's format: %l is the full level name, %n the logger (Envoy's component), %v the message.
@@ -63,6 +67,8 @@ def parse_log_line(raw: bytes) -> LogLine | None:
 
 ACCESS_LOGGER: Final = "mesh.envoy.access"
 ACCESS_EVENT: Final = "request"
+# Response code details that mean the app answered (or nothing was said): no `reason` then.
+_NOT_A_REASON: Final = frozenset({"via_upstream", "-", ""})
 # Text fields the builtin plane always writes, "" when there is nothing to say.
 _TEXT_FIELDS: Final = ("source", "method", "path", "request_id", "traceparent")
 
@@ -93,4 +99,31 @@ def access_fields(raw: bytes) -> dict[str, object] | None:
     flags = doc.pop("flags", None)
     if isinstance(flags, str) and flags not in ("", "-"):
         doc["flags"] = flags.split(",")
+    reason = doc.pop("reason", None)
+    if isinstance(reason, str) and reason not in _NOT_A_REASON:
+        doc["reason"] = reason
     return doc
+
+
+# Envoy's response flags that say what happened without a failure (the builtin plane's
+# INFORMATIONAL_FLAGS): a delay injected by fault injection. Every other flag is a refusal, a
+# failure or a cut (RBAC, RL, UF, UO, UT, URX, DC, ...).
+INFORMATIONAL_ENVOY_FLAGS: Final = frozenset({"DI"})
+
+
+def access_logged(mode: AccessLogMode, fields: Mapping[str, object]) -> bool:
+    """Whether an access line of Envoy's gets an event under the agent's `access_log` setting, as
+    mesh.proxy.http.access_log.logged_under decides for the builtin plane: `errors` keeps a 5xx,
+    a request with no response (status 0), one with a flag that is not informational, and an
+    error status Envoy answered itself (a `reason`: the RBAC's 403 carries no flag)."""
+    if mode == "all":
+        return True
+    if mode != "errors":
+        return False
+    status = fields.get("status")
+    if not isinstance(status, int) or status >= 500 or status == 0:
+        return True
+    if status >= 400 and "reason" in fields:
+        return True
+    flags = fields.get("flags")
+    return isinstance(flags, list) and any(flag not in INFORMATIONAL_ENVOY_FLAGS for flag in flags)

@@ -25,16 +25,17 @@ import contextlib
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
 import structlog
 
-from mesh.config.model import HostPort
+from mesh.config.model import AccessLogMode, HostPort
 from mesh.envoy.admin import EnvoyAdmin, EnvoyAdminError
 from mesh.envoy.command import DRAIN_TIME_S, EnvoyLogLevel, envoy_argv
-from mesh.envoy.log_lines import ACCESS_EVENT, ACCESS_LOGGER, access_fields, parse_log_line
+from mesh.envoy.log_lines import ACCESS_EVENT, ACCESS_LOGGER, access_fields, access_logged, parse_log_line
 from mesh.envoy.restart_policy import RestartBackoff
 from mesh.errors import MeshError
 from mesh.telemetry.logs import EventLog
@@ -80,12 +81,15 @@ class EnvoySupervisor:
         log_level: EnvoyLogLevel = "warning",
         drain_time_s: int = DRAIN_TIME_S,
         backoff: RestartBackoff | None = None,
+        access_log_mode: Callable[[], AccessLogMode] = lambda: "all",
     ) -> None:
         self.argv = envoy_argv(
             binary, bootstrap_path, concurrency=concurrency, log_level=log_level, drain_time_s=drain_time_s
         )
         self.admin = EnvoyAdmin(admin)
         self.log = log if log is not None else structlog.get_logger("mesh.envoy")
+        # The agent's `access_log` setting, asked at each line (a reload changes it).
+        self.access_log_mode = access_log_mode
         self._backoff = backoff or RestartBackoff()
         self._proc: asyncio.subprocess.Process | None = None
         self._task: asyncio.Task[None] | None = None
@@ -298,7 +302,8 @@ class EnvoySupervisor:
                 return
             fields = access_fields(raw)
             if fields is not None:
-                access_log.info(ACCESS_EVENT, fields)
+                if access_logged(self.access_log_mode(), fields):
+                    access_log.info(ACCESS_EVENT, fields)
                 continue
             line = parse_log_line(raw)
             if line is not None:

@@ -46,6 +46,9 @@ def access_log(direction: str, source: str, destination: str, *, grpc: bool = Fa
             "traceparent": "%REQ(TRACEPARENT)%",
             "upstream": "%UPSTREAM_HOST%",
             "flags": "%RESPONSE_FLAGS%",
+            # Why Envoy answered itself (rbac_access_denied_..., no_healthy_upstream, ...); the
+            # agent drops "via_upstream", an answer of the app's (mesh.envoy.log_lines).
+            "reason": "%RESPONSE_CODE_DETAILS%",
         }
     )
     if grpc:

@@ -152,6 +152,14 @@ def test_a_refused_request_is_counted_403_on_both_sides(hosts: Hosts) -> None:
     counted(hosts.web, outbound("403"), before_out + refused)
     counted(hosts.api, inbound("403"), before_in + refused)
 
+    # The refusal's access line says why Envoy answered itself.
+    # (Envoy writes its access log lines out at least every second.)
+    def denied() -> list[dict[str, Any]]:
+        return [e for e in _access_events(hosts.api, "/refused") if e["status"] == 403]
+
+    wait_until(lambda: len(denied()) >= 5, 30, what="api's access lines of the refusals")
+    assert all(e["reason"].startswith("rbac_access_denied") for e in denied()), denied()[0]
+
 
 def test_errors_the_app_answers_are_counted_with_their_code(hosts: Hosts) -> None:
     before_out = requests(hosts.web, **outbound("503"))
@@ -216,6 +224,7 @@ def test_each_side_logs_the_request_with_the_builtin_planes_fields(hosts: Hosts)
     assert line["request_id"]
     assert line["traceparent"] == ""
     assert "flags" not in line  # none raised, as the builtin plane leaves it out
+    assert "reason" not in line  # the app answered
     (out,) = _access_events(hosts.web, "/logged?x=1")
     assert (out["direction"], out["source"], out["destination"], out["status"]) == ("outbound", "web", "api", 200)
     assert out["request_id"] == line["request_id"]

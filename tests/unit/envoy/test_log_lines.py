@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mesh.envoy.log_lines import UNTAGGED_LEVEL, LogLine, access_fields, parse_log_line
+from mesh.envoy.log_lines import UNTAGGED_LEVEL, LogLine, access_fields, access_logged, parse_log_line
 
 
 @pytest.mark.parametrize(
@@ -63,6 +63,7 @@ def _access(**fields: object) -> bytes:
         "traceparent": None,
         "upstream": "127.0.0.1:8080",
         "flags": "-",
+        "reason": "via_upstream",
     }
     line.update(fields)
     return json.dumps(line).encode() + b"\n"
@@ -94,6 +95,12 @@ def test_response_flags_are_a_list_and_no_upstream_is_left_out() -> None:
     assert fields["source"] == ""  # a plaintext caller (permissive mode) has no identity
 
 
+def test_what_envoy_answered_itself_has_its_reason() -> None:
+    fields = access_fields(_access(status=403, reason="rbac_access_denied_matched_policy[none]", upstream=None))
+    assert fields is not None
+    assert fields["reason"] == "rbac_access_denied_matched_policy[none]"
+
+
 def test_a_source_that_is_no_service_id_is_kept_as_it_is() -> None:
     fields = access_fields(_access(source="spiffe://td.consul/agent/client/dc/dc1/id/x"))
     assert fields is not None
@@ -113,3 +120,22 @@ def test_a_source_that_is_no_service_id_is_kept_as_it_is() -> None:
 def test_other_lines_are_not_access_lines(raw: bytes) -> None:
     assert access_fields(raw) is None
     assert parse_log_line(raw) is not None  # still forwarded, as a text line
+
+
+@pytest.mark.parametrize(
+    ("fields", "logged"),
+    [
+        ({"status": 200}, False),
+        ({"status": 404}, False),  # the app's own 4xx is its business, as on the builtin plane
+        ({"status": 200, "flags": ["DI"]}, False),  # a delay injected: informational
+        ({"status": 503}, True),
+        ({"status": 0}, True),
+        ({"status": None}, True),
+        ({"status": 403, "reason": "rbac_access_denied_matched_policy[none]"}, True),  # refused by an intention
+        ({"status": 429, "flags": ["RL"]}, True),
+    ],
+)
+def test_the_errors_mode_keeps_failures_and_refusals(fields: dict[str, object], logged: bool) -> None:
+    assert access_logged("errors", fields) is logged
+    assert access_logged("all", fields) is True
+    assert access_logged("off", fields) is False
