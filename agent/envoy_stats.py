@@ -35,7 +35,6 @@ from prometheus_client.registry import Collector
 
 from mesh.config.model import HostPort
 from mesh.envoy.stats import (
-    ENVOY_BUCKETS_MS,
     LATENCY_BUCKETS,
     STATS_FILTER,
     EnvoyStats,
@@ -218,7 +217,10 @@ class EnvoyStatsPoller:
 
     async def _run(self) -> None:
         while True:
-            await self.poll()
+            try:
+                await self.poll()
+            except Exception:  # a bug of ours: the last numbers stay served, the next poll tries again
+                log.exception("reading envoy's stats failed")
             await asyncio.sleep(self.interval)
 
     async def poll(self) -> bool:
@@ -263,6 +265,3 @@ def _decode(body: bytes) -> EnvoyStats:
     except ValueError as exc:
         raise StatsFormatError(f"GET /stats: not JSON ({exc})") from None
     return parse_stats(doc)
-
-
-__all__ = ["ENVOY_BUCKETS_MS", "EnvoyStatsPoller", "GoldenCollector"]
