@@ -154,10 +154,11 @@ def fleet(
     *,
     checks: bool = False,
     datacenters: tuple[str, ...] = ("dc1",),
+    plane: str = "builtin",
 ) -> Iterator[Fleet]:
     """Start the stand-ins, `instances` as (name, version, datacenter), and web; http everywhere."""
     with running_stack(name, datacenters=datacenters) as stack:
-        mesh = Mesh(tmp, stack)
+        mesh = Mesh(tmp, stack, plane)
         try:
             # Written once: Consul replicates intentions from the primary datacenter to the others.
             stack.allow("web", "api")

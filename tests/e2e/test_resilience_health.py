@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import PLANES, chosen_plane
 from tests.e2e.resilience_support import Fleet, Instance, fleet
 from tests.support.processes import wait_until
 
@@ -17,11 +18,12 @@ pytestmark = pytest.mark.e2e
 SUBSETS = {"v1": {"Filter": "Service.Meta.version == v1"}, "v2": {"Filter": "Service.Meta.version == v2"}}
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+@pytest.fixture(scope="module", params=PLANES)
+def api(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Fleet]:
+    plane = chosen_plane(request)
     tmp = Path(tmp_path_factory.mktemp("resilience-health"))
     instances = [("api-v1", "v1", "dc1"), ("api-v2", "v2", "dc1"), ("api-dc2", "v1", "dc2")]
-    with fleet(tmp, "resilience-health", instances, checks=True, datacenters=("dc1", "dc2")) as found:
+    with fleet(tmp, "resilience-health", instances, checks=True, datacenters=("dc1", "dc2"), plane=plane) as found:
         yield found
 
 
