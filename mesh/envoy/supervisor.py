@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import signal
 import time
@@ -332,6 +333,6 @@ def _dies_with_agent(argv: list[str]) -> list[str]:
     an OOM kill outside systemd's cgroup stop): util-linux's `setpriv --pdeathsig` sets it and execs
     Envoy (same pid). Without setpriv, systemd's stop of the unit's cgroup still covers it."""
     setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        return argv
+    if setpriv is None or not os.access(argv[0], os.X_OK):
+        return argv  # a binary that cannot run fails the spawn itself (EnvoyStartError), not setpriv's exec
     return [setpriv, "--pdeathsig", "KILL", "--", *argv]
