@@ -30,6 +30,9 @@ from mesh.errors import ConsulRefused, ConsulUnavailable, MeshError
 log = structlog.get_logger("mesh.consul.registrar")
 
 LIVENESS_TTL = 10.0
+# Registrations in flight at once: well inside the registration session's connection pool, and
+# few enough that a host's start-up is not a burst Consul's agent must queue.
+REGISTER_PARALLEL = 8
 
 
 class Registrar:
@@ -108,8 +111,7 @@ class Registrar:
         # First, so the proxies' aliases of the host service find it.
         await self._register_liveness(live)
         self.liveness = live
-        for reg in self.registrations(services, live):
-            await self._register(reg)
+        await self._register_all(self.registrations(services, live))
         for s in list(self._pending_removal.values()):
             await self._deregister_one(s)
             self._pending_removal.pop(s.id, None)
@@ -128,6 +130,21 @@ class Registrar:
             self._stale = True
             self.last_error = str(exc)
             log.warning("registration deferred to the heartbeat", error=str(exc))
+
+    async def _register_all(self, regs: list[Registration]) -> None:
+        """Every registration, REGISTER_PARALLEL at a time: one after another, 50 services and
+        their proxies took a second and a half of start-up. All are attempted; the first
+        failure is raised once every one has answered (the heartbeat retries the lot)."""
+        limit = asyncio.Semaphore(REGISTER_PARALLEL)
+
+        async def one(reg: Registration) -> None:
+            async with limit:
+                await self._register(reg)
+
+        results = await asyncio.gather(*(one(r) for r in regs), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     async def _register(self, reg: Registration) -> None:
         ok = await self._client.call(
