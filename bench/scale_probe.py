@@ -163,7 +163,7 @@ class Probe:
 
     async def intention_change(self, case: Case, sample: int) -> float:
         target = local_name(sample % case.services)
-        action = "deny" if (sample // case.services) % 2 == 0 else "allow"
+        action = "deny" if (sample // case.services) % 2 == 0 else "allow"  # sample -1: the last, allow
         started = time.perf_counter()
         await self.put(f"/v1/connect/intentions/exact?source={CALLER}&destination={target}", {"Action": action})
         index, _ = await self.consul_json("/v1/connect/intentions")

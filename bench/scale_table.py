@@ -23,6 +23,8 @@ class Figures:
     idle_s: float = 0.0
     idle_requests: dict[str, int] = field(default_factory=dict)  # at the stand-in, by kind, over idle_s
     agent_idle_cpu_s: float | None = None
+    kv_first_s: float | None = None  # the first document, created
+    intention_first_s: float | None = None  # the first intention, created
     kv_s: list[float] = field(default_factory=list)
     intention_s: list[float] = field(default_factory=list)
     critical_s: list[float] = field(default_factory=list)
@@ -48,6 +50,10 @@ def _ms(values: Sequence[float]) -> str:
     if not values:
         return "-"
     return f"{percentile(values, 50) * 1000:.1f} / {percentile(values, 99) * 1000:.1f} ms"
+
+
+def _one(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:.0f} ms"
 
 
 def _s(value: float | None) -> str:
@@ -81,6 +87,7 @@ ROWS: tuple[tuple[str, Any], ...] = (
     ("RSS at the end", lambda f: _mib(f.rss_end_kib)),
     ("start-up to /ready", lambda f: _s(f.ready_s)),
     ("start-up to every endpoint held", lambda f: _s(f.all_endpoints_s)),
+    ("first KV document / intention (created)", lambda f: f"{_one(f.kv_first_s)} / {_one(f.intention_first_s)}"),
     ("KV document applied, p50 / p99", lambda f: _ms(f.kv_s)),
     ("intention change applied, p50 / p99", lambda f: _ms(f.intention_s)),
     ("endpoint critical until dropped, p50 / p99", lambda f: _ms(f.critical_s)),
