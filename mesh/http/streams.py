@@ -102,6 +102,18 @@ class HttpReader:
         """Bytes past the last head or message are already here (a body read next starts without waiting)."""
         return bool(self._buffer)
 
+    def take_whole_body(self, length: int) -> bytes | None:
+        """A Content-Length body of `length` bytes when all of it is already buffered (the common
+        small response that came with its head), consumed as `iter_body` would; else None and
+        nothing consumed. Spares the reader, generator and events of a body that needs no wait.
+        """
+        buffer = self._buffer
+        if len(buffer) < length:
+            return None
+        self._trailers = EMPTY_HEADERS
+        self._buffer = buffer[length:]
+        return buffer[:length]
+
     def take_buffered(self) -> bytes:
         """Bytes already read past the last message; for a tunnel after a 101 or CONNECT 2xx."""
         data, self._buffer = self._buffer, b""

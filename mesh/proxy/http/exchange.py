@@ -481,9 +481,21 @@ async def _relay_response(
     # A body that came in with the head (the common small response) goes out in one write with
     # it; nothing awaits before pump_body writes them. A body still to come must not hold the head.
     with_body = isinstance(framing, ContentLength) and framing.length > 0 and upstream.http.has_buffered
+    record.status = response.status
+    whole = upstream.http.take_whole_body(framing.length) if with_body and isinstance(framing, ContentLength) else None
+    if whole is not None:
+        # All of it is here: head and body in one write, and only the drain to wait for.
+        client.writer.write(head + whole)
+        record.bytes_out += len(whole)
+        try:
+            with client.deadline.after(timeouts.stream_idle):
+                await client.writer.drain()
+        except (TimeoutError, OSError) as exc:
+            failure = BodyFailure("sink_stalled" if isinstance(exc, TimeoutError) else "sink", exc)
+            return _relay_failed(request, upstream, response, failure, body_task)
+        return await _after_relay(request, upstream, response, framing, body_task, close, sent)
     if not with_body:
         client.writer.write(head)
-    record.status = response.status
 
     def count(n: int) -> None:
         record.bytes_out += n
@@ -500,12 +512,36 @@ async def _relay_response(
             head=head if with_body else b"",
         )
     except BodyFailure as failure:
-        record.flags.append(_response_flag(failure, upstream_closed=upstream.reader.at_eof()))
-        upstream.abort()
-        client.writer.transport.abort()
-        if body_task is not None:
-            body_task.cancel()
-        return ExchangeResult(client_reusable=False, upstream_reusable=False, status=response.status)
+        return _relay_failed(request, upstream, response, failure, body_task)
+    return await _after_relay(request, upstream, response, framing, body_task, close, sent)
+
+
+def _relay_failed(
+    request: IncomingRequest,
+    upstream: UpstreamConnection,
+    response: ResponseHead,
+    failure: BodyFailure,
+    body_task: asyncio.Task[None] | None,
+) -> ExchangeResult:
+    """The response broke off after its head went out: nothing can be answered, both connections end."""
+    request.record.flags.append(_response_flag(failure, upstream_closed=upstream.reader.at_eof()))
+    upstream.abort()
+    request.client.writer.transport.abort()
+    if body_task is not None:
+        body_task.cancel()
+    return ExchangeResult(client_reusable=False, upstream_reusable=False, status=response.status)
+
+
+async def _after_relay(
+    request: IncomingRequest,
+    upstream: UpstreamConnection,
+    response: ResponseHead,
+    framing: Framing,
+    body_task: asyncio.Task[None] | None,
+    close: bool,
+    sent: bool,
+) -> ExchangeResult:
+    """The response relayed whole: whether each connection may carry another exchange."""
     request_sent = sent and await _settle(body_task)
     upstream.exchanges += 1
     reusable = (

@@ -225,3 +225,22 @@ async def test_writing_past_the_promised_length_is_refused_before_it_reaches_the
         await body.write(b"abc")
     assert caught.value.remote is False
     assert await received(writer, far) == b""
+
+
+async def test_a_body_that_came_whole_with_its_head_is_taken_in_one_piece_and_nothing_past_it() -> None:
+    reader = HttpReader(stream_of(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloHTTP/1.1", eof=False))
+    got = await reader.read_response_head(b"GET")
+    assert got is not None
+    assert reader.take_whole_body(14) is None  # more than is here: nothing taken
+    assert reader.take_whole_body(5) == b"hello"
+    assert reader.take_buffered() == b"HTTP/1.1"  # what follows stays, for the reuse check to see
+
+
+async def test_a_body_still_to_come_is_left_to_iter_body() -> None:
+    stream = stream_of(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel", eof=False)
+    reader = HttpReader(stream)
+    got = await reader.read_response_head(b"GET")
+    assert got is not None
+    assert reader.take_whole_body(5) is None
+    stream.feed_data(b"lo")
+    assert await body_of(reader, got[1], 502) == b"hello"
