@@ -28,6 +28,7 @@ from envoy.type.v3 import percent_pb2
 from mesh.envoy.translate import names
 from mesh.envoy.translate.protos import ads_source, duration, pack, socket_address, uint32
 from mesh.envoy.translate.upstream_tls import upstream_transport_socket
+from mesh.resilience.limits import DEFAULT_MAX_PENDING_REQUESTS
 from mesh.routing.plan import Backend
 from mesh.snapshot.compiled import CompiledUpstream
 from mesh.snapshot.endpoints import Endpoint
@@ -103,6 +104,17 @@ def cluster_plans(upstream: CompiledUpstream, trust_domain: str) -> dict[str, Cl
     return plans
 
 
+def retry_budget(upstream: CompiledUpstream) -> RetryBudget | None:
+    """The budget of the upstream's retries. Envoy keeps one per cluster, not per route: a route's
+    RetryBudget (the first route that has one) stands for the upstream's clusters, else the caller's
+    UpstreamConfig RetryBudget (every plan's default, `mesh.routing.chain`)."""
+    chain = upstream.chain
+    for route in chain.routes:
+        if route.retry.budget is not None:
+            return route.retry.budget
+    return chain.default_retry.budget
+
+
 def eds_cluster(
     plan: ClusterPlan, upstream: CompiledUpstream, trust_domain: str, sds: config_source_pb2.ConfigSource | None
 ) -> cluster_pb2.Cluster:
@@ -124,7 +136,7 @@ def eds_cluster(
             alpn=("h2",) if h2 else ("http/1.1",) if upstream.http else (),
             sds=sds,
         ),
-        circuit_breakers=_circuit_breakers(ucfg.limits if ucfg else None, ucfg.retry_budget if ucfg else None),
+        circuit_breakers=_circuit_breakers(ucfg.limits if ucfg else None, retry_budget(upstream)),
     )
     _load_balancer(cluster, backend.load_balancer)
     detection = _outlier_detection(ucfg.passive_health_check if ucfg else None)
@@ -189,9 +201,7 @@ def load_assignment(plan: ClusterPlan) -> endpoint_pb2.ClusterLoadAssignment:
 def _circuit_breakers(limits: Limits | None, budget: RetryBudget | None) -> circuit_breaker_pb2.CircuitBreakers:
     threshold = circuit_breaker_pb2.CircuitBreakers.Thresholds(
         max_connections=uint32(limits.max_connections if limits and limits.max_connections else UNLIMITED),
-        max_pending_requests=uint32(
-            limits.max_pending_requests if limits and limits.max_pending_requests else UNLIMITED
-        ),
+        max_pending_requests=uint32(_max_pending(limits)),
         max_requests=uint32(limits.max_concurrent_requests if limits and limits.max_concurrent_requests else UNLIMITED),
         max_retries=uint32(UNLIMITED),
     )
@@ -205,6 +215,16 @@ def _circuit_breakers(limits: Limits | None, budget: RetryBudget | None) -> circ
             )
         )
     return circuit_breaker_pb2.CircuitBreakers(thresholds=[threshold])
+
+
+def _max_pending(limits: Limits | None) -> int:
+    """Envoy counts a request waiting for a connection being opened as pending, the builtin plane
+    counts it as the connection's: so MaxConnections requests more may wait, and the first
+    MaxConnections requests of a cold pool are not refused (docs/data-planes.md)."""
+    if limits is None or not limits.max_connections:
+        # Nothing waits for a connection when their number is not limited: the builtin sets no limit.
+        return limits.max_pending_requests if limits is not None and limits.max_pending_requests else UNLIMITED
+    return (limits.max_pending_requests or DEFAULT_MAX_PENDING_REQUESTS) + limits.max_connections
 
 
 def _load_balancer(cluster: cluster_pb2.Cluster, lb: LoadBalancer) -> None:

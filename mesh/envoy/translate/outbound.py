@@ -27,6 +27,8 @@ from google.protobuf import wrappers_pb2
 from mesh.envoy.translate import names
 from mesh.envoy.translate.access_log import access_log
 from mesh.envoy.translate.clusters import backend_cluster, has_endpoints
+from mesh.envoy.translate.faults import FAULT, no_fault
+from mesh.envoy.translate.local_replies import local_reply_config
 from mesh.envoy.translate.protos import ads_source, pack, socket_address, uint32
 from mesh.proxy.outbound import MAX_ATTEMPTS as DIAL_ATTEMPTS
 from mesh.snapshot.compiled import CompiledUpstream
@@ -79,7 +81,12 @@ def _tcp_proxy(upstream: CompiledUpstream, trust_domain: str) -> tcp_proxy_pb2.T
 
 
 def _http_manager(upstream: CompiledUpstream) -> hcm.HttpConnectionManager:
-    filters = [hcm.HttpFilter(name=ROUTER, typed_config=pack(router_pb2.Router()))]
+    ucfg = upstream.chain.upstream_config
+    # The fault filter injects nothing unless a route overrides it (mesh/envoy/translate/faults.py).
+    filters = [
+        hcm.HttpFilter(name=FAULT, typed_config=pack(no_fault())),
+        hcm.HttpFilter(name=ROUTER, typed_config=pack(router_pb2.Router())),
+    ]
     if upstream.protocol == "grpc":
         # Counted on the upstream cluster; `enable_upstream_stats` adds the upstream's time per RPC.
         stats = grpc_stats_pb2.FilterConfig(stats_for_all_methods=wrappers_pb2.BoolValue(value=False))
@@ -100,4 +107,6 @@ def _http_manager(upstream: CompiledUpstream) -> hcm.HttpConnectionManager:
             )
         ],
         max_request_headers_kb=uint32(64),
+        # The builtin plane's `x-mesh-reason` on what Envoy answers itself (local_replies.py).
+        local_reply_config=local_reply_config(ucfg.limits if ucfg is not None else None),
     )

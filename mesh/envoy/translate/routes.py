@@ -26,13 +26,14 @@ from google.protobuf import wrappers_pb2
 
 from mesh.envoy.translate import names
 from mesh.envoy.translate.clusters import backend_cluster, has_endpoints
-from mesh.envoy.translate.protos import duration, uint32
+from mesh.envoy.translate.faults import FAULT, http_fault
+from mesh.envoy.translate.protos import duration, pack, uint32
 from mesh.matching.headers import HeaderMatch
 from mesh.proxy.outbound import MAX_ATTEMPTS as DIAL_ATTEMPTS
 from mesh.routing.chain import CompiledRoute, Destination
 from mesh.routing.plan import Backend, RetryPolicy, RoutePlan
 from mesh.snapshot.compiled import CompiledUpstream
-from mesh.traffic.model import HeaderModifiers, HttpMatch
+from mesh.traffic.model import Fault, HeaderModifiers, HttpMatch
 from mesh.traffic.model.resolver import HashPolicy
 
 _APPEND = base_pb2.HeaderValueOption.APPEND_IF_EXISTS_OR_ADD
@@ -62,7 +63,7 @@ def _route(
     action = rc.RouteAction(timeout=duration(plan.timeouts.request or 0))
     if plan.timeouts.idle is not None:
         action.idle_timeout.CopyFrom(duration(plan.timeouts.idle))
-    _destination(action, upstream, destination, trust_domain)
+    _destination(action, upstream, destination, plans, trust_domain)
     if compiled is not None and compiled.prefix_rewrite is not None:
         action.prefix_rewrite = compiled.prefix_rewrite.replacement
     action.retry_policy.CopyFrom(_retry_policy(plan.retry))
@@ -77,30 +78,48 @@ def _route(
     route = rc.Route(match=_match(match), route=action)
     if compiled is not None:
         _edits(route, compiled.request_headers, compiled.response_headers)
+    _faults(route, plans)
     return route
 
 
+def _faults(route: rc.Route, plans: tuple[RoutePlan, ...]) -> None:
+    """The fault filter's configuration for this route (mesh/envoy/translate/faults.py): the
+    route's Fault, else its single backend's service-defaults Fault. A split route without a
+    route Fault has each split's own on its weighted cluster (`_cluster_weight`)."""
+    plan = plans[0]
+    if plan.fault is not None and (plan.route_fault is not None or route.route.HasField("cluster")):
+        route.typed_per_filter_config[FAULT].CopyFrom(pack(http_fault(plan.fault)))
+
+
 def _destination(
-    action: rc.RouteAction, upstream: CompiledUpstream, destination: Destination, trust_domain: str
+    action: rc.RouteAction,
+    upstream: CompiledUpstream,
+    destination: Destination,
+    plans: tuple[RoutePlan, ...],
+    trust_domain: str,
 ) -> None:
     backends = destination.backends
     if len(backends) == 1 and not backends[0].request_headers and not backends[0].response_headers:
         action.cluster = backend_cluster(upstream, backends[0], trust_domain)
         return
     serving = [b for b in backends if has_endpoints(upstream, b)] or list(backends)
+    # The splits' own Faults, unless the route's applies to every split (set on the route).
+    faults = {p.backend: p.backend.fault for p in plans if p.route_fault is None}
     weighted = rc.WeightedCluster()
     for backend in serving:
-        weighted.clusters.append(_cluster_weight(upstream, backend, trust_domain))
+        weighted.clusters.append(_cluster_weight(upstream, backend, faults.get(backend), trust_domain))
     action.weighted_clusters.CopyFrom(weighted)
 
 
 def _cluster_weight(
-    upstream: CompiledUpstream, backend: Backend, trust_domain: str
+    upstream: CompiledUpstream, backend: Backend, fault: Fault | None, trust_domain: str
 ) -> rc.WeightedCluster.ClusterWeight:
     weight = rc.WeightedCluster.ClusterWeight(
         name=backend_cluster(upstream, backend, trust_domain), weight=uint32(max(1, round(backend.weight * 100)))
     )
     _edits(weight, backend.request_headers, backend.response_headers)
+    if fault is not None:
+        weight.typed_per_filter_config[FAULT].CopyFrom(pack(http_fault(fault)))
     return weight
 
 
@@ -202,9 +221,9 @@ def _retry_policy(retry: RetryPolicy) -> rc.RetryPolicy:
     return policy
 
 
-def _fraction(percent: float) -> rc.RuntimeFractionalPercent:
+def _fraction(percent: float) -> base_pb2.RuntimeFractionalPercent:
     # Hundredths of a percent, as the documents carry them (TEN_THOUSAND denominator).
-    return rc.RuntimeFractionalPercent(
+    return base_pb2.RuntimeFractionalPercent(
         default_value=percent_pb2.FractionalPercent(
             numerator=round(percent * 100), denominator=percent_pb2.FractionalPercent.TEN_THOUSAND
         )

@@ -68,7 +68,7 @@ def test_a_grpc_upstream_is_an_auto_codec_manager_counting_grpc_status_before_ro
     # AUTO: HTTP/1.1 or h2c (told by the connection preface) from the app.
     assert manager.get("codec_type", "AUTO") == "AUTO"
     filters = [f["name"] for f in manager["http_filters"]]
-    assert filters == ["envoy.filters.http.grpc_stats", "envoy.filters.http.router"]
+    assert filters == ["envoy.filters.http.grpc_stats", "envoy.filters.http.fault", "envoy.filters.http.router"]
     stats = manager["http_filters"][0]["typed_config"]
     assert stats["stats_for_all_methods"] is False  # per cluster: a caller cannot grow the stats
     assert "%GRPC_STATUS(NUMBER)%" in str(manager["access_log"][0]["typed_config"])
