@@ -31,6 +31,15 @@ from mesh.devstack.consul.registration import check_record
 from mesh.devstack.consul.responses import HTTPError
 from mesh.devstack.consul.store import Store
 
+SERVICE_MAINTENANCE_PREFIX = "_service_maintenance:"
+NODE_MAINTENANCE_ID = "_node_maintenance"
+SERVICE_MAINTENANCE_DEFAULT_REASON = (
+    "Maintenance mode is enabled for this service, but no reason was provided. This is a default message."
+)
+NODE_MAINTENANCE_DEFAULT_REASON = (
+    "Maintenance mode is enabled for this node, but no reason was provided. This is a default message."
+)
+
 
 class LocalAgent:
     def __init__(
@@ -159,6 +168,40 @@ class LocalAgent:
     def deregister_check(self, check_id: str) -> None:
         self._known(check_id)
         self._remove_check(check_id)
+        self._refresh_aliases()
+
+    # -- maintenance mode (agent/agent.go EnableServiceMaintenance, EnableNodeMaintenance) ----
+
+    def set_service_maintenance(self, service_id: str, enable: bool, reason: str) -> None:
+        """A critical `_service_maintenance:<id>` check on the service while enabled: health reads
+        with ?passing leave the instance out until it is disabled. Enabling twice keeps the first."""
+        svc = self.service(service_id)
+        if svc is None:
+            raise HTTPError(404, f'No service registered with ID "{service_id}"')
+        check_id = f"{SERVICE_MAINTENANCE_PREFIX}{service_id}"
+        if not enable:
+            if check_id in self._specs:
+                self._remove_check(check_id)
+                self._refresh_aliases()
+            return
+        if check_id in self._specs:
+            return
+        notes = reason or SERVICE_MAINTENANCE_DEFAULT_REASON
+        spec = CheckSpec(check_id, "Service Maintenance Mode", service_id=service_id, status=CRITICAL, notes=notes)
+        self._add_check(spec, svc)
+        self._refresh_aliases()
+
+    def set_node_maintenance(self, enable: bool, reason: str) -> None:
+        """A critical `_node_maintenance` check: every service of the node leaves ?passing reads."""
+        if not enable:
+            if NODE_MAINTENANCE_ID in self._specs:
+                self._remove_check(NODE_MAINTENANCE_ID)
+                self._refresh_aliases()
+            return
+        if NODE_MAINTENANCE_ID in self._specs:
+            return
+        notes = reason or NODE_MAINTENANCE_DEFAULT_REASON
+        self._add_check(CheckSpec(NODE_MAINTENANCE_ID, "Node Maintenance Mode", status=CRITICAL, notes=notes), None)
         self._refresh_aliases()
 
     def update_ttl(self, check_id: str, status: str, output: str) -> None:

@@ -41,6 +41,8 @@ def register(router: Router) -> None:
     router.add("/v1/agent/check/warn/", ("PUT",), lambda call: _ttl(call, WARNING))
     router.add("/v1/agent/check/fail/", ("PUT",), lambda call: _ttl(call, CRITICAL))
     router.add("/v1/agent/check/update/", ("PUT",), update_check)
+    router.add("/v1/agent/service/maintenance/", ("PUT",), service_maintenance)
+    router.add("/v1/agent/maintenance", ("PUT",), node_maintenance)
 
 
 def _member(call: Call) -> dict[str, Any]:
@@ -227,4 +229,34 @@ async def update_check(call: Call) -> web.StreamResponse:
         output = f"{output[:CHECK_OUTPUT_MAX]} ... (captured {CHECK_OUTPUT_MAX} of {len(output)} bytes)"
     _require_check_write(call, _existing_check_service(call, call.arg))
     call.ctx.agent.update_ttl(call.arg, status, output)
+    return empty_response(200)
+
+
+def _enable(call: Call) -> bool:
+    if not call.has("enable"):
+        raise HTTPError(400, "Missing value for enable")
+    raw = call.get("enable")
+    if raw.lower() not in ("1", "t", "true", "0", "f", "false"):
+        raise HTTPError(400, f'Invalid value for enable: "{raw}"')
+    return raw.lower() in ("1", "t", "true")
+
+
+async def service_maintenance(call: Call) -> web.StreamResponse:
+    """`consul maint -service`: service:write on the service (Consul's vetServiceUpdate)."""
+    if not call.arg:
+        raise HTTPError(400, "Missing service ID")
+    enable = _enable(call)
+    svc = call.ctx.agent.service(call.arg)
+    if svc is None:
+        raise HTTPError(404, f'No service registered with ID "{call.arg}"')
+    call.require("service", WRITE, svc.name)
+    call.ctx.agent.set_service_maintenance(call.arg, enable, call.get("reason"))
+    return empty_response(200)
+
+
+async def node_maintenance(call: Call) -> web.StreamResponse:
+    """`consul maint`: node:write on the agent's node."""
+    enable = _enable(call)
+    call.require("node", WRITE, call.ctx.store.node_name)
+    call.ctx.agent.set_node_maintenance(enable, call.get("reason"))
     return empty_response(200)
