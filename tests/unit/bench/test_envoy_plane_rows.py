@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bench.h2_rows import hop_note
+from bench.h2_rows import hop_note, run_h2_rows
 from bench.h2load import GRPC_HEADERS, H2Load, h2load_argv, parse_h2load, parse_log, percentile
 from bench.mesh_pair import agent_config, envoy_hop_kind, envoy_plane_config
 from bench.procfs import parse_children
@@ -26,7 +26,10 @@ from bench.report import (
 )
 from bench.scale_envoy_plane import upstream_members
 from bench.scale_topology import topology
-from bench.upstream import GRPC_PATH, nginx_conf
+from bench.scenarios import Plan, Run
+from bench.supervisor import Supervisor
+from bench.tools import Tool, Toolbox
+from bench.upstream import GRPC_PATH, Upstream, nginx_conf
 from bench.wrk import WrkOutputError, WrkResult
 from mesh.config.load import parse_config
 
@@ -213,3 +216,25 @@ def test_rounds_keep_the_median_rps_row_of_each_case_in_first_seen_order() -> No
         ("mesh-envoy", "H2C", 50, 1),
     ]
     assert median_rounds(rows[:1]) == rows[:1]
+
+
+def test_without_h2load_the_http2_rows_say_how_to_install_it_and_nothing_is_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no h2load on it
+    said: list[str] = []
+    tool = Tool("x", "/bin/true")
+    plan = Plan(scenarios=("direct-h2c", "mesh-envoy-grpc"), bodies=("small",))
+    with Supervisor(tmp_path, cwd=tmp_path) as supervisor:
+        run = Run(plan, Toolbox(tool, tool, tool), supervisor, tmp_path, said.append)
+        run_h2_rows(run, Upstream("127.0.0.1", 1, 2))
+    assert {(r.scenario, r.mode, r.body, r.streams) for r in run.rows} == {
+        ("direct", "H2C", "small", 1),
+        ("direct", "H2C", "small", 32),
+        ("mesh-envoy", "GRPC", "unary", 1),
+        ("mesh-envoy", "GRPC", "unary", 32),
+    }
+    assert {r.unavailable for r in run.rows} == {"h2load not found (Debian: apt-get install nghttp2-client)"}
+    assert any("apt-get install nghttp2-client" in line for line in said)
+    assert run.info is None  # the stand-ins were never started
+    assert "n/a (h2load not found" in render_h2_table(run.rows)
