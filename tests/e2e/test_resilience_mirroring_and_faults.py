@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.conftest import PLANES, chosen_plane
 from tests.e2e.resilience_support import Fleet, fleet
 from tests.support.processes import wait_until
 
@@ -24,10 +25,13 @@ MIRROR = {
 }
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+@pytest.fixture(scope="module", params=PLANES)
+def api(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Fleet]:
+    plane = chosen_plane(request)
     tmp = Path(tmp_path_factory.mktemp("resilience-mirroring"))
-    with fleet(tmp, "resilience-mirroring", [("api-v1", "v1", "dc1"), ("api-shadow", "v2", "dc1")]) as found:
+    with fleet(
+        tmp, "resilience-mirroring", [("api-v1", "v1", "dc1"), ("api-shadow", "v2", "dc1")], plane=plane
+    ) as found:
         found.put("service-resolver", {"DefaultSubset": "v1", "Subsets": SUBSETS})
         yield found
 
@@ -38,7 +42,10 @@ def route(api: Fleet, destination: dict[str, Any]) -> None:
 
 def latency_ms(replies: list[Any]) -> str:
     seconds = [r.seconds for r in replies]
-    return f"median {statistics.median(seconds) * 1000:.1f} ms, max {max(seconds) * 1000:.1f} ms"
+    return (
+        f"min {min(seconds) * 1000:.1f} ms, median {statistics.median(seconds) * 1000:.1f} ms,"
+        f" max {max(seconds) * 1000:.1f} ms; statuses {dict(Counter(r.status for r in replies))}"
+    )
 
 
 def test_fault_injection_aborts_about_half_the_requests_with_50_percent(api: Fleet) -> None:
@@ -79,7 +86,9 @@ def test_a_slow_shadow_does_not_slow_the_primary(api: Fleet) -> None:
     print(f"\n[mirror] no mirror delay: {latency_ms(baseline)}; shadow answering in 2s: {latency_ms(replies)}")
     assert Counter(r.instance for r in replies) == {"api-v1": 50}
     assert max(r.seconds for r in replies) < 1.0  # a primary waiting for its copy would take 2 s
-    assert api.metric("mesh_mirrored_requests_total", result="dropped") >= 50 - 32  # at most 32 copies in flight
+    if api.mesh.plane == "builtin":
+        # Envoy neither bounds the copies in flight nor counts the ones it drops (docs/data-planes.md).
+        assert api.metric("mesh_mirrored_requests_total", result="dropped") >= 50 - 32  # at most 32 copies in flight
 
 
 def test_a_dead_shadow_does_not_affect_the_primary(api: Fleet) -> None:
