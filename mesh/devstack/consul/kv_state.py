@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 
 from mesh.devstack.consul.indexes import KVS, TOMBSTONES, Indexes
 from mesh.devstack.consul.model import KVEntry
@@ -110,6 +110,28 @@ class KVState:
         for key in doomed:
             self._remove(key, index)
         self._ix.commit(index, kv_write(doomed, deleted=True))
+
+    @property
+    def entries(self) -> dict[str, KVEntry]:
+        """Every entry by key (read-only by convention: writes go through the methods here)."""
+        return self._entries
+
+    def apply_txn(self, index: int, written: Mapping[str, KVEntry], deleted: Collection[str]) -> None:
+        """A planned transaction (kv_txn.py), written at `index` (the store's next) as one change."""
+        if not written and not deleted:
+            return
+        allocated = self._ix.next()
+        if allocated != index:
+            raise RuntimeError(f"a transaction planned at index {index} was written at {allocated}")
+        for key in deleted:
+            if key in self._entries:
+                self._remove(key, index)
+        for key, entry in written.items():
+            if key not in self._entries:
+                bisect.insort(self._keys, key)
+            self._entries[key] = entry
+        touched = kv_write(written, deleted=False) | kv_write(deleted, deleted=bool(deleted))
+        self._ix.commit(index, touched)
 
     def _remove(self, key: str, index: int) -> None:
         del self._entries[key]

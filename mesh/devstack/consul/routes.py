@@ -11,12 +11,13 @@ from mesh.devstack.consul import (
     health_api,
     intentions_api,
     kv_api,
+    txn_api,
 )
 from mesh.devstack.consul.router import Router
 
 
 def build_router() -> Router:
     router = Router()
-    for module in (agent_api, catalog_api, health_api, kv_api, config_api, intentions_api, ca_api, acl_api):
+    for module in (agent_api, catalog_api, health_api, kv_api, config_api, intentions_api, ca_api, acl_api, txn_api):
         module.register(router)
     return router
