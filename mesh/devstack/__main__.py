@@ -24,6 +24,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--acl-token", default=None, help="enable Consul ACLs with this management token")
     p.add_argument(
+        "--acl-default-policy",
+        choices=("allow", "deny"),
+        default="deny",
+        help="with --acl-token: what applies where no rule does (default: deny, as in production)",
+    )
+    p.add_argument(
         "--provision",
         action="append",
         type=host_spec_argument,
@@ -41,6 +47,7 @@ async def _serve(args: argparse.Namespace) -> int:
         vault_port=args.vault_port,
         datacenters=tuple(d.strip() for d in args.datacenters.split(",") if d.strip()),
         acl_management_token=args.acl_token,
+        acl_default_policy=args.acl_default_policy,
         hosts=dict(args.provision),
     )
     stop = asyncio.Event()

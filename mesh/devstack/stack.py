@@ -32,6 +32,7 @@ class DevStack:
         vault_port: int = 0,
         datacenters: tuple[str, ...] = ("dc1",),
         acl_management_token: str | None = None,
+        acl_default_policy: str = "deny",
         trust_domain: str | None = None,
         check_reap_interval: float | None = None,
         hosts: dict[str, tuple[str, ...]] | None = None,
@@ -50,6 +51,7 @@ class DevStack:
                 node_address=host,
                 trust_domain=self.trust_domain,
                 acl_management_token=acl_management_token,
+                acl_default_policy=acl_default_policy,
                 federation=self.federation,
                 **extra,
             )

@@ -107,3 +107,10 @@ def test_hosts_named_on_the_command_line_get_their_own_credentials_signing_only_
         assert proc.wait(10) == 0
         assert proc.stdout is not None
         proc.stdout.close()
+
+
+def test_the_acl_default_policy_reaches_every_datacenters_consul() -> None:
+    stack = DevStack(datacenters=("dc1", "dc2"), acl_management_token="t", acl_default_policy="allow")
+    assert {dc: s.store.acl.default_policy for dc, s in stack.consuls.items()} == {"dc1": "allow", "dc2": "allow"}
+    assert DevStack(acl_management_token="t").consul.store.acl.default_policy == "deny"
+    assert DevStack().consul.store.acl.default_policy == "allow"  # ACLs off: Consul reports allow
