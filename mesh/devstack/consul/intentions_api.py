@@ -58,6 +58,10 @@ async def list_intentions(call: Call) -> web.StreamResponse:
 
 
 def _readable(call: Call, ixn: dict[str, Any]) -> bool:
+    """Consul's Intention.CanRead: intention read on the source or on the destination."""
+    source = str(ixn.get("SourceName") or "")
+    if source and call.authz.allows("intention", READ, source):
+        return True
     return call.allowed("intention", READ, str(ixn["DestinationName"]))
 
 

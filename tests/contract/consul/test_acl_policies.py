@@ -198,6 +198,10 @@ def test_intentions_follow_the_service_rules(consul_acls: ConsulUnderTest, uniqu
     assert (src, api) not in mine_ixns
     with pytest.raises(ACLPermissionDenied, match=_denied(accessor, "intention:write", web)):
         mine.connect.intentions.upsert(src, web, action="deny")
+    # Readable through its source too (Consul's Intention.CanRead: source or destination).
+    _, by_source = _token(consul_acls, unique("ixn-src"), f'service "{src}" {{ policy = "read" }}')
+    seen = {i["DestinationName"] for i in consul_acls.client(by_source).connect.intentions.list()}
+    assert {web, api} <= seen
     writer_rules = f'service "{web}" {{ policy = "read" intentions = "write" }}'
     _, writer = _token(consul_acls, unique("ixn-writer"), writer_rules)
     assert consul_acls.client(writer).connect.intentions.upsert(src, web, action="deny") is True
