@@ -6,8 +6,9 @@ What), and a transaction with any failure writes nothing. A successful one is wr
 change at one index (state store: one Raft entry), so every key it sets gets the same
 ModifyIndex and a watcher wakes once.
 
-Results are Consul's: `set`, `cas` and `check-index` give the entry without its value, `get` and
-`get-tree` the entries with theirs, deletes and `check-not-exists` nothing. Sessions are not
+Results are Consul's (agent/consul/state/txn.go): `set`, `cas` and `check-index` give the entry
+without its value, `get`, `get-or-empty` (an empty entry for a missing key) and `get-tree` the
+entries with theirs, deletes and `check-not-exists` nothing. Sessions are not
 modelled (kv_api.py), so `lock`, `unlock` and `check-session` fail as for an unknown session.
 """
 
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from mesh.devstack.consul.model import KVEntry
 
 WRITE_VERBS = frozenset({"set", "cas", "delete", "delete-tree", "delete-cas", "lock", "unlock"})
-READ_VERBS = frozenset({"get", "get-tree", "check-index", "check-not-exists", "check-session"})
+READ_VERBS = frozenset({"get", "get-or-empty", "get-tree", "check-index", "check-not-exists", "check-session"})
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ def _apply(op: KVOp, view: dict[str, KVEntry], out: TxnOutcome, index: int) -> s
         if existing is None:
             return f'key "{op.key}" doesn\'t exist'
         out.results.append((existing, True))
+    elif verb == "get-or-empty":
+        out.results.append((existing or KVEntry(key=op.key, value=None, flags=op.flags), True))
     elif verb == "get-tree":
         out.results.extend((view[k], True) for k in sorted(view) if k.startswith(op.key))
     elif verb == "check-index":

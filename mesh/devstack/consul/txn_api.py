@@ -26,7 +26,7 @@ from mesh.devstack.consul.kv_txn import WRITE_VERBS, KVOp, plan
 from mesh.devstack.consul.responses import HTTPError, json_response
 from mesh.devstack.consul.router import Router
 
-MAX_TXN_OPS = 128
+MAX_TXN_OPS = 64  # agent/txn_endpoint.go maxTxnOps
 _KV = schema(Field("Verb"), Field("Key"), Field("Value"), Field("Flags"), Field("Index"), Field("Session"))
 _OP = schema(Field("KV", nested=_KV), Field("Node"), Field("Service"), Field("Check"))
 

@@ -49,12 +49,13 @@ def test_reads_return_values_and_checks_pass_or_fail(consul: ConsulUnderTest, un
     c.kv.put(f"{top}/b", "2")
     index = c.kv.get(f"{top}/a")[1]["ModifyIndex"]
     answer = c.txn.put([kv("get", f"{top}/a"), kv("get-tree", f"{top}/"), kv("check-index", f"{top}/a", Index=index),
-                        kv("check-not-exists", f"{top}/zzz")])  # fmt: skip
+                        kv("check-not-exists", f"{top}/zzz"), kv("get-or-empty", f"{top}/none")])  # fmt: skip
     results = [r["KV"] for r in answer["Results"]]
     assert [base64.b64decode(r["Value"]) for r in results[:3]] == [b"1", b"1", b"2"]
     assert results[3]["Key"] == f"{top}/a"
     assert results[3]["Value"] is None
-    assert len(results) == 4
+    assert (results[4]["Key"], results[4]["Value"]) == (f"{top}/none", None)
+    assert len(results) == 5
 
 
 def test_a_failed_cas_applies_nothing(consul: ConsulUnderTest, unique: Callable[[str], str]) -> None:
@@ -103,9 +104,9 @@ def test_deletes_and_delete_tree(consul: ConsulUnderTest, unique: Callable[[str]
 
 def test_too_many_operations_is_413(consul: ConsulUnderTest, unique: Callable[[str], str]) -> None:
     top = unique("txn-big")
-    resp = _txn(consul, [kv("set", f"{top}/{i}", "v") for i in range(129)])
+    resp = _txn(consul, [kv("set", f"{top}/{i}", "v") for i in range(65)])
     assert resp.status_code == 413
-    assert resp.text == "Transaction contains too many operations (129 > 128)"
+    assert resp.text == "Transaction contains too many operations (65 > 64)"
 
 
 async def test_the_aio_client_runs_a_transaction(consul: ConsulUnderTest, unique: Callable[[str], str]) -> None:
