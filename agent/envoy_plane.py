@@ -26,6 +26,8 @@ import structlog
 from prometheus_client import Counter, Gauge
 
 from agent.envoy_stats import EnvoyStatsPoller
+from agent.listeners import describe, listener_keys
+from agent.planes import ListenerChanges
 from mesh.config.model import AgentConfig
 from mesh.envoy.binary import EnvoyBinary, find_envoy
 from mesh.envoy.bootstrap import bootstrap, write_bootstrap, xds_socket_path
@@ -76,6 +78,10 @@ class EnvoyPlane:
         self.last_error: str | None = None
         self.published_at: float | None = None
 
+    @property
+    def inbound_port(self) -> int:
+        return self.config.inbound_listen.port  # Envoy binds it (the inbound listener resource)
+
     async def start(self, state: LiveState) -> None:
         """Find Envoy, listen for it, write its bootstrap, publish the current snapshot, start it.
 
@@ -117,6 +123,20 @@ class EnvoyPlane:
             self.published_at = time.time()
             for type_url in changed:
                 self.metrics.published.labels(short_name(type_url)).inc()
+
+    async def apply(self, before: AgentConfig, config: AgentConfig) -> ListenerChanges:
+        """A reload: the new configuration was taken with the state; Envoy binds, rebinds and drains
+        the upstream listeners itself (a port it cannot bind is a rejected listener: /v1/status and
+        mesh_envoy_xds_rejected_total say so)."""
+        old, new = set(listener_keys(before.services)), set(listener_keys(config.services))
+        return sorted(describe(k) for k in new - old), sorted(describe(k) for k in old - new), []
+
+    def enforce_intentions(self) -> None:
+        """Nothing to do here: an intention change is a new RBAC in the published listeners and
+        routes (HTTP: decided per request; TCP: Envoy drains the chain within its drain time)."""
+
+    async def stop_accepting(self) -> None:
+        """Nothing before `drain`: draining Envoy's listeners is how it stops accepting."""
 
     def _failed(self, exc: Exception) -> None:
         self.metrics.publish_failures.inc()

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 import structlog
 
 from agent.exposure import log_remote_listeners
-from agent.listeners import describe, listener_keys
 from agent.reload_plan import ReloadPlan, plan_reload
 from agent.shutdown import DEREGISTRATION_GRACE
 from mesh.config import load_config
@@ -116,7 +115,7 @@ class Reload:
         assert agent.certs is not None
         assert agent.watches is not None
         state = agent.state
-        before = set(listener_keys(agent.config.services))
+        before = agent.config
         agent.config = state.config = config
         agent.certs.configure(
             trust_domain=state.trust_domain,
@@ -126,14 +125,9 @@ class Reload:
         for key in agent.upstream_keys():
             agent.watches.endpoints(key, state.datacenter)
         agent.required_watches = agent.required()
-        if agent.envoy is not None:
-            # Envoy binds, rebinds and drains the upstream listeners itself (a port it cannot bind
-            # is a rejected listener: /v1/status and mesh_envoy_xds_rejected_total say so).
-            agent.envoy.take(state)
-            after = set(listener_keys(config.services))
-            return sorted(describe(k) for k in after - before), sorted(describe(k) for k in before - after), []
-        assert agent.listeners is not None
-        return await agent.listeners.apply(config.services)
+        assert agent.plane is not None
+        agent.plane.take(state)
+        return await agent.plane.apply(before, config)
 
     async def _certificates_for(self, names: tuple[str, ...]) -> None:
         """Wait (bounded) until every added service has a leaf: registering a service before this

@@ -19,12 +19,13 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from agent.builtin_plane import INTENTIONS_RECHECK_INTERVAL, BuiltinPlane
 from agent.coalescing import Coalescer
 from agent.discovery import discover, retry_until
 from agent.envoy_plane import EnvoyPlane
 from agent.failstatic import LastGood, persistable
 from agent.intentions_log import report_intentions
-from agent.listeners import UpstreamListeners
+from agent.planes import DataPlane
 from agent.reload import Reload
 from agent.sdnotify import Notifier
 from agent.shutdown import DRAIN_DEADLINE, ShutdownParts, inbound_activity, shut_down
@@ -37,18 +38,14 @@ from mesh.certs.manager import CertificateManager
 from mesh.certs.material import TlsMaterial
 from mesh.certs.store import CertStore
 from mesh.certs.telemetry import CertMetrics
-from mesh.config.model import AgentConfig, LocalService, Upstream
+from mesh.config.model import AgentConfig
 from mesh.consul.client import ConsulClient
 from mesh.consul.registrar import Registrar
 from mesh.consul.telemetry import ConsulMetrics
 from mesh.consul.watch import UpdateEvent
 from mesh.errors import ConsulUnavailable
-from mesh.proxy.http.inbound import InboundHttp
 from mesh.proxy.http.metrics import HttpMetrics
-from mesh.proxy.http.outbound import HttpOutboundListener
 from mesh.proxy.http.spans import HttpTracing
-from mesh.proxy.inbound import InboundListener
-from mesh.proxy.outbound import OutboundListener
 from mesh.proxy.state import LiveState
 from mesh.proxy.tracker import ConnectionTracker
 from mesh.resilience import ResilienceMetrics
@@ -64,11 +61,7 @@ from mesh.vault.client import VaultClient
 
 log = structlog.get_logger("agent")
 
-# Open L4 connections are re-checked against intentions this often, besides on every change:
-# the bound on how long a connection can outlive a deny, whatever event was missed or raced.
-INTENTIONS_RECHECK_INTERVAL = 5.0
-
-__all__ = ["DRAIN_DEADLINE", "Agent", "StartupError"]
+__all__ = ["DRAIN_DEADLINE", "INTENTIONS_RECHECK_INTERVAL", "Agent", "StartupError"]
 
 
 @contextlib.contextmanager
@@ -101,7 +94,8 @@ class Agent:
         self.builder: SnapshotBuilder | None = None
         self.registrar: Registrar | None = None
         self.certs: CertificateManager | None = None
-        self.inbound: InboundListener | None = None
+        # The data plane (agent/planes.py): the builtin proxy, or the host's Envoy driven over ADS.
+        self.plane: DataPlane | None = None
         # L7 data plane (mesh/proxy/http): one HttpMetrics per registry, one inbound HTTP handler.
         # tracing: spans exported from there (mesh/proxy/http/spans.py); the datacenter may be discovered later.
         tracing = HttpTracing.from_settings(
@@ -111,11 +105,7 @@ class Agent:
             datacenter=lambda: self.state.datacenter if self.state is not None else config.datacenter or "",
         )
         self.http_metrics = HttpMetrics(self.metrics, access_log=config.access_log, tracing=tracing)
-        self.inbound_http: InboundHttp | None = None
-        # data_plane: envoy: the host's Envoy, driven over ADS (agent/envoy_plane.py).
-        self.envoy: EnvoyPlane | None = None
         self.watches: WatchSet | None = None
-        self.listeners: UpstreamListeners | None = None
         self.required_watches: frozenset[str] = frozenset()
         self.admin_runner: web.AppRunner | None = None
         self.restart_required: tuple[str, ...] = ()
@@ -142,8 +132,8 @@ class Agent:
             consul_unreachable_since=self.consul.reachability.unreachable_since,
             now=time.time(),
         )
-        if self.envoy is not None:
-            waiting = self.envoy.not_ready()
+        if self.plane is not None:
+            waiting = self.plane.not_ready()
             if waiting:
                 state = dataclasses.replace(state, reasons=(*state.reasons, *waiting))
         self._note_fail_static(state)
@@ -173,8 +163,9 @@ class Agent:
             ejected_until=ResilienceMetrics.of(self.metrics).ejected_until,  # resilience: ejections in /v1/status
         )
         document["data_plane"] = self.config.data_plane
-        if self.envoy is not None:
-            document["envoy"] = self.envoy.status()
+        plane = self.plane.status() if self.plane is not None else {}
+        if plane:
+            document[self.config.data_plane] = plane
         return document
 
     def serving_status(self) -> str:
@@ -222,9 +213,9 @@ class Agent:
         finally:
             # The builder holds what every event applied so far made; never leave it unswapped.
             snap = self.state.snapshot = self.builder.snapshot
-        if self.envoy is not None:
-            with _reaction("publishing to envoy"):
-                self.envoy.take(self.state)
+        if self.plane is not None:
+            with _reaction("data plane takes the snapshot"):
+                self.plane.take(self.state)
         # Each reaction on its own: a bug in one (logged) must not cost the others their turn.
         with _reaction("endpoint gauges"):
             for key, eps in snap.endpoints.items():
@@ -260,19 +251,10 @@ class Agent:
                 self.last_good.restore(self.builder, cid, snap)
 
     def enforce_intentions(self) -> None:
-        """Close open L4 connections whose source is no longer allowed (consul#5277), or whose
-        service this host no longer serves."""
-        inbound = self.inbound
-        if inbound is None:
-            return
-
-        def refused(source: str, service: str) -> bool:
-            local = self.config.service(service)
-            return local is None or not inbound.decide(source, local).allowed
-
-        for c in self.tracker.close_where(refused):
-            self.metrics.connections_closed_by_policy.labels(c.service, c.source).inc()
-            log.warning("open connection closed by intention change", service=c.service, source=c.source)
+        """Open connections whose caller is no longer allowed, or whose service this host no
+        longer serves, are closed (consul#5277): the data plane's business (agent/planes.py)."""
+        if self.plane is not None:
+            self.plane.enforce_intentions()
 
     def _watch_traffic_targets(self, traffic: TrafficState) -> None:
         """Endpoints of every service a document can send an upstream's traffic to (a split to
@@ -291,12 +273,6 @@ class Agent:
         dc = self.state.datacenter
         return {UpstreamKey(u.destination_name, u.datacenter or dc) for s in self.config.services for u in s.upstreams}
 
-    async def _recheck_intentions(self) -> None:
-        while True:
-            await asyncio.sleep(INTENTIONS_RECHECK_INTERVAL)
-            if self.state is not None:
-                self.enforce_intentions()
-
     def _on_roots(self, event: UpdateEvent) -> None:
         # Consul's CA roots feed the trust bundle directly (rotation overlap, consul#8681).
         if event.error is None and self.certs is not None:
@@ -306,8 +282,8 @@ class Agent:
         if self.state is not None:
             self.state.tls = material
             self.tls_published.set()
-            if self.envoy is not None:
-                self.envoy.take(self.state)
+            if self.plane is not None:
+                self.plane.take(self.state)
             self._maybe_ready()
 
     def _persistable(self) -> PersistedSnapshot:
@@ -384,11 +360,9 @@ class Agent:
         certs.configure(trust_domain=td, datacenter=dc, services=tuple(s.name for s in cfg.services))
         certs.load_persisted()
 
-        # With data_plane: envoy, Envoy binds the inbound listener (agent/envoy_plane.py).
-        builtin = cfg.data_plane == "builtin"
-        inbound_port = self._bind_builtin_inbound(state) if builtin else cfg.inbound_listen.port
+        self.plane = self._parts.plane = plane = self._make_plane(state)
         self.registrar = registrar = Registrar(
-            self.consul, node=cfg.node, advertise_address=cfg.advertise_address, inbound_port=inbound_port
+            self.consul, node=cfg.node, advertise_address=cfg.advertise_address, inbound_port=plane.inbound_port
         )
         self._parts.registrar = registrar
 
@@ -403,19 +377,8 @@ class Agent:
         self._spawn(certs.run(), "certificates")
         self._spawn(self.http_metrics.tracing.run(), "span export")
         self._spawn(self.last_good.run(self._persistable), "persist last good snapshot")
-        if self.inbound is not None:
-            self._parts.accepting = self._spawn(self.inbound.serve(), "inbound listener")
-            self._spawn(self._recheck_intentions(), "intentions re-check")
-            self.listeners = UpstreamListeners(self._make_listener, self._spawn, DRAIN_DEADLINE)
-            self._parts.listeners = self.listeners
-            for service in cfg.services:
-                for upstream in service.upstreams:
-                    with listen_errors(f"upstream {upstream.destination_name} listener {upstream.bind}"):
-                        await self.listeners.start(service, upstream)
-        else:
-            self.envoy = self._parts.envoy = EnvoyPlane(cfg, self.metrics)
-            with envoy_errors():
-                await self.envoy.start(state)
+        with envoy_errors():
+            await plane.start(state)
         with listen_errors(f"admin listener {cfg.admin_listen}"):
             await self._start_admin()
         self.notifier.status("registering in Consul")
@@ -424,15 +387,14 @@ class Agent:
         self._parts.heartbeat = self._spawn(registrar.run(), "registration heartbeat")
         self._maybe_ready()
 
-    def _bind_builtin_inbound(self, state: LiveState) -> int:
-        cfg = self.config
-        self.inbound = inbound = InboundListener(state, self.metrics, self.tracker)
-        self.inbound_http = InboundHttp(state, self.http_metrics, self.tracker)
-        inbound.http_handler = self.inbound_http.handle_connection
-        with listen_errors(f"inbound listener {cfg.inbound_listen}"):
-            inbound.bind(cfg.inbound_listen.host, cfg.inbound_listen.port)
-        self._parts.inbound, self._parts.inbound_http = inbound, self.inbound_http
-        return inbound.port
+    def _make_plane(self, state: LiveState) -> DataPlane:
+        """The configured data plane; the builtin one binds its inbound listener now (its port is
+        what registration tells Consul), Envoy binds when it gets its configuration."""
+        if self.config.data_plane == "envoy":
+            return EnvoyPlane(self.config, self.metrics)
+        builtin = BuiltinPlane(state, self.metrics, self.http_metrics, self.tracker, self._spawn)
+        builtin.bind()
+        return builtin
 
     async def _register_or_defer(self) -> bool:
         """Register now (True), or leave it to the heartbeat (False) when Consul does not answer
@@ -448,11 +410,6 @@ class Agent:
 
     def required(self) -> frozenset[str]:
         return frozenset({INTENTIONS, KV} | {k.watch_id for k in self.upstream_keys()})
-
-    def _make_listener(self, service: LocalService, upstream: Upstream) -> OutboundListener:
-        assert self.state is not None
-        # Speaks HTTP when the upstream is http, else takes the L4 path (decided per connection).
-        return HttpOutboundListener(service, upstream, self.state, self.metrics, self.http_metrics)
 
     async def _reloads(self) -> None:
         reload = Reload(self)
@@ -477,8 +434,8 @@ class Agent:
         if self.admin_runner is not None:
             await self.admin_runner.cleanup()
         await self.http_metrics.tracing.close()  # what is queued, sent once within a deadline
-        if self.envoy is not None:
-            await self.envoy.stop()
+        if self.plane is not None:
+            await self.plane.stop()
         await self.consul.close()
         self.vault.close()
 

@@ -6,8 +6,9 @@
    learned is served, not refused. The grace ends when no new inbound connection or request
    has arrived for QUIET_PERIOD (peers have moved on; at once on an idle host), or after
    DEREGISTRATION_GRACE at the latest.
-3. Stop accepting (inbound and upstream listeners). Idle keep-alive connections close now, busy
-   ones after their current response; everything still open at the deadline is cancelled.
+3. The data plane stops accepting (inbound and upstream listeners) and drains: idle keep-alive
+   connections close now, busy ones after their current response; everything still open at the
+   deadline is cancelled (the builtin plane), or Envoy's listeners are drained and Envoy stopped.
 
 The whole sequence fits in DRAIN_DEADLINE; the unit's TimeoutStopSec leaves room above it.
 """
@@ -19,16 +20,13 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 import structlog
 
-from agent.listeners import UpstreamListeners
+from agent.planes import DataPlane
 from agent.sdnotify import Notifier
 from mesh.consul.registrar import Registrar
 from mesh.errors import MeshError
-from mesh.proxy.http.inbound import InboundHttp
-from mesh.proxy.inbound import InboundListener
 from mesh.telemetry.metrics import Metrics
 
 log = structlog.get_logger("agent.shutdown")
@@ -41,10 +39,6 @@ QUIET_PERIOD = 0.25
 DEREGISTRATION_TIMEOUT = 5.0
 
 
-class Drainable(Protocol):
-    async def drain(self, deadline: float) -> None: ...
-
-
 @dataclass
 class ShutdownParts:
     """What exists to be shut down; anything startup did not reach yet is None."""
@@ -52,12 +46,7 @@ class ShutdownParts:
     notifier: Notifier
     registrar: Registrar | None = None
     heartbeat: asyncio.Task[None] | None = None
-    inbound: InboundListener | None = None
-    accepting: asyncio.Task[None] | None = None
-    inbound_http: InboundHttp | None = None
-    listeners: UpstreamListeners | None = None
-    # data_plane: envoy: the host's Envoy, drained in step 3 instead of the builtin listeners.
-    envoy: Drainable | None = None
+    plane: DataPlane | None = None
     # A number that grows with every inbound connection and request (for the quiet period).
     inbound_activity: Callable[[], float] = lambda: 0.0
 
@@ -71,25 +60,9 @@ async def shut_down(parts: ShutdownParts, *, deadline: float = DRAIN_DEADLINE) -
     if await _deregister(parts.registrar):
         await _until_quiet(parts.inbound_activity)
     parts.notifier.status("draining open connections")
-    if parts.accepting is not None:
-        await cancelled(parts.accepting)  # closes the listening socket (InboundListener.serve)
-    elif parts.inbound is not None:
-        parts.inbound.close_listener()
-    if parts.listeners is not None:
-        parts.listeners.close_all()
-    if parts.inbound_http is not None:
-        parts.inbound_http.start_draining()
-    remaining = max(0.0, deadline - (time.monotonic() - started))
-    drains = []
-    if parts.listeners is not None:
-        drains.append(parts.listeners.drain_all(remaining))
-    if parts.inbound is not None:
-        drains.append(parts.inbound.drain(remaining))
-    if parts.envoy is not None:
-        drains.append(parts.envoy.drain(remaining))
-    await asyncio.gather(*drains)
-    if parts.inbound_http is not None:
-        parts.inbound_http.close()
+    if parts.plane is not None:
+        await parts.plane.stop_accepting()
+        await parts.plane.drain(max(0.0, deadline - (time.monotonic() - started)))
     log.info("drained", seconds=round(time.monotonic() - started, 2))
 
 
