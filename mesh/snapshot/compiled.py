@@ -85,6 +85,7 @@ class CompiledSnapshot:
     inbound: tuple[CompiledInbound, ...]
     upstreams: tuple[CompiledUpstream, ...]
     tls: TlsMaterial | None
+    access_log: str = "all"  # the agent's access_log mode: which requests a data plane logs
 
     @property
     def intentions(self) -> IntentionTable:
@@ -133,6 +134,7 @@ def compile_snapshot(
         inbound=tuple(_inbound(snapshot.traffic, config, s) for s in config.services),
         upstreams=upstreams,
         tls=tls,
+        access_log=config.access_log,
     )
 
 

@@ -15,7 +15,7 @@ correspondence).
 from __future__ import annotations
 
 from envoy.config.accesslog.v3 import accesslog_pb2
-from envoy.config.core.v3 import substitution_format_string_pb2
+from envoy.config.core.v3 import base_pb2, substitution_format_string_pb2
 from envoy.extensions.access_loggers.stream.v3 import stream_pb2
 from google.protobuf import struct_pb2
 
@@ -56,4 +56,40 @@ def access_log(direction: str, source: str, destination: str, *, grpc: bool = Fa
     log_format = substitution_format_string_pb2.SubstitutionFormatString(json_format=fields)
     return accesslog_pb2.AccessLog(
         name=STDOUT_LOGGER, typed_config=pack(stream_pb2.StdoutAccessLog(log_format=log_format))
+    )
+
+
+def access_logs(
+    mode: str, direction: str, source: str, destination: str, *, grpc: bool = False
+) -> list[accesslog_pb2.AccessLog]:
+    """The access logs of one HTTP connection manager for the agent's `access_log` mode.
+
+    `off` writes nothing and `errors` has Envoy write only what may be an error (a status of 400
+    or more, no response, or any response flag): every line Envoy writes crosses the agent's event
+    loop on its way to the log (mesh.envoy.log_lines), so lines the mode would drop are better not
+    written at all. The agent then keeps exactly the builtin plane's `errors` lines (an app's own
+    4xx is dropped there)."""
+    if mode in ("off", False):
+        return []
+    log = access_log(direction, source, destination, grpc=grpc)
+    if mode == "errors":
+        log.filter.CopyFrom(_maybe_an_error())
+    return [log]
+
+
+def _maybe_an_error() -> accesslog_pb2.AccessLogFilter:
+    def status(op: int, value: int) -> accesslog_pb2.AccessLogFilter:
+        comparison = accesslog_pb2.ComparisonFilter(
+            op=op, value=base_pb2.RuntimeUInt32(default_value=value, runtime_key="mesh.access_log.status")
+        )
+        return accesslog_pb2.AccessLogFilter(status_code_filter=accesslog_pb2.StatusCodeFilter(comparison=comparison))
+
+    return accesslog_pb2.AccessLogFilter(
+        or_filter=accesslog_pb2.OrFilter(
+            filters=[
+                status(accesslog_pb2.ComparisonFilter.GE, 400),
+                status(accesslog_pb2.ComparisonFilter.EQ, 0),
+                accesslog_pb2.AccessLogFilter(response_flag_filter=accesslog_pb2.ResponseFlagFilter()),
+            ]
+        )
     )

@@ -110,6 +110,7 @@ class InboundInputs:
     listen: HostPort
     intentions: IntentionTable
     default_allow: bool
+    access_log: str = "all"  # the agent's access_log mode (all | errors | off)
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +259,7 @@ def _filters(
         filters.append(listener_components_pb2.Filter(name="envoy.filters.network.tcp_proxy", typed_config=pack(proxy)))
     else:
         route = inbound_route(name, rbac.http, stat_prefix, inbound.request_timeout, inbound.rate_limits, plaintext)
-        filters.append(inbound_http_filter(name, route, stat_prefix, route_source))
+        filters.append(inbound_http_filter(name, route, stat_prefix, route_source, inputs.access_log))
         if route_source is not None:
             routes.append(route)
     return filters

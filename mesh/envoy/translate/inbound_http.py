@@ -30,7 +30,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import http_con
 from google.protobuf import wrappers_pb2
 
 from mesh.envoy.translate import names
-from mesh.envoy.translate.access_log import access_log
+from mesh.envoy.translate.access_log import access_logs
 from mesh.envoy.translate.inbound_rate_limits import FILTER as FILTER_RATE_LIMIT
 from mesh.envoy.translate.inbound_rate_limits import limited_routes, rate_limit_filter
 from mesh.envoy.translate.protos import duration, pack
@@ -71,8 +71,10 @@ def inbound_http_filter(
     route: route_pb2.RouteConfiguration,
     stat_prefix: str,
     route_source: config_source_pb2.ConfigSource | None,
+    access_log_mode: str = "all",
 ) -> listener_components_pb2.Filter:
-    """The manager: `route` written in, or named for RDS from `route_source`."""
+    """The manager: `route` written in, or named for RDS from `route_source`; its access log as the
+    agent's `access_log` mode says."""
     # Authorization first: a caller refused anyway must not spend the allowed callers' tokens.
     # The filter's own rules refuse everything: the route's per-route config is what decides.
     http_filters = [hcm_pb2.HttpFilter(name=HTTP_FILTER, typed_config=pack(http_rbac_pb2.RBAC(rules=_NOBODY)))]
@@ -95,7 +97,7 @@ def inbound_http_filter(
         local_reply_config=hcm_pb2.LocalReplyConfig(mappers=[_denied_reply()]),
         # The builtin plane's access log fields; the caller is its SPIFFE ID here, reduced to the
         # service name by the agent as it forwards the line (mesh.envoy.log_lines).
-        access_log=[access_log("inbound", "%DOWNSTREAM_PEER_URI_SAN%", service)],
+        access_log=access_logs(access_log_mode, "inbound", "%DOWNSTREAM_PEER_URI_SAN%", service),
     )
     if route_source is None:
         manager.route_config.CopyFrom(route)

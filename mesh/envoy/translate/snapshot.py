@@ -74,6 +74,7 @@ def inbound_inputs(compiled: CompiledSnapshot) -> InboundInputs:
         listen=HostPort(compiled.inbound_address, compiled.inbound_port),
         intentions=compiled.intentions,
         default_allow=compiled.default_allow,
+        access_log=compiled.access_log,
     )
 
 
