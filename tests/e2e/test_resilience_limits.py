@@ -85,9 +85,18 @@ def test_max_connections_queues_up_to_max_pending_requests_and_refuses_the_rest(
     statuses = Counter(r.status for r in replies)
     served = sorted(r.seconds for r in replies if r.status == 200)
     print(f"\n[limits] 4 concurrent, MaxConnections 1 + MaxPendingRequests 1: {dict(statuses)}, served at {served}")
-    assert statuses == {200: 2, 503: 2}
-    assert {r.headers["x-mesh-reason"] for r in replies if r.status == 503} == {"max-pending-requests"}
-    assert served[1] >= 2.0  # the pending one waited for the first's connection
+    assert {r.headers["x-mesh-reason"] for r in replies if r.status == 503} <= {"max-pending-requests"}
+    if slow.mesh.plane == "builtin":
+        assert statuses == {200: 2, 503: 2}
+        assert served[1] >= 2.0  # the pending one waited for the first's connection
+    else:
+        # Envoy's pools are per worker thread, and a pool with no connection always opens one, past
+        # MaxConnections: with W workers up to W connections serve at once (docs/data-planes.md). The
+        # pending requests are bounded cluster-wide: never more than 1 + 1 wait, the rest are refused.
+        assert statuses[200] + statuses[503] == 4
+        assert statuses[200] >= 2
+        workers = sum(1 for t in served if t < 2.0)
+        assert len(served) <= workers + 2, served
 
 
 def test_inbound_rate_limit_answers_429_beyond_the_burst(api: Fleet) -> None:
