@@ -69,6 +69,8 @@ def parse_rules(text: str) -> Rules:
             tree = json.loads(text)
         except ValueError as exc:
             raise ACLRuleError(f"invalid JSON rules: {exc}") from None
+        except RecursionError:
+            raise ACLRuleError("invalid JSON rules: nested too deeply") from None
     else:
         try:
             tree = parse(text)

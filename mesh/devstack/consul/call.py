@@ -126,6 +126,8 @@ class Call:
             return json.loads(raw) if raw.strip() else None
         except ValueError as exc:
             raise HTTPError(400, f"Request decode failed: {exc}") from None
+        except RecursionError:
+            raise HTTPError(400, "Request decode failed: nested too deeply") from None
 
     # -- server reads ---------------------------------------------------------------
 

@@ -146,3 +146,12 @@ def test_default_allow_lets_what_no_rule_denies(devstack_consul: Callable[..., C
         mine.acl.token.list()  # acl is never granted by default
     resp = requests.get(f"{consul.url}/v1/kv/open", timeout=10)
     assert resp.headers["X-Consul-Default-ACL-Policy"] == "allow"
+
+
+def test_a_hostile_body_is_a_bad_request(consul_acls: ConsulUnderTest) -> None:
+    headers = {"X-Consul-Token": MANAGEMENT_TOKEN}
+    deep = '{"Description": ' + "[" * 100000 + "]" * 100000 + "}"
+    resp = requests.put(f"{consul_acls.url}/v1/acl/token", data=deep, headers=headers, timeout=10)
+    assert resp.status_code == 400
+    wrong = requests.put(f"{consul_acls.url}/v1/acl/token", json={"Policies": "all"}, headers=headers, timeout=10)
+    assert wrong.status_code == 400

@@ -120,3 +120,8 @@ def test_json_and_hcl_forms_are_the_same_rules() -> None:
     assert parse_rules('{"service": {"web": {"policy": "read"}}, "operator": "read"}') == parse_rules(
         'service "web" { policy = "read" }\noperator = "read"'
     )
+
+
+def test_deeply_nested_json_rules_are_an_error_not_a_crash() -> None:
+    with pytest.raises(ACLRuleError, match="nested too deeply"):
+        parse_rules('{"a": ' + "[" * 30000 + "]" * 30000 + "}")
