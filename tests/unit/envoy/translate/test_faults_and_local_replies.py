@@ -35,7 +35,9 @@ def translated(docs: dict[str, str]) -> Translation:
         instance("a1", meta={"version": "v1"}, protocol="http"),
         instance("a2", meta={"version": "v2"}, protocol="http"),
     )
-    snap = MeshSnapshot(version=1, endpoints={UpstreamKey("api", "dc1"): api}, traffic=envoy_traffic(docs))
+    other = (instance("o1", service="other", protocol="http"),)
+    endpoints = {UpstreamKey("api", "dc1"): api, UpstreamKey("other", "dc1"): other}
+    snap = MeshSnapshot(version=1, endpoints=endpoints, traffic=envoy_traffic(docs))
     return translate(compile_snapshot(config, "dc1", TD, snap, None), sds=ads_source())
 
 
