@@ -1,7 +1,9 @@
 """HTTP/1.1 for the mesh's L7 proxy: a codec with no I/O, and a thin asyncio layer.
 
-Protocol code (everything but `streams`) takes bytes and returns values or events; it
-never touches a socket, so every framing rule is unit-tested without one. Names, values,
+Protocol code (everything but `streams` and `protocol`) takes bytes and returns values or
+events; it never touches a socket, so every framing rule is unit-tested without one.
+`connection` is one connection's state machine over those parts (both roles, keep-alive,
+100-continue, reuse); `protocol` is the asyncio BufferedProtocol that feeds it. Names, values,
 methods and targets are bytes throughout (see mesh.http.headers for why).
 
 Heads are parsed by llhttp (`llhttp_head`, what `streams.HttpReader` uses); the pure-Python
