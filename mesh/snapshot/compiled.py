@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mesh.certs.material import TlsMaterial
-from mesh.config.model import AgentConfig, LocalService, Upstream
+from mesh.config.model import AgentConfig, LocalService, TracingSettings, Upstream
 from mesh.intentions import IntentionTable
 from mesh.routing import reachable_targets
 from mesh.routing.chain import CompiledChain, compiled_chain
@@ -86,6 +86,7 @@ class CompiledSnapshot:
     upstreams: tuple[CompiledUpstream, ...]
     tls: TlsMaterial | None
     access_log: str = "all"  # the agent's access_log mode: which requests a data plane logs
+    tracing: TracingSettings | None = None  # span export (None: trace headers pass on, nothing exported)
 
     @property
     def intentions(self) -> IntentionTable:
@@ -135,6 +136,7 @@ def compile_snapshot(
         upstreams=upstreams,
         tls=tls,
         access_log=config.access_log,
+        tracing=config.tracing,
     )
 
 

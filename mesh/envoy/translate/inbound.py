@@ -38,7 +38,7 @@ from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
 from google.protobuf import wrappers_pb2
 
-from mesh.config.model import HostPort, LocalService, MtlsMode
+from mesh.config.model import HostPort, LocalService, MtlsMode, TracingSettings
 from mesh.envoy.translate import names
 from mesh.envoy.translate.clusters import H2_PROTOCOLS, HTTP_OPTIONS, h2_protocol_options
 from mesh.envoy.translate.inbound_http import inbound_http_filter, inbound_route
@@ -111,6 +111,7 @@ class InboundInputs:
     intentions: IntentionTable
     default_allow: bool
     access_log: str = "all"  # the agent's access_log mode (all | errors | off)
+    tracing: TracingSettings | None = None  # span export to an OTLP collector
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +260,7 @@ def _filters(
         filters.append(listener_components_pb2.Filter(name="envoy.filters.network.tcp_proxy", typed_config=pack(proxy)))
     else:
         route = inbound_route(name, rbac.http, stat_prefix, inbound.request_timeout, inbound.rate_limits, plaintext)
-        filters.append(inbound_http_filter(name, route, stat_prefix, route_source, inputs.access_log))
+        filters.append(inbound_http_filter(name, route, stat_prefix, route_source, inputs.access_log, inputs.tracing))
         if route_source is not None:
             routes.append(route)
     return filters

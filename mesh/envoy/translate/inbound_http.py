@@ -29,12 +29,14 @@ from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
 from google.protobuf import wrappers_pb2
 
+from mesh.config.model import TracingSettings
 from mesh.envoy.translate import names
 from mesh.envoy.translate.access_log import access_logs
 from mesh.envoy.translate.inbound_rate_limits import FILTER as FILTER_RATE_LIMIT
 from mesh.envoy.translate.inbound_rate_limits import limited_routes, rate_limit_filter
 from mesh.envoy.translate.protos import duration, pack
 from mesh.envoy.translate.rbac import HTTP_FILTER
+from mesh.envoy.translate.tracing import manager_tracing
 from mesh.proxy.http.flags import Flag
 from mesh.traffic.model import InstanceLevelRateLimits
 
@@ -72,6 +74,7 @@ def inbound_http_filter(
     stat_prefix: str,
     route_source: config_source_pb2.ConfigSource | None,
     access_log_mode: str = "all",
+    tracing: TracingSettings | None = None,
 ) -> listener_components_pb2.Filter:
     """The manager: `route` written in, or named for RDS from `route_source`; its access log as the
     agent's `access_log` mode says."""
@@ -99,6 +102,8 @@ def inbound_http_filter(
         # service name by the agent as it forwards the line (mesh.envoy.log_lines).
         access_log=access_logs(access_log_mode, "inbound", "%DOWNSTREAM_PEER_URI_SAN%", service),
     )
+    if tracing is not None:
+        manager.tracing.CopyFrom(manager_tracing(tracing, service))  # SERVER spans of the local service
     if route_source is None:
         manager.route_config.CopyFrom(route)
     else:

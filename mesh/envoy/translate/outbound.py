@@ -24,12 +24,14 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import http_con
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from google.protobuf import wrappers_pb2
 
+from mesh.config.model import TracingSettings
 from mesh.envoy.translate import names
-from mesh.envoy.translate.access_log import access_log
+from mesh.envoy.translate.access_log import access_logs
 from mesh.envoy.translate.clusters import backend_cluster, has_endpoints
 from mesh.envoy.translate.faults import FAULT, no_fault
 from mesh.envoy.translate.local_replies import local_reply_config
 from mesh.envoy.translate.protos import ads_source, pack, socket_address, uint32
+from mesh.envoy.translate.tracing import manager_tracing
 from mesh.proxy.outbound import MAX_ATTEMPTS as DIAL_ATTEMPTS
 from mesh.snapshot.compiled import CompiledUpstream
 
@@ -44,13 +46,20 @@ def stat_prefix(upstream: CompiledUpstream) -> str:
     return f"upstream.{upstream.service}.{upstream.upstream.destination_name}.default.default.{upstream.datacenter}"
 
 
-def outbound_listener(upstream: CompiledUpstream, trust_domain: str) -> listener_pb2.Listener:
+def outbound_listener(
+    upstream: CompiledUpstream,
+    trust_domain: str,
+    *,
+    access_log_mode: str = "all",
+    tracing: TracingSettings | None = None,
+) -> listener_pb2.Listener:
     declared = upstream.upstream
     name = names.outbound_listener(
         upstream.service, declared.destination_name, declared.local_bind_address, declared.local_bind_port
     )
     if upstream.http:
-        network_filter = listener_components_pb2.Filter(name=HCM, typed_config=pack(_http_manager(upstream)))
+        manager = _http_manager(upstream, access_log_mode, tracing)
+        network_filter = listener_components_pb2.Filter(name=HCM, typed_config=pack(manager))
     else:
         network_filter = listener_components_pb2.Filter(
             name=TCP_PROXY, typed_config=pack(_tcp_proxy(upstream, trust_domain))
@@ -80,7 +89,9 @@ def _tcp_proxy(upstream: CompiledUpstream, trust_domain: str) -> tcp_proxy_pb2.T
     return proxy
 
 
-def _http_manager(upstream: CompiledUpstream) -> hcm.HttpConnectionManager:
+def _http_manager(
+    upstream: CompiledUpstream, access_log_mode: str, tracing: TracingSettings | None
+) -> hcm.HttpConnectionManager:
     ucfg = upstream.chain.upstream_config
     # The fault filter injects nothing unless a route overrides it (mesh/envoy/translate/faults.py).
     filters = [
@@ -101,12 +112,16 @@ def _http_manager(upstream: CompiledUpstream) -> hcm.HttpConnectionManager:
             ),
         ),
         http_filters=filters,
-        access_log=[
-            access_log(
-                "outbound", upstream.service, upstream.upstream.destination_name, grpc=upstream.protocol == "grpc"
-            )
-        ],
+        access_log=access_logs(
+            access_log_mode,
+            "outbound",
+            upstream.service,
+            upstream.upstream.destination_name,
+            grpc=upstream.protocol == "grpc",
+        ),
         max_request_headers_kb=uint32(64),
         # The builtin plane's `x-mesh-reason` on what Envoy answers itself (local_replies.py).
         local_reply_config=local_reply_config(ucfg.limits if ucfg is not None else None),
+        # CLIENT spans of the calling local service, as the builtin plane's (translate/tracing.py).
+        tracing=manager_tracing(tracing, upstream.service) if tracing is not None else None,
     )

@@ -28,6 +28,7 @@ from mesh.envoy.translate.inbound import InboundInputs, InboundService, inbound_
 from mesh.envoy.translate.outbound import outbound_listener
 from mesh.envoy.translate.routes import route_configuration
 from mesh.envoy.translate.secrets import secrets
+from mesh.envoy.translate.tracing import collector_cluster
 from mesh.envoy.xds.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, ResourceSet
 from mesh.snapshot.compiled import CompiledInbound, CompiledSnapshot, CompiledUpstream
 
@@ -57,9 +58,10 @@ def translate(compiled: CompiledSnapshot, *, sds: config_source_pb2.ConfigSource
     inbound = inbound_resources(inbound_inputs(compiled), sds_config=sds, route_source=sds)
     outbound = translate_outbound(compiled, sds=sds)
     listeners = ((inbound.listener,) if inbound.listener is not None else ()) + outbound.listeners
+    collector = (collector_cluster(compiled.tracing),) if compiled.tracing is not None else ()
     return Translation(
         listeners=listeners,
-        clusters=inbound.clusters + outbound.clusters,
+        clusters=inbound.clusters + outbound.clusters + collector,
         routes=inbound.routes + outbound.routes,
         endpoints=outbound.endpoints,
         secrets=outbound.secrets,
@@ -75,6 +77,7 @@ def inbound_inputs(compiled: CompiledSnapshot) -> InboundInputs:
         intentions=compiled.intentions,
         default_allow=compiled.default_allow,
         access_log=compiled.access_log,
+        tracing=compiled.tracing,
     )
 
 
@@ -94,7 +97,7 @@ def translate_outbound(compiled: CompiledSnapshot, *, sds: config_source_pb2.Con
     clusters: dict[str, cluster_pb2.Cluster] = {}
     assignments: dict[str, endpoint_pb2.ClusterLoadAssignment] = {}
     for upstream in compiled.upstreams:
-        listeners.append(outbound_listener(upstream, td))
+        listeners.append(outbound_listener(upstream, td, access_log_mode=compiled.access_log, tracing=compiled.tracing))
         if upstream.http:
             routes.append(route_configuration(upstream, td))
         _clusters(upstream, td, sds, clusters, assignments)
