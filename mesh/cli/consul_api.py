@@ -7,7 +7,9 @@ Where Consul is and which token to send follow Consul's own CLI: `--consul-addr`
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import base64
+import json
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ from mesh.errors import ConsulRefused, ConsulUnavailable
 
 DEFAULT_CONSUL = "http://127.0.0.1:8500"
 _TIMEOUT = 10.0
+MAX_TXN_OPS = 64  # Consul's limit on operations in one /v1/txn (agent/txn_endpoint.go maxTxnOps)
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,27 @@ class KvEntry:
     key: str
     value: bytes
     modify_index: int
+
+
+@dataclass(frozen=True)
+class CasWrite:
+    """One `cas` operation of a transaction: write `value` only if `key` is still at `modify_index` (0: absent)."""
+
+    key: str
+    value: bytes
+    modify_index: int
+
+
+@dataclass(frozen=True)
+class TxnOutcome:
+    """What Consul answered to a transaction: the index it was applied at, or the failed operations.
+
+    `errors` pairs each failed operation's position in the request with Consul's reason; when
+    there are any, Consul applied none of the operations.
+    """
+
+    index: int = 0
+    errors: tuple[tuple[int, str], ...] = ()
 
 
 @contextmanager
@@ -136,6 +160,27 @@ class ConsulApi:
         with consul_errors(f"deleting {key}", self.address):
             return bool(self._client.kv.delete(key, cas=modify_index))
 
+    def kv_txn_cas(self, writes: Sequence[CasWrite]) -> TxnOutcome:
+        """Apply every write in one `/v1/txn`, all or none (at most MAX_TXN_OPS of them).
+
+        The request is made here rather than through py-consul's `txn.put`, which sends no ACL
+        token and raises on the 409 that carries which operation failed.
+        """
+        payload = [
+            {"KV": {"Verb": "cas", "Key": w.key, "Value": base64.b64encode(w.value).decode(), "Index": w.modify_index}}
+            for w in writes
+        ]
+        what = f"writing {len(writes)} document(s) in one transaction"
+        http = self._client.http
+        with consul_errors(what, self.address):
+            response = http.put(
+                lambda r: r, "/v1/txn", data=json.dumps(payload), headers=self._client.prepare_headers()
+            )
+            if response.code not in (200, 409):
+                consul.callback.CB._status(response, allow_404=False)
+                raise consul.ConsulException(f"{response.code} {response.body}")
+        return _txn_outcome(response.code, response.body, what, self.address)
+
     def intentions(self) -> list[dict[str, Any]]:
         """`/v1/connect/intentions`, the same source the agents watch."""
         with consul_errors("reading intentions", self.address):
@@ -162,3 +207,26 @@ def _entry(raw: dict[str, Any]) -> KvEntry:
     if isinstance(value, str):
         value = value.encode()
     return KvEntry(key=str(raw["Key"]), value=value or b"", modify_index=int(raw.get("ModifyIndex", 0)))
+
+
+def _txn_outcome(code: int, body: str, what: str, address: str) -> TxnOutcome:
+    """Consul's answer to /v1/txn: 200 `{"Results": [{"KV": {..."ModifyIndex"}}]}` or 409 `{"Errors": [...]}`."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise ConsulUnavailable(f"{what}: Consul at {address} answered {code} without a JSON object")
+    if code == 409:
+        errors = tuple(
+            (int(e.get("OpIndex", -1)), str(e.get("What", "")))
+            for e in data.get("Errors") or ()
+            if isinstance(e, dict) and isinstance(e.get("OpIndex", -1), int)
+        )
+        return TxnOutcome(errors=errors or ((-1, "Consul refused the transaction without saying why"),))
+    indexes = [
+        r["KV"].get("ModifyIndex")
+        for r in data.get("Results") or ()
+        if isinstance(r, dict) and isinstance(r.get("KV"), dict)
+    ]
+    return TxnOutcome(index=max((i for i in indexes if isinstance(i, int)), default=0))

@@ -9,6 +9,12 @@ meshctl), Consul refuses the write and nothing is lost.
 Consul's KV check-and-set covers one key: a concurrent change to a *different* document
 between the read and the write is not detected, so the cross-document checks see the
 documents as they were at the read.
+
+Several documents (`put_many`) are validated alone, then together against the others, and
+written in one `/v1/txn` of `cas` operations: Consul applies all of them at one index or, when
+any key moved since the read, none. Consul takes at most 64 operations in a transaction, so
+more documents than that are refused before anything is read rather than split, which would
+give up all-or-none.
 """
 
 from __future__ import annotations
@@ -17,13 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from mesh.cli.consul_api import ConsulApi
+from mesh.cli.consul_api import MAX_TXN_OPS, CasWrite, ConsulApi
 from mesh.cli.errors import Refused
 from mesh.cli.kv_documents import (
     PrefixContents,
     StoredDocument,
     canonical_text,
     decoded,
+    introduced_by_changes,
     introduced_problems,
     read_prefix,
     stored_bytes,
@@ -56,6 +63,36 @@ class CasConflict(Refused):
         super().__init__(
             f"{key} changed in Consul after meshctl read it ({read} when read, {now}): someone else wrote it, "
             "for example in the Consul UI. Nothing was written; look at `meshctl config diff` and try again."
+        )
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One document of a several-document put: which document, its new text, and where that came from."""
+
+    id: DocumentId
+    raw: bytes
+    source: str
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """A several-document put: each document's outcome, and the index all the written ones landed at
+    (0 when every document was already as given and nothing was written)."""
+
+    results: list[WriteResult]
+    index: int
+
+
+class TxnConflict(Refused):
+    """A transaction Consul refused: which document failed, and that none was applied."""
+
+    def __init__(self, failures: list[tuple[str, str]], total: int) -> None:
+        lines = "\n".join(f"  {where}: {why}" for where, why in failures)
+        super().__init__(
+            f"Consul refused the transaction of {total} document(s); none was applied:\n{lines}\n"
+            "Someone else wrote a document after meshctl read it (for example in the Consul UI); "
+            "look at `meshctl config diff` and try again."
         )
 
 
@@ -94,6 +131,62 @@ class DocumentStore:
         if not self.api.kv_put_cas(key, stored_bytes(data), read_index):
             raise self._conflict(key, read_index)
         return WriteResult(key, "replaced" if current is not None else "created", read_index, rejected)
+
+    def put_many(self, candidates: list[Candidate], *, before_write: BeforeWrite | None = None) -> BatchResult:
+        """Validate every candidate alone, then all of them together against the other documents
+        in KV, then write the changed ones in one transaction: all of them or none.
+
+        Raises Refused for more than MAX_TXN_OPS documents or one named twice (nothing read),
+        InvalidDocument for the first invalid one (nothing read), Refused when together they
+        would break other documents, TxnConflict when a key moved meanwhile.
+        """
+        if len(candidates) > MAX_TXN_OPS:
+            raise Refused(
+                f"{len(candidates)} documents given; Consul applies at most {MAX_TXN_OPS} operations in one "
+                f"transaction, so they cannot be written all or none. Nothing written; put them in groups of "
+                f"at most {MAX_TXN_OPS}."
+            )
+        seen: dict[DocumentId, str] = {}
+        for c in candidates:
+            if c.id in seen:
+                raise Refused(f"{c.id} is given twice ({seen[c.id]} and {c.source}); nothing written")
+            seen[c.id] = c.source
+        checked = [(c, *validate_alone(c.id, c.raw, source=c.source)) for c in candidates]
+        contents = self.contents()
+        keys = {c.id.key(self.prefix) for c in candidates}
+        valid, rejected = valid_documents(contents.documents)
+        rejected = [r for r in rejected if r.source not in keys]
+        changes = {c.id: model for c, _data, model in checked}
+        _refuse_if_breaking(introduced_by_changes(valid, changes), ", ".join(sorted(keys)), "writing")
+        results: list[WriteResult] = []
+        writes: list[tuple[Candidate, CasWrite]] = []
+        for c, data, _model in checked:
+            key = c.id.key(self.prefix)
+            current = contents.documents.get(c.id)
+            read_index = current.modify_index if current is not None else 0
+            if current is not None and _same(c.id, current.value, data):
+                results.append(WriteResult(key, "unchanged", read_index, rejected))
+                continue
+            writes.append((c, CasWrite(key, stored_bytes(data), read_index)))
+            results.append(WriteResult(key, "replaced" if current is not None else "created", read_index, rejected))
+        if not writes:
+            return BatchResult(results, 0)
+        if before_write is not None:
+            before_write()
+        outcome = self.api.kv_txn_cas([w for _c, w in writes])
+        if outcome.errors:
+            raise TxnConflict([self._failure(writes, i, what) for i, what in outcome.errors], len(writes))
+        return BatchResult(results, outcome.index)
+
+    def _failure(self, writes: list[tuple[Candidate, CasWrite]], op_index: int, what: str) -> tuple[str, str]:
+        """Which document an operation Consul refused was, with what it is now at."""
+        if not 0 <= op_index < len(writes):
+            return "the transaction", what
+        candidate, write = writes[op_index]
+        now = self.api.kv_get(write.key)
+        read = f"ModifyIndex {write.modify_index}" if write.modify_index else "absent"
+        at = "absent now" if now is None else f"now at ModifyIndex {now.modify_index}"
+        return f"{write.key} from {candidate.source}", f"{what} ({read} when read, {at})"
 
     def delete(self, doc_id: DocumentId, *, before_write: BeforeWrite | None = None) -> WriteResult:
         """Delete with CAS, refusing when other documents still refer to this one."""

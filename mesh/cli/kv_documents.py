@@ -102,10 +102,16 @@ def introduced_problems(
     Problems already there before the change are the operator's existing business, not a
     reason to refuse this one; any new one, on any document, is.
     """
+    return introduced_by_changes(current, {changed: replacement})
+
+
+def introduced_by_changes(
+    current: Mapping[DocumentId, TrafficDocument], changes: Mapping[DocumentId, TrafficDocument | None]
+) -> list[tuple[DocumentId, Problem]]:
+    """introduced_problems for several documents changed together (None: deleted), as one change."""
     before = set(check_references(current.values()))
-    after_docs = {k: v for k, v in current.items() if k != changed}
-    if replacement is not None:
-        after_docs[changed] = replacement
+    after_docs = {k: v for k, v in current.items() if k not in changes}
+    after_docs.update({k: v for k, v in changes.items() if v is not None})
     return [item for item in check_references(after_docs.values()) if item not in before]
 
 

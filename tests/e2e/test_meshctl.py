@@ -191,3 +191,54 @@ def test_explain_names_the_route_subset_and_instance_requests_actually_take(mesh
     counts = served(web, port, 200)
     assert set(counts) == {"api-host-v1", "api-host-v2"}
     assert 70 <= counts["api-host-v1"] <= 130, counts
+
+
+CANARY_RESOLVER = (
+    "Subsets:\n  v1:\n    Filter: Service.Meta.version == v1\n  v2:\n    Filter: Service.Meta.version == v2\n"
+)
+CANARY_SPLITTER = '{"Splits": [{"Weight": 90, "ServiceSubset": "v1"}, {"Weight": 10, "ServiceSubset": "v2"}]}'
+
+
+def test_config_put_with_two_files_writes_both_at_one_index(stack: Stack, tmp_path: Path) -> None:
+    (tmp_path / "resolver.yaml").write_text(CANARY_RESOLVER)
+    (tmp_path / "splitter.json").write_text(CANARY_SPLITTER)
+    put = meshctl(
+        stack,
+        "config",
+        "put",
+        "service-resolver",
+        "orders",
+        str(tmp_path / "resolver.yaml"),
+        "service-splitter",
+        "orders",
+        str(tmp_path / "splitter.json"),
+        "-o",
+        "json",
+    )
+    assert put.code == 0, put.err
+    kv = stack.consul().kv
+    resolver = kv.get("mesh/config/service-resolver/orders")[1]
+    splitter = kv.get("mesh/config/service-splitter/orders")[1]
+    assert resolver["ModifyIndex"] == splitter["ModifyIndex"] == put.json()["index"]
+    assert [d["outcome"] for d in put.json()["documents"]] == ["created", "created"]
+
+
+def test_config_put_with_one_invalid_file_of_two_writes_neither(stack: Stack, tmp_path: Path) -> None:
+    (tmp_path / "resolver.yaml").write_text(CANARY_RESOLVER)
+    (tmp_path / "splitter.yaml").write_text("Splits:\n  - Weight: 90\n    ServiceSubset: v1\n")
+    put = meshctl(
+        stack,
+        "config",
+        "put",
+        "service-resolver",
+        "billing",
+        str(tmp_path / "resolver.yaml"),
+        "service-splitter",
+        "billing",
+        str(tmp_path / "splitter.yaml"),
+    )
+    assert put.code == 1
+    assert "weights add up to 90" in put.err
+    kv = stack.consul().kv
+    assert kv.get("mesh/config/service-resolver/billing")[1] is None
+    assert kv.get("mesh/config/service-splitter/billing")[1] is None
