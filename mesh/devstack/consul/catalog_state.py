@@ -114,6 +114,24 @@ class CatalogState(CatalogTables):
         self._commit(w)
         return existing
 
+    def delete_node(self, name: str) -> bool:
+        """The node, its services and every check on it, in one write (Consul's DeleteNode)."""
+        existing = self.nodes.get(name)
+        if existing is None:
+            return False
+        w = _Write(self._ix.next(), tables={NODES, SERVICES, CHECKS}, nodes={name})
+        for check in self.node_checks(name):
+            self.drop_check(check)
+            w.checks.append(check)
+        for svc in self.services_on(name):
+            self.drop_service(svc)
+            self._service_record_changed(w, svc)
+            self._forget_extinct(w, svc)
+        del self.nodes[name]
+        self._node_index[name] = w.index
+        self._commit(w)
+        return True
+
     def ensure_check(self, check: Check) -> Check:
         existing = self.checks.get((check.node, check.check_id))
         if existing is not None and existing.content() == check.content():

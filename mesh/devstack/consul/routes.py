@@ -7,6 +7,7 @@ from mesh.devstack.consul import (
     agent_api,
     ca_api,
     catalog_api,
+    catalog_register,
     config_api,
     health_api,
     intentions_api,
@@ -18,6 +19,17 @@ from mesh.devstack.consul.router import Router
 
 def build_router() -> Router:
     router = Router()
-    for module in (agent_api, catalog_api, health_api, kv_api, config_api, intentions_api, ca_api, acl_api, txn_api):
+    for module in (
+        agent_api,
+        catalog_api,
+        catalog_register,
+        health_api,
+        kv_api,
+        config_api,
+        intentions_api,
+        ca_api,
+        acl_api,
+        txn_api,
+    ):
         module.register(router)
     return router
