@@ -22,14 +22,13 @@ from aiohttp import web
 from agent.builtin_plane import INTENTIONS_RECHECK_INTERVAL, BuiltinPlane
 from agent.coalescing import Coalescer
 from agent.discovery import discover, retry_until
-from agent.envoy_plane import EnvoyPlane
 from agent.failstatic import LastGood, persistable
 from agent.intentions_log import report_intentions
 from agent.planes import DataPlane
 from agent.reload import Reload
 from agent.sdnotify import Notifier
 from agent.shutdown import DRAIN_DEADLINE, ShutdownParts, inbound_activity, shut_down
-from agent.startup import StartupError, envoy_errors, listen_errors, unless_stopped
+from agent.startup import StartupError, data_plane_errors, listen_errors, unless_stopped
 from agent.status import Readiness, readiness, status_document
 from agent.traffic_log import report_traffic
 from agent.watches import ROOTS, WatchSet, intentions_fetch, kv_fetch, roots_fetch
@@ -377,7 +376,7 @@ class Agent:
         self._spawn(certs.run(), "certificates")
         self._spawn(self.http_metrics.tracing.run(), "span export")
         self._spawn(self.last_good.run(self._persistable), "persist last good snapshot")
-        with envoy_errors():
+        with data_plane_errors():
             await plane.start(state)
         with listen_errors(f"admin listener {cfg.admin_listen}"):
             await self._start_admin()
@@ -391,6 +390,9 @@ class Agent:
         """The configured data plane; the builtin one binds its inbound listener now (its port is
         what registration tells Consul), Envoy binds when it gets its configuration."""
         if self.config.data_plane == "envoy":
+            # Imported here: grpc and Envoy's protos are ~17 MiB a builtin-plane agent never needs.
+            from agent.envoy_plane import EnvoyPlane
+
             return EnvoyPlane(self.config, self.metrics)
         builtin = BuiltinPlane(state, self.metrics, self.http_metrics, self.tracker, self._spawn)
         builtin.bind()

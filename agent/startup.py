@@ -11,10 +11,6 @@ from typing import Any
 import structlog
 
 from agent.shutdown import cancelled
-from mesh.envoy.binary import EnvoyBinaryError
-from mesh.envoy.supervisor import EnvoyStartError
-from mesh.envoy.xds.address import InvalidListenAddress
-from mesh.envoy.xds.server import XdsServerError
 from mesh.errors import MeshError
 
 log = structlog.get_logger("agent")
@@ -33,15 +29,15 @@ def listen_errors(what: str) -> Iterator[None]:
 
 
 @contextmanager
-def envoy_errors() -> Iterator[None]:
+def data_plane_errors() -> Iterator[None]:
     """data_plane: envoy: no usable Envoy binary, or the xDS socket cannot be served, ends the
     agent with the reason (the binary error names every place looked at and how to install one)."""
     try:
         yield
-    except (EnvoyBinaryError, EnvoyStartError, XdsServerError, InvalidListenAddress) as exc:
-        raise StartupError(f"cannot start the Envoy data plane: {exc}") from None
-    except (OSError, ValueError) as exc:
-        raise StartupError(f"cannot start the Envoy data plane: {exc}") from None
+    except StartupError:
+        raise
+    except (MeshError, OSError, ValueError) as exc:  # no binary, cannot spawn it, the socket not served
+        raise StartupError(f"cannot start the data plane: {exc}") from None
 
 
 async def unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
