@@ -20,9 +20,13 @@ from mesh.devstack.consul.model import CONNECT_PROXY, CRITICAL, PASSING, VALID_S
 from mesh.devstack.consul.registration import RegistrationError, parse_check, parse_service
 from mesh.devstack.consul.responses import HTTPError, empty_response, json_response
 from mesh.devstack.consul.router import Router
+from mesh.devstack.consul.sidecar import requested_sidecar, sidecar_definition, sidecar_id
 from mesh.devstack.consul.store import CONSUL_VERSION, SERVER_RPC_PORT
 
 SERF_LAN_PORT = 8301
+GRPC_PORT = 8502  # -dev's plaintext xDS port; TLS off (Consul's -1)
+# The Envoy versions Consul 1.20 lists as supported (envoyextensions/xdscommon/proxysupport.go).
+SUPPORTED_ENVOY = ("1.31.2", "1.30.6", "1.29.9", "1.28.7")
 _CHECK_UPDATE = schema(Field("Status"), Field("Output"))
 CHECK_OUTPUT_MAX = 4096
 
@@ -96,8 +100,23 @@ async def agent_self(call: Call) -> web.StreamResponse:
         "DebugConfig": debug,
         "Coord": None,
         "Member": _member(call),
-        "Stats": {"consul": {"server": "true", "leader": "true", "known_datacenters": "1"}},
+        "Stats": {
+            "consul": {
+                "server": "true",
+                "leader": "true",
+                "leader_addr": f"{store.node_address}:{SERVER_RPC_PORT}",
+                "bootstrap": "false",
+                "known_datacenters": "1",
+                "acl": "enabled" if store.acl.enabled else "disabled",
+            }
+        },
         "Meta": {"consul-network-segment": "", "consul-version": CONSUL_VERSION},
+        # Present when the agent serves xDS on gRPC, as -dev does (agent/agent_endpoint.go XDSSelf).
+        "xDS": {
+            "SupportedProxies": {"envoy": list(SUPPORTED_ENVOY)},
+            "Port": GRPC_PORT,
+            "Ports": {"Plaintext": GRPC_PORT, "TLS": -1},
+        },
     }
     return json_response(body)
 
@@ -148,24 +167,42 @@ async def service(call: Call) -> web.StreamResponse:
 
 
 async def register_service(call: Call) -> web.StreamResponse:
+    """The service and, with `Connect.SidecarService`, its sidecar proxy (sidecar.py), both or neither."""
     body = await call.json()
+    node = call.ctx.store.node_name
     try:
-        svc, specs = parse_service(body, call.ctx.store.node_name)
+        svc, specs = parse_service(body, node)
+        nested = requested_sidecar(body)
+        sidecar = None
+        if nested is not None:
+            own = sidecar_id(svc.id)
+            taken = {s.port for s in call.ctx.agent.services() if s.kind == CONNECT_PROXY and s.id != own}
+            sidecar = parse_service(sidecar_definition(nested, svc, taken), node)
     except RegistrationError as exc:
         raise HTTPError(400, str(exc)) from None
-    call.require("service", WRITE, svc.name)
-    if svc.kind == CONNECT_PROXY and svc.destination:
-        call.require("service", WRITE, svc.destination)
+    for registered, _ in [(svc, specs)] + ([sidecar] if sidecar else []):
+        call.require("service", WRITE, registered.name)
+        if registered.kind == CONNECT_PROXY and registered.destination:
+            call.require("service", WRITE, registered.destination)
     replace = call.has("replace-existing-checks") and call.get("replace-existing-checks") in ("", "true")
     call.ctx.agent.register_service(svc, specs, replace_existing_checks=replace)
+    if sidecar is not None:
+        call.ctx.agent.register_service(sidecar[0], sidecar[1], replace_existing_checks=replace)
     return empty_response(200)
 
 
 async def deregister_service(call: Call) -> web.StreamResponse:
+    """The service and the sidecar registered with it (Consul removes both)."""
     existing = call.ctx.agent.service(call.arg)
     if existing is not None:
         call.require("service", WRITE, existing.name)
+    sidecar = call.ctx.agent.service(sidecar_id(call.arg))
+    own_sidecar = sidecar is not None and sidecar.proxy.get("DestinationServiceID") == call.arg
+    if sidecar is not None and own_sidecar:
+        call.require("service", WRITE, sidecar.name)
     call.ctx.agent.deregister_service(call.arg)
+    if sidecar is not None and own_sidecar:
+        call.ctx.agent.deregister_service(sidecar.id)
     return empty_response(200)
 
 

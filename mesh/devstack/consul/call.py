@@ -6,7 +6,7 @@ import json
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from aiohttp import web
 
@@ -139,25 +139,46 @@ class Call:
         return QueryOptions.parse(self.request.query)
 
     async def blocking(
-        self, read: Callable[[Store], tuple[int, T]], watch: Collection[WatchKey]
+        self, read: Callable[[Store], tuple[int, T]], watch: Collection[WatchKey], *, peered: bool = False
     ) -> tuple[T, Mapping[str, str]]:
         """A blocking read of this request's datacenter, woken by writes to `watch`: the result
-        and its QueryMeta headers."""
+        and its QueryMeta headers.
+
+        `peered` reads take Consul's `?peer=NAME`. This stand-in has no cluster peerings, so every
+        named peer is unknown and, as in Consul's state store, its reads find nothing: an empty
+        list or map (None for a single object), at the table's index.
+        """
         opts = self.options()
         getter = self.ctx.store_getter(self.dc)
         self.authz  # noqa: B018 - resolve the token first, so an unknown one is refused at once
+        other_peer = peered and bool(self.get("peer"))
 
         def run(store: Store) -> tuple[int, T]:
             self.filtered_by_acls = False  # each re-read decides afresh
-            return read(store)
+            index, result = read(store)
+            if other_peer:
+                self.filtered_by_acls = False
+                return index, _nothing_like(result)
+            return index, result
 
         index, result = await block(opts, getter, run, watch)
         return result, {**meta_headers(index, opts), **self.acl_headers()}
 
-    async def read(self, read: Callable[[Store], tuple[int, Any]], watch: Collection[WatchKey]) -> web.Response:
+    async def read(
+        self, read: Callable[[Store], tuple[int, Any]], watch: Collection[WatchKey], *, peered: bool = False
+    ) -> web.Response:
         """A blocking read answered as JSON with QueryMeta headers."""
-        result, headers = await self.blocking(read, watch)
+        result, headers = await self.blocking(read, watch, peered=peered)
         return json_response(result, headers=headers)
+
+
+def _nothing_like(result: T) -> T:
+    """What a read of an unknown peer finds: nothing, in the shape of the local answer."""
+    if isinstance(result, list):
+        return cast(T, [])
+    if isinstance(result, dict):
+        return cast(T, {})
+    return cast(T, None)
 
 
 def apply_filter(flt: Filter, items: Iterable[T], view: Callable[[T], Mapping[str, Any]]) -> list[T]:

@@ -54,7 +54,7 @@ async def nodes(call: Call) -> web.StreamResponse:
         ]
         return store.indexes.table(NODES), apply_filter(flt, found, lambda v: v)
 
-    return await call.read(read, {watchkeys.table(NODES)})
+    return await call.read(read, {watchkeys.table(NODES)}, peered=True)
 
 
 async def services(call: Call) -> web.StreamResponse:
@@ -76,7 +76,7 @@ async def services(call: Call) -> web.StreamResponse:
         return store.indexes.table(SERVICES), summary
 
     # The filter and ?node-meta read the instances' nodes too.
-    return await call.read(read, {watchkeys.table(SERVICES), watchkeys.table(NODES)})
+    return await call.read(read, {watchkeys.table(SERVICES), watchkeys.table(NODES)}, peered=True)
 
 
 async def _service_nodes(call: Call, *, connect: bool) -> web.StreamResponse:
@@ -100,7 +100,9 @@ async def _service_nodes(call: Call, *, connect: bool) -> web.StreamResponse:
         views = [shapes.service_node(s, catalog.nodes[s.node]) for s in found]
         return index, apply_filter(flt, views, lambda v: v)
 
-    return await call.read(read, {watchkeys.connect_instances(name) if connect else watchkeys.instances(name)})
+    return await call.read(
+        read, {watchkeys.connect_instances(name) if connect else watchkeys.instances(name)}, peered=True
+    )
 
 
 def has_tags(svc: Service, wanted: list[str]) -> bool:
@@ -132,4 +134,4 @@ async def node_services(call: Call) -> web.StreamResponse:
             "Services": {v["ID"]: v for v in views},
         }
 
-    return await call.read(read, {watchkeys.node(name)})
+    return await call.read(read, {watchkeys.node(name)}, peered=True)

@@ -56,7 +56,7 @@ async def _entries(call: Call, *, connect: bool) -> web.StreamResponse:
             entries.append(shapes.health_entry(node, svc, checks))
         return index, apply_filter(flt, entries, lambda e: e)
 
-    return await call.read(read, {watchkeys.connect(name) if connect else watchkeys.service(name)})
+    return await call.read(read, {watchkeys.connect(name) if connect else watchkeys.service(name)}, peered=True)
 
 
 async def service(call: Call) -> web.StreamResponse:
@@ -87,7 +87,7 @@ async def _checks(call: Call, select: Callable[[CatalogState], Iterable[Check]],
         ]
         return store.indexes.table(CHECKS), apply_filter(flt, found, lambda v: v)
 
-    return await call.read(read, {watch, watchkeys.table(NODES)} if meta else {watch})
+    return await call.read(read, {watch, watchkeys.table(NODES)} if meta else {watch}, peered=True)
 
 
 async def service_checks(call: Call) -> web.StreamResponse:
