@@ -176,8 +176,10 @@ async def register_service(call: Call) -> web.StreamResponse:
         sidecar = None
         if nested is not None:
             own = sidecar_id(svc.id)
-            taken = {s.port for s in call.ctx.agent.services() if s.kind == CONNECT_PROXY and s.id != own}
-            sidecar = parse_service(sidecar_definition(nested, svc, taken), node)
+            taken = {s.port for s in call.ctx.agent.services() if s.id != own}
+            previous = call.ctx.agent.service(own)
+            definition = sidecar_definition(nested, svc, taken, previous.port if previous else 0)
+            sidecar = parse_service(definition, node)
     except RegistrationError as exc:
         raise HTTPError(400, str(exc)) from None
     for registered, _ in [(svc, specs)] + ([sidecar] if sidecar else []):

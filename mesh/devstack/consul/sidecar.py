@@ -4,7 +4,8 @@ registered with its parent, as Consul does it.
 The nested definition is a whole service definition whose fields all have defaults taken from the
 parent: ID `<parent id>-sidecar-proxy` (not overridable), Name `<parent name>-sidecar-proxy`, Kind
 `connect-proxy` (not overridable), the parent's Tags, Meta and Locality, a port from the agent's
-sidecar range (21000-21255) when none is given, a Proxy pointing at the parent on 127.0.0.1, and,
+sidecar range (21000-21255) when none is given, the parent's address, a Proxy pointing at the
+parent (its socket, or 127.0.0.1 and its port), and,
 when no check is given, a TCP check of the proxy's address and port and an alias check of the
 parent. Pure: which ports are taken is the caller's to say.
 """
@@ -42,11 +43,14 @@ def requested_sidecar(body: Any) -> Mapping[str, Any] | None:
     return nested
 
 
-def sidecar_definition(nested: Mapping[str, Any], parent: Service, taken_ports: Collection[int]) -> dict[str, Any]:
+def sidecar_definition(
+    nested: Mapping[str, Any], parent: Service, taken_ports: Collection[int], previous_port: int = 0
+) -> dict[str, Any]:
     """The sidecar's full service definition: `nested` with Consul's defaults filled in.
 
-    `taken_ports` are the ports of the agent's other sidecars (its own earlier port excluded by
-    the caller, so a re-registration keeps it).
+    `taken_ports` are the ports of the agent's other services (the sidecar's own earlier port
+    left out); `previous_port` is the port the sidecar has now, kept on a re-registration when it
+    is in the range, as Consul keeps it.
     """
     if nested.get("ID") not in (None, "", sidecar_id(parent.id)):
         raise RegistrationError("sidecar_service can't specify an ID")
@@ -63,15 +67,25 @@ def sidecar_definition(nested: Mapping[str, Any], parent: Service, taken_ports: 
     if not nested.get("Locality") and parent.locality:
         out["Locality"] = parent.locality
     if not nested.get("Port"):
-        out["Port"] = _free_port(taken_ports)
+        in_range = SIDECAR_MIN_PORT <= previous_port <= SIDECAR_MAX_PORT
+        out["Port"] = previous_port if in_range else _free_port(taken_ports)
+    if not nested.get("Address") and parent.address:
+        out["Address"] = parent.address
     proxy = dict(nested.get("Proxy") or {})
     proxy["DestinationServiceName"] = proxy.get("DestinationServiceName") or parent.name
     proxy["DestinationServiceID"] = proxy.get("DestinationServiceID") or parent.id
-    proxy["LocalServiceAddress"] = proxy.get("LocalServiceAddress") or "127.0.0.1"
-    proxy["LocalServicePort"] = proxy.get("LocalServicePort") or parent.port
+    # The local service: its socket, else 127.0.0.1 and its port, unless both are given.
+    if not proxy.get("LocalServiceSocketPath") and not (
+        proxy.get("LocalServiceAddress") and proxy.get("LocalServicePort")
+    ):
+        if parent.socket_path:
+            proxy["LocalServiceSocketPath"] = parent.socket_path
+        else:
+            proxy["LocalServiceAddress"] = proxy.get("LocalServiceAddress") or "127.0.0.1"
+            proxy["LocalServicePort"] = proxy.get("LocalServicePort") or parent.port
     out["Proxy"] = proxy
     if not nested.get("Check") and not nested.get("Checks"):
-        address = str(nested.get("Address") or proxy["LocalServiceAddress"])
+        address = str(out.get("Address") or proxy.get("LocalServiceAddress") or "")
         host = f"[{address}]" if ":" in address else address
         out["Checks"] = [
             {"Name": "Connect Sidecar Listening", "TCP": f"{host}:{out['Port']}", "Interval": "10s"},
