@@ -16,6 +16,7 @@ service, the owner's write for a check.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -52,6 +53,7 @@ _REGISTER = schema(
     Field("Checks", each=_CHECK),
     Field("SkipNodeUpdate"),
 )
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _DEREGISTER = schema(Field("Node"), Field("Datacenter"), Field("ServiceID"), Field("CheckID"))
 
 
@@ -96,7 +98,7 @@ def _check(raw: Mapping[str, Any], node: str, svc: Service | None, services: Map
     service_id = str(raw.get("ServiceID") or "")
     owner = svc if svc is not None and svc.id == service_id else services.get(service_id)
     if service_id and owner is None:
-        raise HTTPError(500, f'Unknown service ID "{service_id}" for check ID "{check_id}"')
+        raise HTTPError(500, f"Unknown service ID '{service_id}' for check ID '{check_id}'")
     definition = raw.get("Definition")
     return Check(
         node=node,
@@ -123,6 +125,9 @@ async def catalog_register(call: Call) -> web.StreamResponse:
         raise HTTPError(400, "Request decode failed: Node and Address must be strings")
     if not name:
         raise HTTPError(500, "Must provide node")
+    node_id = body.get("ID") or ""
+    if node_id and not (isinstance(node_id, str) and _UUID.fullmatch(node_id)):
+        raise HTTPError(500, f"Bad node ID: uuid string is wrong length: {node_id!r}")
     store = call.ctx.store_getter(call.dc)()
     catalog = store.catalog
     existing = catalog.nodes.get(name)
@@ -150,6 +155,9 @@ async def catalog_register(call: Call) -> web.StreamResponse:
         call.require("node", WRITE, name)
     if svc is not None:
         call.require("service", WRITE, svc.name)
+        replaced = on_node.get(svc.id)
+        if replaced is not None and replaced.name != svc.name:  # renaming by ID is writing the old one too
+            call.require("service", WRITE, replaced.name)
         if svc.kind == CONNECT_PROXY and svc.destination:
             call.require("service", WRITE, svc.destination)
     for check in checks:

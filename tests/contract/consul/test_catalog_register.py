@@ -106,3 +106,31 @@ async def test_the_aio_client_registers_and_deregisters_an_external_node(
         assert gone == []
     finally:
         await c.close()
+
+
+def test_refused_registrations(consul: ConsulUnderTest, unique: Callable[[str], str]) -> None:
+    url = f"{consul.url}/v1/catalog/register"
+    no_node = requests.put(url, json={"Address": "10.0.0.1"}, timeout=10)
+    assert no_node.status_code == 500
+    assert "Must provide node" in no_node.text
+    no_address = requests.put(url, json={"Node": unique("n")}, timeout=10)
+    assert no_address.status_code == 500
+    assert "Must provide address if SkipNodeUpdate is not set" in no_address.text
+    bad_id = requests.put(url, json={"Node": unique("n"), "Address": "10.0.0.1", "ID": "nope"}, timeout=10)
+    assert bad_id.status_code == 500
+    assert "Bad node ID" in bad_id.text
+
+
+def test_renaming_a_service_by_id_needs_write_on_the_old_name(
+    consul_acls: ConsulUnderTest, unique: Callable[[str], str]
+) -> None:
+    admin = consul_acls.client(MANAGEMENT_TOKEN)
+    node, old, new = unique("ext-node"), unique("old"), unique("new")
+    assert admin.catalog.register(node, "10.0.0.11", service={"Service": old, "ID": "svc-1", "Port": 80})
+    only_new = admin.acl.token.create(service_identities=[{"ServiceName": new}])["SecretID"]
+    with pytest.raises(ACLPermissionDenied, match=f"lacks permission 'service:write' on \"{old}\""):
+        consul_acls.client(only_new).catalog.register(
+            node, "10.0.0.11", service={"Service": new, "ID": "svc-1", "Port": 80}
+        )
+    assert [s["Service"] for s in admin.catalog.node(node)[1]["Services"].values()] == [old]
+    assert admin.catalog.deregister(node)
