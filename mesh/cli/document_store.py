@@ -87,13 +87,15 @@ class BatchResult:
 class TxnConflict(Refused):
     """A transaction Consul refused: which document failed, and that none was applied."""
 
-    def __init__(self, failures: list[tuple[str, str]], total: int) -> None:
+    def __init__(self, failures: list[tuple[str, str]], total: int, *, stale: bool) -> None:
         lines = "\n".join(f"  {where}: {why}" for where, why in failures)
-        super().__init__(
-            f"Consul refused the transaction of {total} document(s); none was applied:\n{lines}\n"
+        advice = (
             "Someone else wrote a document after meshctl read it (for example in the Consul UI); "
             "look at `meshctl config diff` and try again."
+            if stale
+            else "Check the token: writing a document needs key:write on its key."
         )
+        super().__init__(f"Consul refused the transaction of {total} document(s); none was applied:\n{lines}\n{advice}")
 
 
 class DocumentStore:
@@ -175,7 +177,8 @@ class DocumentStore:
             before_write()
         outcome = self.api.kv_txn_cas([w for _c, w in writes])
         if outcome.errors:
-            raise TxnConflict([self._failure(writes, i, what) for i, what in outcome.errors], len(writes))
+            failures = [self._failure(writes, i, what) for i, what in outcome.errors]
+            raise TxnConflict(failures, len(writes), stale=all(_stale(what) for _i, what in outcome.errors))
         return BatchResult(results, outcome.index)
 
     def _failure(self, writes: list[tuple[Candidate, CasWrite]], op_index: int, what: str) -> tuple[str, str]:
@@ -183,6 +186,8 @@ class DocumentStore:
         if not 0 <= op_index < len(writes):
             return "the transaction", what
         candidate, write = writes[op_index]
+        if not _stale(what):  # a refusal (ACL), not a moved key: reading the key may be refused too
+            return f"{write.key} from {candidate.source}", what
         now = self.api.kv_get(write.key)
         read = f"ModifyIndex {write.modify_index}" if write.modify_index else "absent"
         at = "absent now" if now is None else f"now at ModifyIndex {now.modify_index}"
@@ -215,6 +220,11 @@ class DocumentStore:
     def _conflict(self, key: str, read_index: int) -> CasConflict:
         now = self.api.kv_get(key)
         return CasConflict(key, read_index, None if now is None else now.modify_index)
+
+
+def _stale(what: str) -> bool:
+    """Consul's reason for a `cas` on a key that moved since the read (agent/consul/state/txn.go)."""
+    return "index is stale" in what
 
 
 def _same(doc_id: DocumentId, stored: bytes, data: dict[str, object]) -> bool:

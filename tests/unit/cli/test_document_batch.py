@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import consul
 import pytest
 
 from mesh.cli.consul_api import ConsulApi, ConsulTarget
 from mesh.cli.document_store import Candidate, DocumentStore, TxnConflict
 from mesh.cli.errors import Refused
+from mesh.devstack.consul import ConsulServer
+from mesh.devstack.threaded import StandInThread
 from mesh.errors import InvalidDocument
 from mesh.traffic import SERVICE_DEFAULTS, SERVICE_RESOLVER, SERVICE_SPLITTER, DocumentId
 from tests.support.ports import free_port
-from tests.unit.cli.conftest import ConsulStandIn
+from tests.unit.cli.conftest import TRUST_DOMAIN, ConsulStandIn
 from tests.unit.cli.documents import INVALID_SPLITTER_YAML, RESOLVER_WITHOUT_V2_YAML, RESOLVER_YAML, SPLITTER_JSON
 
 PREFIX = "mesh/config"
@@ -128,3 +131,21 @@ def test_meshctl_config_put_refuses_an_incomplete_triple(consul_standin: ConsulS
     assert run.code != 0
     assert "KIND SERVICE FILE for each document" in run.err
     assert entry(consul_standin, RESOLVER) is None
+
+
+def test_a_token_that_may_write_only_one_of_the_keys_writes_neither() -> None:
+    admin_token = "c0ffee00-0000-4000-8000-00000000000a"
+    server = ConsulServer(trust_domain=TRUST_DOMAIN, acl_management_token=admin_token)
+    with StandInThread(server, name="cli-consul-acl"):
+        admin = consul.Consul(host=server.host, port=server.port, token=admin_token)
+        rules = {"key_prefix": {f"{PREFIX}/": {"policy": "read"}, RESOLVER.key(PREFIX): {"policy": "write"}}}
+        policy = admin.acl.policy.create("resolver-only", rules=rules)
+        token = admin.acl.token.create(policies_id=[policy["ID"]])["SecretID"]
+        store = DocumentStore(ConsulApi(ConsulTarget(server.url, token=token)), PREFIX)
+        with pytest.raises(TxnConflict) as refused:
+            store.put_many(canary())
+        message = str(refused.value)
+        assert f"{SPLITTER.key(PREFIX)} from splitter.json" in message
+        assert "lacks permission 'key:write'" in message
+        assert "Check the token" in message
+        assert admin.kv.get(RESOLVER.key(PREFIX))[1] is None
