@@ -11,6 +11,7 @@ import requests
 from consul.exceptions import ACLPermissionDenied
 
 from ..conftest import MANAGEMENT_TOKEN, ConsulUnderTest
+from .polling import eventually
 
 # py-consul's aio client still passes aiohttp's deprecated `ssl_context`/`verify_ssl`.
 pytestmark = [
@@ -27,7 +28,8 @@ def test_an_unknown_peer_has_nothing(consul: ConsulUnderTest, unique: Callable[[
     c.agent.service.register(name, service_id=name, port=80, check={"TTL": "30s"})
     for path in PEERED_LISTS:
         url = f"{consul.url}{path.format(name=name)}"
-        assert requests.get(url, timeout=10).json() != [], path
+        # The agent's registration reaches the catalog by anti-entropy in Consul: wait for it.
+        eventually(lambda url=url: requests.get(url, timeout=10).json(), lambda found: found != [], timeout=30)
         elsewhere = requests.get(url, params={"peer": "no-such-peer"}, timeout=10)
         assert (elsewhere.status_code, elsewhere.json()) == (200, []), path
         assert int(elsewhere.headers["X-Consul-Index"]) > 0
@@ -40,12 +42,17 @@ def test_an_unknown_peer_has_nothing(consul: ConsulUnderTest, unique: Callable[[
 
 def test_agent_self_has_xds_and_the_leader_address(consul: ConsulUnderTest) -> None:
     me = consul.client().agent.self()
-    assert me["xDS"]["SupportedProxies"]["envoy"]
-    assert me["xDS"]["Ports"]["Plaintext"] > 0
-    assert me["xDS"]["Port"] in (me["xDS"]["Ports"]["Plaintext"], me["xDS"]["Ports"]["TLS"])
     host, _, port = me["Stats"]["consul"]["leader_addr"].rpartition(":")
     assert host
     assert int(port) > 0
+    if consul.backend == "container":
+        # The image runs with gRPC off (-grpc-port -1, so tests share the host's ports), and Consul
+        # leaves xDS out when it serves none; the stand-in serves it, as -dev does.
+        assert "xDS" not in me
+        return
+    assert me["xDS"]["SupportedProxies"]["envoy"]
+    assert me["xDS"]["Ports"]["Plaintext"] > 0
+    assert me["xDS"]["Port"] in (me["xDS"]["Ports"]["Plaintext"], me["xDS"]["Ports"]["TLS"])
 
 
 def test_a_sidecar_service_is_registered_with_its_parent(consul: ConsulUnderTest, unique: Callable[[str], str]) -> None:
@@ -61,7 +68,7 @@ def test_a_sidecar_service_is_registered_with_its_parent(consul: ConsulUnderTest
     assert (proxy["LocalServiceAddress"], proxy["LocalServicePort"]) == ("127.0.0.1", 8080)
     checks = {ch["Name"]: ch for ch in c.agent.checks().values() if ch["ServiceID"] == f"{name}-sidecar-proxy"}
     assert set(checks) == {"Connect Sidecar Listening", f"Connect Sidecar Aliasing {name}"}
-    _, proxies = c.catalog.connect(name)
+    proxies = eventually(lambda: c.catalog.connect(name)[1], lambda found: bool(found), timeout=30)
     assert [p["ServiceID"] for p in proxies] == [f"{name}-sidecar-proxy"]
     c.agent.service.deregister(name)
     assert f"{name}-sidecar-proxy" not in c.agent.services()
