@@ -20,7 +20,7 @@ from mesh.devstack.threaded import StandInThread
 from mesh.errors import InvalidDocument
 from mesh.traffic import SERVICE_DEFAULTS, SERVICE_RESOLVER, SERVICE_SPLITTER, DocumentId
 from tests.support.ports import free_port
-from tests.unit.cli.conftest import TRUST_DOMAIN, ConsulStandIn
+from tests.unit.cli.conftest import TRUST_DOMAIN, ConsulStandIn, meshctl
 from tests.unit.cli.documents import INVALID_SPLITTER_YAML, RESOLVER_WITHOUT_V2_YAML, RESOLVER_YAML, SPLITTER_JSON
 
 PREFIX = "mesh/config"
@@ -149,3 +149,11 @@ def test_a_token_that_may_write_only_one_of_the_keys_writes_neither() -> None:
         assert "lacks permission 'key:write'" in message
         assert "Check the token" in message
         assert admin.kv.get(RESOLVER.key(PREFIX))[1] is None
+
+
+def test_meshctl_refuses_more_than_64_documents_before_reading_a_file(tmp_path: Path) -> None:
+    triples = [arg for i in range(65) for arg in ("service-defaults", f"s{i}", str(tmp_path / f"missing-{i}.yaml"))]
+    run = meshctl("--consul-addr", f"http://127.0.0.1:{free_port()}", "config", "put", *triples)
+    assert run.code != 0
+    assert "65 documents given; Consul applies at most 64 operations in one transaction" in run.err
+    assert "cannot read" not in run.err
