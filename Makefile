@@ -11,6 +11,10 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
 	$(BIN)/pip install --quiet -e '.[test,ansible]'
+	@# xds-protos ships an old copy of the OpenTelemetry protos at the same paths: the installed
+	@# opentelemetry-proto's files must be the ones on disk (mesh/telemetry/otlp.py checks it).
+	$(BIN)/pip install --quiet --force-reinstall --no-deps \
+		"opentelemetry-proto==$$($(BIN)/python -c 'import importlib.metadata as m; print(m.version("opentelemetry-proto"))')"
 	touch $(STAMP)
 
 # Debian packages the suite drives for real (systemd-analyze, ip netns); installed only if missing.

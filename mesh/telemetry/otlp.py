@@ -16,9 +16,10 @@ from collections.abc import Iterable
 from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Span, Status
 
 import mesh
+from mesh.errors import MeshError
 from mesh.telemetry.spans import Attributes, FinishedSpan
 
 CONTENT_TYPE = "application/x-protobuf"
@@ -28,6 +29,22 @@ SCOPE_NAME = "mesh.proxy"
 # The collector is overloaded or restarting (OTLP/HTTP: 429, 502, 503, 504 are retryable).
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 MAX_RETRY_AFTER = 5.0  # seconds; a longer Retry-After is cut (the queue behind it is filling)
+
+
+class StaleOtlpDefinitions(MeshError):
+    """The installed OTLP definitions are not the ones this mesh encodes with."""
+
+
+def check_definitions() -> None:
+    """Refuse to export with stale OTLP classes: xds-protos ships an old copy of the OpenTelemetry
+    protos under the same module paths, and whichever package pip installs last owns the files. The
+    old copy has no `ScopeSpans`; every export would fail. Called once when tracing is set up."""
+    if "scope_spans" not in ResourceSpans.DESCRIPTOR.fields_by_name:
+        raise StaleOtlpDefinitions(
+            "the OTLP definitions in this environment are xds-protos' old copy (no ScopeSpans), installed "
+            "over opentelemetry-proto's; reinstall it last: pip install --force-reinstall --no-deps "
+            "'opentelemetry-proto>=1.20'"
+        )
 
 
 def traces_url(endpoint: str) -> str:

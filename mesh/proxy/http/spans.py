@@ -28,6 +28,7 @@ from prometheus_client import CollectorRegistry
 from mesh.proxy.http.access_log import RequestRecord
 from mesh.proxy.http.flags import INFORMATIONAL_FLAGS, Flag
 from mesh.proxy.http.tracing import DEFAULT_POLICY, TracePolicy
+from mesh.telemetry.otlp import check_definitions
 from mesh.telemetry.span_export import BatchSpanProcessor
 from mesh.telemetry.spans import Attributes, AttributeValue, FinishedSpan, HostResource, SpanKind
 
@@ -69,6 +70,7 @@ class HttpTracing:
         """From the agent's config; `datacenter` is read at export time (it may be discovered after start)."""
         if settings is None:
             return cls()
+        check_definitions()
         policy = TracePolicy.of(settings.sample_rate, settings.propagation)
         host = socket.gethostname()
 

@@ -115,3 +115,10 @@ def test_sample_rate_bounds_and_share() -> None:
     assert 0.23 < share < 0.27
     # The decision is the id's: asked twice, the same answer.
     assert [ratio_sampled(i, 0.5) for i in ids[:100]] == [ratio_sampled(i, 0.5) for i in ids[:100]]
+
+
+def test_the_installed_otlp_definitions_are_opentelemetry_protos_not_xds_protos_old_copy() -> None:
+    """xds-protos ships an older copy at the same module paths; `make` installs the real one last."""
+    from mesh.telemetry.otlp import check_definitions
+
+    check_definitions()
