@@ -51,6 +51,7 @@ def test_a_kv_splitter_divides_tcp_connections_and_a_malformed_update_is_refused
     assert kv.put(SPLITTER_KEY, json.dumps(SPLIT_80_20))
     wait_until(lambda: "service-splitter/api" in a.status()["config_versions"], 5, what="splitter in force")
     wait_until(lambda: len(a.status()["endpoints"].get("api@dc1", [])) == 2, 5, what="both api instances")
+    wait_until(a.settled, 10, what="web's data plane to take the split and both instances")
 
     shares = served_by(a, 15002, 500)
     assert set(shares) == {"api-v1", "api-v2"}
