@@ -172,14 +172,19 @@ def test_a_stopped_destination_stops_being_dialed_and_traffic_moves_to_the_healt
     assert served == {"api-c"}
 
 
-def test_a_killed_agent_goes_critical_in_consul_and_clients_fail_over_meanwhile(mesh: Mesh) -> None:
+def test_a_killed_agent_goes_critical_in_consul_and_clients_fail_over_meanwhile(mesh: Mesh, plane: str) -> None:
     a, b, port = two_hosts(mesh)
     c_host = mesh.host()
     api2 = mesh.app("api", c_host, instance="api-c")
     mesh.agent("host-c", c_host, [{"name": "api", "port": api2, "address": c_host}])
     mesh.stack.allow("web", "api")
     wait_until(lambda: len(a.status()["endpoints"].get("api@dc1", [])) == 2, 5, what="two endpoints")
+    envoy_pid = b.status()["envoy"]["process"]["pid"] if plane == "envoy" else None
     b.process.send(signal.SIGKILL)
+    if envoy_pid is not None:
+        # The kernel kills B's Envoy with its agent (PDEATHSIG); a connection it accepted while dying
+        # is reset, not refused, and cannot move to C: count from when it is gone.
+        wait_until(lambda: not _alive(envoy_pid), 10, what="B's Envoy gone with its agent")
     # Until the liveness TTL expires, a dial to B fails and the next endpoint is used.
     assert all(through(a, port) is not None for _ in range(6))
     consul = mesh.stack.consul()
@@ -233,3 +238,12 @@ def test_a_taken_port_stops_the_agent_with_a_clear_error(mesh: Mesh) -> None:
     assert errors
     assert f"cannot bind the inbound listener {host}:{taken}" in errors[0]["error"]
     assert "Traceback" not in agent.process.logs()
+
+
+def _alive(pid: int) -> bool:
+    """Running, not gone and not a zombie (an orphan's reaping depends on what PID 1 is)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
